@@ -1,0 +1,53 @@
+/**
+ * What the WAL directory itself says about sequences, for a writer about to open it and for
+ * operators working offline (no writer running).
+ */
+import { WalDirectoryReader } from "./directory-reader.js";
+import { listWalFiles, readSequenceFloor } from "./files.js";
+import { decodePayload } from "./payload.js";
+import type { PurgeTarget } from "./purge.js";
+import { WalFileReader, nextSequenceAfter } from "./reader.js";
+import type { FlushedThrough } from "./recovery.js";
+
+/** The first sequence a new entry may take: above every entry on disk and the persisted floor. */
+export async function nextFreeSequence(dir: string): Promise<number> {
+    const files = await listWalFiles(dir);
+    let next = await readSequenceFloor(dir);
+    const last = files.at(-1);
+    if (last !== undefined) {
+        const scan = await new WalFileReader(last, { payloads: false }).scanToEnd();
+        next = Math.max(next, nextSequenceAfter(scan), last.firstSequence);
+    }
+    return next;
+}
+
+/**
+ * The lowest sequence whose rows are not in Parquet per `flushedThrough`, or `nextSequence`
+ * when there is none. Entries that fail their CRC or do not decode can never be replayed, so
+ * they hold nothing back (`wal verify` reports them).
+ */
+export async function unflushedLowWaterMark(dir: string, flushedThrough: FlushedThrough, nextSequence: number): Promise<number> {
+    for await (const record of new WalDirectoryReader(dir).records()) {
+        if (record.kind !== "entry") continue;
+        let decoded;
+        try {
+            decoded = decodePayload(record.payload);
+        } catch {
+            continue;
+        }
+        if (record.sequence > flushedThrough(decoded.database, decoded.batch.measurement)) return record.sequence;
+    }
+    return nextSequence;
+}
+
+/** A purge target for a WAL no writer has open. */
+export function offlinePurgeTarget(dir: string, flushedThrough: FlushedThrough): PurgeTarget {
+    let next: Promise<number> | undefined;
+    const nextSequence = () => (next ??= nextFreeSequence(dir));
+    return {
+        dir,
+        activeFile: () => undefined,
+        nextSequence,
+        lowWaterMark: async () => unflushedLowWaterMark(dir, flushedThrough, await nextSequence()),
+    };
+}

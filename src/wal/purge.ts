@@ -1,0 +1,90 @@
+/**
+ * Purge: deletes WAL files, but only files whose every entry is already in Parquet, i.e. whose
+ * last sequence is below the low-water mark (the lowest sequence not yet in Parquet), unless
+ * forced. Never by age alone: `purgeOlderThan` only narrows what `purgeInactive` may delete.
+ */
+import { rm, stat } from "node:fs/promises";
+import { type WalFileRef, listWalFiles, writeSequenceFloor } from "./files.js";
+
+/** What a purge needs to know about the WAL it purges. */
+export interface PurgeTarget {
+    readonly dir: string;
+    /** The file a running writer appends to (never deleted), if any. */
+    activeFile(): string | undefined;
+    /** The sequence the next entry will take (persisted as the floor before anything is deleted). */
+    nextSequence(): Promise<number>;
+    /** The lowest sequence not yet in Parquet; `nextSequence()` when everything is. */
+    lowWaterMark(): Promise<number>;
+    /** Makes the active file inactive (a running writer rotates); `purgeAll` calls it first. */
+    rotate?(): Promise<void>;
+}
+
+export interface PurgeOptions {
+    /** Delete even files holding entries not yet in Parquet: loses those entries. */
+    readonly force?: boolean;
+}
+
+export interface PurgedFile {
+    readonly name: string;
+    readonly firstSequence: number;
+    readonly bytes: number;
+}
+
+export interface KeptFile {
+    readonly name: string;
+    readonly reason: string;
+}
+
+export interface PurgeReport {
+    readonly deleted: PurgedFile[];
+    readonly kept: KeptFile[];
+    readonly lowWaterMark: number;
+    readonly forced: boolean;
+}
+
+/** Deletes every inactive file whose entries are all in Parquet. */
+export function purgeInactive(target: PurgeTarget, options: PurgeOptions = {}): Promise<PurgeReport> {
+    return purge(target, options, async () => undefined);
+}
+
+/** Like `purgeInactive`, limited to files last modified at least `ageMs` ago. */
+export function purgeOlderThan(target: PurgeTarget, ageMs: number, options: PurgeOptions = {}): Promise<PurgeReport> {
+    const cutoff = Date.now() - ageMs;
+    return purge(target, options, async (file) => {
+        const { mtimeMs } = await stat(file.path);
+        return mtimeMs > cutoff ? `modified less than ${ageMs} ms ago` : undefined;
+    });
+}
+
+/** Rotates a running writer, then deletes every file whose entries are all in Parquet. */
+export async function purgeAll(target: PurgeTarget, options: PurgeOptions = {}): Promise<PurgeReport> {
+    await target.rotate?.();
+    return purge(target, options, async () => undefined);
+}
+
+// Invariant kept: without `force`, a file is deleted only if every sequence it can hold lies
+// below the low-water mark; the sequence floor is durable before the first deletion.
+async function purge(target: PurgeTarget, options: PurgeOptions, exclusion: (file: WalFileRef) => Promise<string | undefined>): Promise<PurgeReport> {
+    const forced = options.force ?? false;
+    const [files, next, lowWaterMark] = await Promise.all([listWalFiles(target.dir), target.nextSequence(), target.lowWaterMark()]);
+    const active = target.activeFile();
+    const chosen: WalFileRef[] = [];
+    const kept: KeptFile[] = [];
+    for (const [index, file] of files.entries()) {
+        // The file's entries end before the next file begins (or before the next sequence).
+        const end = files[index + 1]?.firstSequence ?? next;
+        const excluded = file.name === active ? "active file" : await exclusion(file);
+        if (excluded !== undefined) kept.push({ name: file.name, reason: excluded });
+        else if (!forced && end > lowWaterMark) {
+            kept.push({ name: file.name, reason: `may hold sequences up to ${end - 1}, not all in Parquet (low-water mark ${lowWaterMark})` });
+        } else chosen.push(file);
+    }
+    const deleted: PurgedFile[] = [];
+    if (chosen.length > 0) await writeSequenceFloor(target.dir, next);
+    for (const file of chosen) {
+        const { size } = await stat(file.path);
+        await rm(file.path);
+        deleted.push({ name: file.name, firstSequence: file.firstSequence, bytes: size });
+    }
+    return { deleted, kept, lowWaterMark, forced };
+}

@@ -1,0 +1,381 @@
+/**
+ * The WAL writer: appends entries to the active file with group commit. Every append returns a
+ * promise that settles only after the write (and, in the durable sync modes, the fdatasync or
+ * fsync) that covers it; appends that arrive while a group is being written share the next
+ * write and the next sync.
+ */
+import { mkdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { ColumnarBatch } from "../columnar/batch.js";
+import { WalClosedError, WalEntryTooLargeError, WalFailedError, WalIOError } from "./errors.js";
+import { MAX_PAYLOAD_BYTES, ENTRY_HEADER_SIZE, FILE_HEADER_SIZE, encodeEntryHeader, encodeFileHeader, nowMicros, walFileName } from "./format.js";
+import { type WalFileHandle, type WalFileSystem, nodeWalFileSystem } from "./fs.js";
+import { encodePayload } from "./payload.js";
+import { nextFreeSequence } from "./inspect.js";
+
+export const SYNC_MODES = ["fdatasync", "fsync", "async", "off"] as const;
+/**
+ * `fdatasync`/`fsync`: an append resolves once its entry is on stable storage. `async`: once it
+ * is written (survives a process crash), synced every `syncIntervalMs`. `off`: never synced.
+ */
+export type SyncMode = (typeof SYNC_MODES)[number];
+
+export function isSyncMode(value: unknown): value is SyncMode {
+    return typeof value === "string" && (SYNC_MODES as readonly string[]).includes(value);
+}
+
+export interface WalWriterOptions {
+    /** Directory of the WAL files (created when missing). */
+    readonly dir: string;
+    /** How an append becomes durable before it resolves. */
+    readonly syncMode?: SyncMode;
+    /** In `async` mode, how often written entries are synced. */
+    readonly syncIntervalMs?: number;
+    /** Rotate to a new file before an entry would take the active file past this size. */
+    readonly maxFileBytes?: number;
+    /** Rotate a file with entries once it is this old (checked on every group and on a timer). */
+    readonly maxFileAgeMs?: number;
+    /** The most bytes one group commit writes before it syncs. */
+    readonly maxGroupBytes?: number;
+    /** The file system seam (fault injection in tests). */
+    readonly fileSystem?: WalFileSystem;
+}
+
+export const WAL_WRITER_DEFAULTS = {
+    syncMode: "fdatasync",
+    syncIntervalMs: 100,
+    maxFileBytes: 64 * 1024 * 1024,
+    maxFileAgeMs: 10 * 60 * 1000,
+    maxGroupBytes: 16 * 1024 * 1024,
+    fileSystem: nodeWalFileSystem,
+} as const satisfies { [K in keyof Required<Omit<WalWriterOptions, "dir">>]: WalWriterOptions[K] };
+
+/** Where an acknowledged entry lives. */
+export interface AppendResult {
+    readonly sequence: number;
+    readonly file: string;
+}
+
+export interface WalWriterStats {
+    entries: number;
+    bytes: number;
+    syncs: number;
+    groups: number;
+    largestGroup: number;
+    rotations: number;
+    filesCreated: number;
+    failedGroups: number;
+}
+
+interface PendingEntry {
+    readonly parts: Buffer[];
+    readonly bytes: number;
+    resolve(result: AppendResult): void;
+    reject(error: Error): void;
+}
+
+interface ActiveFile {
+    readonly name: string;
+    readonly firstSequence: number;
+    readonly handle: WalFileHandle;
+    readonly openedAt: number;
+    /** Bytes known to be in the file: the header plus every acknowledged entry. */
+    size: number;
+    entries: number;
+}
+
+type State = { kind: "open" } | { kind: "closing" } | { kind: "closed" } | { kind: "failed"; error: WalFailedError };
+
+const EMPTY_STATS: WalWriterStats = {
+    entries: 0,
+    bytes: 0,
+    syncs: 0,
+    groups: 0,
+    largestGroup: 0,
+    rotations: 0,
+    filesCreated: 0,
+    failedGroups: 0,
+};
+
+export class WalWriter {
+    readonly dir: string;
+    readonly syncMode: SyncMode;
+    readonly #options: Required<Omit<WalWriterOptions, "dir">>;
+    readonly #stats: WalWriterStats = { ...EMPTY_STATS };
+    #state: State = { kind: "open" };
+    #file: ActiveFile;
+    #queue: PendingEntry[] = [];
+    #draining = false;
+    /** Serialises every operation on the active file: group writes, rotations, timed syncs. */
+    #lane: Promise<void> = Promise.resolve();
+    #unsynced = false;
+    readonly #timers: NodeJS.Timeout[] = [];
+
+    private constructor(dir: string, options: Required<Omit<WalWriterOptions, "dir">>, file: ActiveFile) {
+        this.dir = dir;
+        this.#options = options;
+        this.syncMode = options.syncMode;
+        this.#file = file;
+    }
+
+    /**
+     * Opens the WAL in `options.dir` and starts a new active file whose first sequence follows
+     * every sequence used before (by the files present and by the persisted floor).
+     */
+    static async open(options: WalWriterOptions): Promise<WalWriter> {
+        const resolved = {
+            syncMode: options.syncMode ?? WAL_WRITER_DEFAULTS.syncMode,
+            syncIntervalMs: options.syncIntervalMs ?? WAL_WRITER_DEFAULTS.syncIntervalMs,
+            maxFileBytes: options.maxFileBytes ?? WAL_WRITER_DEFAULTS.maxFileBytes,
+            maxFileAgeMs: options.maxFileAgeMs ?? WAL_WRITER_DEFAULTS.maxFileAgeMs,
+            maxGroupBytes: options.maxGroupBytes ?? WAL_WRITER_DEFAULTS.maxGroupBytes,
+            fileSystem: options.fileSystem ?? WAL_WRITER_DEFAULTS.fileSystem,
+        };
+        await mkdir(options.dir, { recursive: true, mode: 0o700 });
+        const next = await nextFreeSequence(options.dir);
+        const stats = { ...EMPTY_STATS };
+        const file = await createFile(options.dir, next, resolved.fileSystem, resolved.syncMode, stats);
+        const writer = new WalWriter(options.dir, resolved, file);
+        Object.assign(writer.#stats, stats);
+        writer.#startTimers();
+        return writer;
+    }
+
+    /** The sequence the next entry will take. */
+    get nextSequence(): number {
+        return this.#file.firstSequence + this.#file.entries;
+    }
+
+    /** The active file's name (never purged while this writer has it open). */
+    get activeFile(): string {
+        return this.#file.name;
+    }
+
+    get stats(): Readonly<WalWriterStats> {
+        return { ...this.#stats };
+    }
+
+    /** Resolves once the batch is in the WAL under the sync mode; rejects if it never will be. */
+    append(database: string, batch: ColumnarBatch): Promise<AppendResult> {
+        const refusal = this.#refusal();
+        if (refusal !== undefined) return Promise.reject(refusal);
+        let parts: Buffer[];
+        try {
+            parts = encodePayload(database, batch);
+        } catch (error) {
+            return Promise.reject(error);
+        }
+        const payloadBytes = parts[0]!.length + parts[1]!.length;
+        if (payloadBytes > MAX_PAYLOAD_BYTES) return Promise.reject(new WalEntryTooLargeError(payloadBytes, MAX_PAYLOAD_BYTES));
+        parts.unshift(encodeEntryHeader(parts, nowMicros()));
+        return new Promise<AppendResult>((resolve, reject) => {
+            this.#queue.push({ parts, bytes: ENTRY_HEADER_SIZE + payloadBytes, resolve, reject });
+            if (!this.#draining) {
+                this.#draining = true;
+                this.#schedule(() => this.#drain());
+            }
+        });
+    }
+
+    /** Starts a new active file now (used by `purgeAll`, so every older file becomes inactive). */
+    rotate(): Promise<void> {
+        const refusal = this.#refusal();
+        if (refusal !== undefined) return Promise.reject(refusal);
+        return this.#schedule(() => this.#rotate());
+    }
+
+    /** Waits for every pending append, syncs, and closes the active file. Idempotent. */
+    async close(): Promise<void> {
+        if (this.#state.kind === "closed") return;
+        if (this.#state.kind === "open") this.#state = { kind: "closing" };
+        for (const timer of this.#timers) clearInterval(timer);
+        await this.#schedule(async () => {
+            if (this.#unsynced && this.syncMode !== "off") await this.#file.handle.datasync();
+            await this.#file.handle.close();
+        });
+        if (this.#state.kind === "closing") this.#state = { kind: "closed" };
+    }
+
+    #refusal(): Error | undefined {
+        switch (this.#state.kind) {
+            case "open":
+                return undefined;
+            case "failed":
+                return this.#state.error;
+            default:
+                return new WalClosedError();
+        }
+    }
+
+    #schedule(operation: () => Promise<void>): Promise<void> {
+        const run = this.#lane.then(operation);
+        this.#lane = run.catch(() => undefined);
+        return run;
+    }
+
+    #startTimers(): void {
+        const ageCheck = Math.max(10, Math.min(this.#options.maxFileAgeMs, 1000));
+        this.#timers.push(setInterval(() => void this.#schedule(() => this.#rotateIfOld()).catch(() => undefined), ageCheck));
+        if (this.syncMode === "async") {
+            this.#timers.push(setInterval(() => void this.#schedule(() => this.#timedSync()).catch(() => undefined), this.#options.syncIntervalMs));
+        }
+        for (const timer of this.#timers) timer.unref();
+    }
+
+    async #rotateIfOld(): Promise<void> {
+        if (this.#state.kind !== "open" || this.#file.entries === 0) return;
+        if (Date.now() - this.#file.openedAt >= this.#options.maxFileAgeMs) await this.#rotate();
+    }
+
+    async #timedSync(): Promise<void> {
+        if (!this.#unsynced || this.#state.kind === "failed") return;
+        this.#unsynced = false;
+        try {
+            await this.#file.handle.datasync();
+            this.#stats.syncs++;
+        } catch (error) {
+            // Entries were already acknowledged in async mode: stop taking more rather than
+            // pretend later ones are safer.
+            this.#state = { kind: "failed", error: new WalFailedError(new WalIOError("sync", error)) };
+        }
+    }
+
+    // Invariant kept: entries take sequences in queue order, and entry k of a file has sequence
+    // firstSequence + k, because rotation happens only between groups.
+    async #drain(): Promise<void> {
+        while (this.#queue.length > 0) {
+            if (this.#state.kind === "failed") {
+                this.#rejectAll(this.#queue.splice(0), this.#state.error);
+                break;
+            }
+            const next = this.#queue[0]!;
+            const file = this.#file;
+            const tooBig = file.entries > 0 && file.size + next.bytes > this.#options.maxFileBytes;
+            const tooOld = file.entries > 0 && Date.now() - file.openedAt >= this.#options.maxFileAgeMs;
+            if (tooBig || tooOld) {
+                try {
+                    await this.#rotate();
+                } catch (error) {
+                    this.#rejectAll(this.#queue.splice(0), error);
+                    continue;
+                }
+            }
+            await this.#writeGroup(this.#takeGroup());
+        }
+        this.#draining = false;
+    }
+
+    #takeGroup(): PendingEntry[] {
+        const room = Math.min(this.#options.maxGroupBytes, Math.max(0, this.#options.maxFileBytes - this.#file.size));
+        let bytes = this.#queue[0]!.bytes;
+        let count = 1;
+        while (count < this.#queue.length && bytes + this.#queue[count]!.bytes <= room) bytes += this.#queue[count++]!.bytes;
+        return this.#queue.splice(0, count);
+    }
+
+    async #writeGroup(group: PendingEntry[]): Promise<void> {
+        const file = this.#file;
+        const buffers = group.flatMap((entry) => entry.parts);
+        const bytes = group.reduce((sum, entry) => sum + entry.bytes, 0);
+        try {
+            await writeFully(file.handle, buffers, file.size);
+            if (this.syncMode === "fdatasync") await file.handle.datasync();
+            else if (this.syncMode === "fsync") await file.handle.sync();
+        } catch (error) {
+            this.#stats.failedGroups++;
+            await this.#undoPartialWrite(file, error);
+            this.#rejectAll(group, error);
+            return;
+        }
+        if (this.syncMode === "fdatasync" || this.syncMode === "fsync") this.#stats.syncs++;
+        else this.#unsynced = true;
+        const first = file.firstSequence + file.entries;
+        file.entries += group.length;
+        file.size += bytes;
+        this.#stats.entries += group.length;
+        this.#stats.bytes += bytes;
+        this.#stats.groups++;
+        this.#stats.largestGroup = Math.max(this.#stats.largestGroup, group.length);
+        group.forEach((entry, i) => entry.resolve({ sequence: first + i, file: file.name }));
+    }
+
+    #rejectAll(group: PendingEntry[], cause: unknown): void {
+        const error = this.#state.kind === "failed" ? this.#state.error : new WalIOError("write", cause);
+        for (const entry of group) entry.reject(error);
+    }
+
+    // Invariant kept: after a failed group, the file holds exactly its acknowledged entries, so
+    // no entry whose append was rejected can be replayed later; if that cannot be ensured, the
+    // writer stops taking appends.
+    async #undoPartialWrite(file: ActiveFile, cause: unknown): Promise<void> {
+        try {
+            await file.handle.truncate(file.size);
+            if (this.syncMode !== "off") await file.handle.sync();
+        } catch (error) {
+            this.#state = { kind: "failed", error: new WalFailedError(new AggregateError([cause, error], "write and truncate both failed")) };
+        }
+    }
+
+    async #rotate(): Promise<void> {
+        const old = this.#file;
+        this.#file = await createFile(this.dir, old.firstSequence + old.entries, this.#options.fileSystem, this.syncMode, this.#stats);
+        this.#stats.rotations++;
+        if (this.#unsynced && this.syncMode !== "off") await old.handle.datasync();
+        this.#unsynced = false;
+        await old.handle.close();
+    }
+}
+
+// Invariant kept: the returned file exists with a complete header and, in the durable modes,
+// both it and its directory entry are on stable storage.
+async function createFile(dir: string, firstSequence: number, fs: WalFileSystem, syncMode: SyncMode, stats: WalWriterStats): Promise<ActiveFile> {
+    const name = walFileName(firstSequence);
+    const path = join(dir, name);
+    let handle: WalFileHandle;
+    try {
+        handle = await createReplacingEmpty(fs, path);
+        await writeFully(handle, [encodeFileHeader()], 0);
+        if (syncMode === "fdatasync" || syncMode === "fsync") {
+            await handle.sync();
+            await fs.syncDirectory(dir);
+        }
+    } catch (error) {
+        throw new WalIOError(`creating ${name}`, error);
+    }
+    stats.filesCreated++;
+    return { name, firstSequence, handle, openedAt: Date.now(), size: FILE_HEADER_SIZE, entries: 0 };
+}
+
+/**
+ * A file of that name can only exist with no entry in it: the next sequence is past every
+ * entry on disk. It is what a crash (or a failed rotation) left behind, so it is replaced.
+ */
+async function createReplacingEmpty(fs: WalFileSystem, path: string): Promise<WalFileHandle> {
+    try {
+        return await fs.create(path);
+    } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        const { size } = await stat(path);
+        if (size > FILE_HEADER_SIZE) throw error;
+        await rm(path);
+        return fs.create(path);
+    }
+}
+
+/** Writes every byte of `buffers` at `position`, continuing after short writes. */
+async function writeFully(handle: WalFileHandle, buffers: Buffer[], position: number): Promise<void> {
+    let remaining = buffers;
+    while (remaining.length > 0) {
+        const { bytesWritten } = await handle.writev(remaining, position);
+        if (bytesWritten <= 0) throw new Error("write made no progress");
+        position += bytesWritten;
+        remaining = skipBytes(remaining, bytesWritten);
+    }
+}
+
+function skipBytes(buffers: Buffer[], count: number): Buffer[] {
+    let index = 0;
+    while (index < buffers.length && count >= buffers[index]!.length) count -= buffers[index++]!.length;
+    if (index === buffers.length) return [];
+    return [buffers[index]!.subarray(count), ...buffers.slice(index + 1)];
+}
