@@ -1,0 +1,176 @@
+/**
+ * Loads the configuration: schema defaults, then a TOML file, then the environment, then flags,
+ * each later source overriding the earlier ones key by key. Every value is checked against
+ * `CONFIG_SCHEMA`; a bad value anywhere, or an unknown key in the file, is a `ConfigError`.
+ */
+import { readFileSync } from "node:fs";
+import { type TomlTable, parse } from "smol-toml";
+import { SluiceError } from "../errors.js";
+import { BYTE_UNITS, CONFIG_ENTRIES, CONFIG_SCHEMA, type Config, type ConfigKey, type KeySpec, envVarName } from "./schema.js";
+
+/** A configuration that cannot be loaded; the message names the key, the source and the value. */
+export class ConfigError extends SluiceError {
+    readonly code = "config";
+}
+
+export interface LoadConfigOptions {
+    /** A TOML file with the keys of `CONFIG_SCHEMA` (top-level keys, then `[section]` tables); it must exist. */
+    readonly file?: string | undefined;
+    /**
+     * Read for the `envVarName` of every key (default `process.env`). Text: integers may use `_`
+     * separators, booleans are `true`/`false`, lists are comma-separated. Other `SLUICE_*`
+     * variables are ignored, not rejected: other software may use the prefix.
+     */
+    readonly env?: Readonly<Record<string, string | undefined>> | undefined;
+    /** Values by dotted key (`{"http.port": 9000}`): typed values, or text as in the environment; `undefined` is skipped. */
+    readonly flags?: Readonly<Record<string, unknown>> | undefined;
+}
+
+type Value = string | number | boolean | readonly string[];
+
+/** A file holds typed TOML values; the environment holds text; flags hold either. */
+type Source = { readonly kind: "file"; readonly path: string } | { readonly kind: "env" } | { readonly kind: "flag" };
+
+const KEYS: ReadonlySet<string> = new Set(CONFIG_ENTRIES.map(([key]) => key));
+const SECTIONS: ReadonlySet<string> = new Set(CONFIG_ENTRIES.flatMap(([key]) => (key.includes(".") ? [key.slice(0, key.indexOf("."))] : [])));
+const INTEGER_TEXT = new RegExp(`^(\\d+(?:_\\d+)*)(?: ?(${Object.keys(BYTE_UNITS).join("|")}))?$`);
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+    const values = new Map<ConfigKey, Value>(CONFIG_ENTRIES.map(([key, spec]) => [key, spec.default]));
+    if (options.file !== undefined) {
+        const source = { kind: "file", path: options.file } as const;
+        for (const [key, raw] of readFile(options.file)) values.set(key, convert(key, raw, source));
+    }
+    const env = options.env ?? process.env;
+    for (const [key] of CONFIG_ENTRIES) {
+        const raw = env[envVarName(key)];
+        if (raw !== undefined) values.set(key, convert(key, raw, { kind: "env" }));
+    }
+    for (const [key, raw] of Object.entries(options.flags ?? {})) {
+        if (raw === undefined) continue;
+        if (!isConfigKey(key)) throw new ConfigError(`unknown configuration key "${key}" given as a flag`);
+        values.set(key, convert(key, raw, { kind: "flag" }));
+    }
+    return freeze(values);
+}
+
+/** The file's values by key, in file order; rejects unknown keys and sections. */
+function readFile(path: string): [ConfigKey, unknown][] {
+    let table: TomlTable;
+    try {
+        table = parse(readFileSync(path, "utf8"), { integersAsBigInt: true });
+    } catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message;
+        throw new ConfigError(`config file ${path}: ${reason}`, { cause: error });
+    }
+    const found: [ConfigKey, unknown][] = [];
+    for (const [name, value] of Object.entries(table)) {
+        if (SECTIONS.has(name)) {
+            if (!isTable(value)) throw new ConfigError(`${name} = ${show(value)} in ${path}: ${name} must be a section ([${name}])`);
+            for (const [sub, subValue] of Object.entries(value)) found.push([fileKey(`${name}.${sub}`, path), subValue]);
+        } else if (isTable(value)) {
+            throw new ConfigError(`${path}: unknown section [${name}]`);
+        } else {
+            // A quoted top-level key with a dot (`"http.port" = 1`) is not `http.port`.
+            found.push([fileKey(name.includes(".") ? `"${name}"` : name, path), value]);
+        }
+    }
+    return found;
+}
+
+function fileKey(key: string, path: string): ConfigKey {
+    if (isConfigKey(key)) return key;
+    throw new ConfigError(`${path}: unknown key ${key}`);
+}
+
+function isConfigKey(key: string): key is ConfigKey {
+    return KEYS.has(key);
+}
+
+function isTable(value: unknown): value is TomlTable {
+    return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+function convert(key: ConfigKey, raw: unknown, source: Source): Value {
+    const spec: KeySpec = CONFIG_SCHEMA[key];
+    const value = toValue(spec, raw, source.kind !== "file");
+    if (value !== undefined) return value;
+    const shown = spec.secret === true ? "(hidden)" : show(raw);
+    const origin =
+        source.kind === "file" ? `${key} = ${shown} in ${source.path}`
+        : source.kind === "env" ? `${envVarName(key)}=${shown}`
+        : `${spec.flag ?? `flag ${key}`}=${shown}`;
+    throw new ConfigError(`${origin}: ${key} must be ${expected(spec, source)}`);
+}
+
+/** `raw` as the key's type, or undefined when it is not one; `text`: strings are parsed (environment, flags). */
+function toValue(spec: KeySpec, raw: unknown, text: boolean): Value | undefined {
+    switch (spec.type) {
+        case "string":
+            return typeof raw === "string" && raw !== "" ? raw : undefined;
+        case "enum":
+            return typeof raw === "string" && spec.values.includes(raw) ? raw : undefined;
+        case "boolean":
+            if (typeof raw === "boolean") return raw;
+            return text && (raw === "true" || raw === "false") ? raw === "true" : undefined;
+        case "integer": {
+            const n =
+                typeof raw === "bigint" ? raw
+                : typeof raw === "number" && text && Number.isSafeInteger(raw) ? BigInt(raw)
+                : typeof raw === "string" && (text || spec.bytes === true) ? parseInteger(raw, spec.bytes === true)
+                : undefined;
+            const inRange = n !== undefined && n >= BigInt(spec.min) && n <= BigInt(spec.max ?? Number.MAX_SAFE_INTEGER);
+            return inRange ? Number(n) : undefined;
+        }
+        case "list": {
+            const items: unknown[] | undefined =
+                Array.isArray(raw) ? raw
+                : text && typeof raw === "string" ? (raw === "" ? [] : raw.split(",").map((item) => item.trim()))
+                : undefined;
+            return items?.every((item): item is string => typeof item === "string" && item !== "") ? items : undefined;
+        }
+    }
+}
+
+/** Digits with optional `_` separators (`64_000`), and for byte sizes an optional unit (`64MiB`). */
+function parseInteger(text: string, bytes: boolean): bigint | undefined {
+    const match = INTEGER_TEXT.exec(text);
+    const digits = match?.[1];
+    const unit = match?.[2] as keyof typeof BYTE_UNITS | undefined;
+    if (digits === undefined || (unit !== undefined && !bytes)) return undefined;
+    return BigInt(digits.replaceAll("_", "")) * BigInt(unit === undefined ? 1 : BYTE_UNITS[unit]);
+}
+
+function expected(spec: KeySpec, source: Source): string {
+    switch (spec.type) {
+        case "string":
+            return "a non-empty string";
+        case "enum":
+            return `one of ${spec.values.join(", ")}`;
+        case "boolean":
+            return "true or false";
+        case "integer": {
+            const range = spec.max === undefined ? `an integer of at least ${spec.min}` : `an integer from ${spec.min} to ${spec.max}`;
+            return spec.bytes === true ? `${range}, or a size such as "64MiB" (${Object.keys(BYTE_UNITS).join(", ")})` : range;
+        }
+        case "list":
+            return source.kind === "env" ? "a comma-separated list of non-empty strings" : "a list of non-empty strings";
+    }
+}
+
+function show(raw: unknown): string {
+    if (typeof raw === "bigint") return String(raw);
+    return JSON.stringify(raw, (_key, value: unknown) => (typeof value === "bigint" ? Number(value) : value)) ?? String(raw);
+}
+
+function freeze(values: ReadonlyMap<ConfigKey, Value>): Config {
+    const root: Record<string, Value | Record<string, Value>> = {};
+    for (const [key, value] of values) {
+        const frozen = typeof value === "object" ? Object.freeze([...value]) : value;
+        const dot = key.indexOf(".");
+        if (dot < 0) root[key] = frozen;
+        else ((root[key.slice(0, dot)] ??= {}) as Record<string, Value>)[key.slice(dot + 1)] = frozen;
+    }
+    for (const section of Object.values(root)) Object.freeze(section);
+    return Object.freeze(root) as unknown as Config;
+}

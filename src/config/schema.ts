@@ -1,0 +1,118 @@
+/**
+ * Every configuration key in one table: its type, default, documentation and (for the contract
+ * keys) its command-line flag. The loader, the environment names, the flag map, the `Config`
+ * type and the test that pins `config/default.toml` are all derived from this table.
+ */
+import { SYNC_MODES } from "../wal/writer.js";
+
+export const HTTP_SERVERS = ["node", "hyper-express"] as const;
+export type HttpServer = (typeof HTTP_SERVERS)[number];
+
+/** The size suffixes byte-size keys accept in strings ("512KiB", "64MiB", "1GiB"). */
+export const BYTE_UNITS = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
+
+interface KeyInfo {
+    /** One line: what the key does; also the comment above it in `config/default.toml`. */
+    readonly doc: string;
+    /** The contract command-line flag (DESIGN.md section 6). */
+    readonly flag?: `--${string}`;
+    /** Never echo the value in error messages. */
+    readonly secret?: boolean;
+}
+
+export type KeySpec = KeyInfo &
+    (
+        | { readonly type: "string"; readonly default: string }
+        | {
+              readonly type: "integer";
+              readonly default: number;
+              readonly min: number;
+              /** Inclusive; `Number.MAX_SAFE_INTEGER` when absent. */
+              readonly max?: number;
+              /** Also accepts sizes with a `BYTE_UNITS` suffix, in every source. */
+              readonly bytes?: boolean;
+          }
+        | { readonly type: "enum"; readonly default: string; readonly values: readonly string[] }
+        | { readonly type: "boolean"; readonly default: boolean }
+        | { readonly type: "list"; readonly default: readonly string[] }
+    );
+
+export const CONFIG_SCHEMA = {
+    data_dir: {
+        type: "string",
+        default: "./data",
+        flag: "--data-dir",
+        doc: "Directory of the WAL and the Parquet files; a relative path is taken from the working directory.",
+    },
+    "http.host": { type: "string", default: "127.0.0.1", flag: "--host", doc: "Address to listen on." },
+    "http.port": { type: "integer", default: 8086, min: 0, max: 65535, flag: "--port", doc: "Port to listen on (0: any free port)." },
+    "http.server": { type: "enum", values: HTTP_SERVERS, default: "node", doc: "HTTP implementation: node | hyper-express." },
+    "http.max_body_bytes": {
+        type: "integer",
+        default: 64 * BYTE_UNITS.MiB,
+        min: 1,
+        bytes: true,
+        doc: 'Largest request body in bytes, also after gunzip (413 above it); sizes like "64MiB" are accepted.',
+    },
+    "http.allow_unauthenticated": { type: "boolean", default: false, doc: "Allow serving without any auth.tokens (every request unauthenticated)." },
+    "auth.tokens": {
+        type: "list",
+        default: [],
+        secret: true,
+        doc: "Accepted API tokens (comma-separated in SLUICE_AUTH_TOKENS); when set, requests without one get 401.",
+    },
+    "wal.sync_mode": { type: "enum", values: SYNC_MODES, default: "fdatasync", doc: "When an append is durable: fdatasync | fsync | async | off." },
+    "wal.sync_interval_ms": { type: "integer", default: 100, min: 1, doc: "In async mode, how often written WAL entries are synced, in ms." },
+    "wal.max_file_bytes": {
+        type: "integer",
+        default: 64 * BYTE_UNITS.MiB,
+        min: 4096,
+        max: 4 * BYTE_UNITS.GiB,
+        bytes: true,
+        doc: 'Rotate the WAL file before it would grow past this size (4096 bytes to 4GiB; sizes like "64MiB" are accepted).',
+    },
+    "wal.max_file_age_ms": { type: "integer", default: 600_000, min: 10, doc: "Rotate a WAL file with entries once it is this old, in ms." },
+    "ingest.max_buffered_bytes": {
+        type: "integer",
+        default: BYTE_UNITS.GiB,
+        min: BYTE_UNITS.MiB,
+        bytes: true,
+        doc: 'Memory budget of all ingest buffers; near it Sluice flushes early, above it writes get 503 (at least 1MiB; sizes like "1GiB" are accepted).',
+    },
+    "flush.max_rows": { type: "integer", default: 1_000_000, min: 1, doc: "Flush a buffer to Parquet once it holds this many rows." },
+    "flush.max_age_ms": { type: "integer", default: 60_000, min: 10, doc: "Flush a buffer to Parquet once its oldest row is this old, in ms." },
+} as const satisfies Record<string, KeySpec>;
+
+type Schema = typeof CONFIG_SCHEMA;
+export type ConfigKey = keyof Schema;
+
+type ValueOf<S> = S extends { readonly type: "enum"; readonly values: readonly (infer V)[] }
+    ? V
+    : S extends { readonly type: "string" }
+      ? string
+      : S extends { readonly type: "integer" }
+        ? number
+        : S extends { readonly type: "boolean" }
+          ? boolean
+          : readonly string[];
+
+type TopKey = Exclude<ConfigKey, `${string}.${string}`>;
+type Section = ConfigKey extends infer K ? (K extends `${infer S}.${string}` ? S : never) : never;
+
+/** The loaded configuration: top-level keys, then one object per section, keys as in the file. */
+export type Config = { readonly [K in TopKey]: ValueOf<Schema[K]> } & {
+    readonly [S in Section]: { readonly [K in ConfigKey as K extends `${S}.${infer N}` ? N : never]: ValueOf<Schema[K]> };
+};
+
+/** `data_dir` → `SLUICE_DATA_DIR`, `wal.sync_mode` → `SLUICE_WAL_SYNC_MODE`. */
+export function envVarName(key: ConfigKey): string {
+    return `SLUICE_${key.replaceAll(".", "_").toUpperCase()}`;
+}
+
+/** Every key with its spec, in table order. */
+export const CONFIG_ENTRIES = Object.entries(CONFIG_SCHEMA) as readonly (readonly [ConfigKey, KeySpec])[];
+
+/** The contract flags and the key each sets, for the CLI: `{"--port": "http.port", ...}`. */
+export const CONFIG_FLAGS: Readonly<Record<string, ConfigKey>> = Object.freeze(
+    Object.fromEntries(CONFIG_ENTRIES.flatMap(([key, spec]) => (spec.flag === undefined ? [] : [[spec.flag, key] as const]))),
+);
