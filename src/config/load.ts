@@ -95,7 +95,10 @@ function convert(key: ConfigKey, raw: unknown, source: Source): Value {
     const spec: KeySpec = CONFIG_SCHEMA[key];
     const value = toValue(spec, raw, source.kind !== "file");
     if (value !== undefined) return value;
-    const shown = spec.secret === true ? "(hidden)" : show(raw);
+    const shown =
+        spec.secret === true ? "(hidden)"
+        : source.kind === "file" && Number.isInteger(raw) ? (raw as number).toFixed(1) // a TOML float: `8086.0`, not `8086`
+        : show(raw);
     const origin =
         source.kind === "file" ? `${key} = ${shown} in ${source.path}`
         : source.kind === "env" ? `${envVarName(key)}=${shown}`

@@ -54,7 +54,7 @@ export const CONFIG_SCHEMA = {
         bytes: true,
         doc: 'Largest request body in bytes, also after gunzip (413 above it); sizes like "64MiB" are accepted.',
     },
-    "http.allow_unauthenticated": { type: "boolean", default: false, doc: "Allow serving without any auth.tokens (every request unauthenticated)." },
+    "http.allow_unauthenticated": { type: "boolean", default: false, doc: "Allow listening on a non-loopback host without auth.tokens (refused at start otherwise)." },
     "auth.tokens": {
         type: "list",
         default: [],

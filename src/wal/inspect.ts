@@ -2,9 +2,8 @@
  * What the WAL directory itself says about sequences, for a writer about to open it and for
  * operators working offline (no writer running).
  */
-import { WalDirectoryReader } from "./directory-reader.js";
+import { WalDirectoryReader, decodedRecords } from "./directory-reader.js";
 import { listWalFiles, readSequenceFloor } from "./files.js";
-import { decodePayload } from "./payload.js";
 import type { PurgeTarget } from "./purge.js";
 import { WalFileReader, nextSequenceAfter } from "./reader.js";
 import type { FlushedThrough } from "./recovery.js";
@@ -27,15 +26,8 @@ export async function nextFreeSequence(dir: string): Promise<number> {
  * they hold nothing back (`wal verify` reports them).
  */
 export async function unflushedLowWaterMark(dir: string, flushedThrough: FlushedThrough, nextSequence: number): Promise<number> {
-    for await (const record of new WalDirectoryReader(dir).records()) {
-        if (record.kind !== "entry") continue;
-        let decoded;
-        try {
-            decoded = decodePayload(record.payload);
-        } catch {
-            continue;
-        }
-        if (record.sequence > flushedThrough(decoded.database, decoded.batch.measurement)) return record.sequence;
+    for await (const record of decodedRecords(new WalDirectoryReader(dir))) {
+        if (record.kind === "entry" && record.sequence > flushedThrough(record.database, record.batch.measurement)) return record.sequence;
     }
     return nextSequence;
 }

@@ -5,9 +5,7 @@
  */
 import type { ColumnarBatch } from "../columnar/batch.js";
 import { sliceBatch } from "../columnar/slice.js";
-import { WalDirectoryReader } from "./directory-reader.js";
-import { WalDecodeError } from "./errors.js";
-import { decodePayload } from "./payload.js";
+import { WalDirectoryReader, decodedRecords } from "./directory-reader.js";
 
 /** The highest sequence of (database, measurement) already in Parquet, or -1 for none. */
 export type FlushedThrough = (database: string, measurement: string) => number;
@@ -48,7 +46,7 @@ export interface RecoveryStats {
     recoveredRows: number;
     /** Entries passed over because their rows are already in Parquet. */
     alreadyFlushedEntries: number;
-    /** Entries that failed their CRC or could not be decoded. */
+    /** Entries that failed their CRC or could not be decoded, and unreadable file rests. */
     corruptedEntries: number;
     /** Files not read: the active file and files with a bad header. */
     skippedFiles: number;
@@ -73,46 +71,28 @@ export async function recoverWal(options: RecoveryOptions): Promise<RecoveryStat
         durationMs: 0,
     };
     const reader = new WalDirectoryReader(options.dir, options.skipFile === undefined ? {} : { skipFile: options.skipFile });
-    for await (const record of reader.records()) {
-        if (record.kind === "corrupt") {
-            stats.corruptedEntries++;
-            report({ file: record.file.name, sequence: record.sequence, reason: record.reason });
+    for await (const record of decodedRecords(reader)) {
+        if (record.kind === "problem") {
+            if (record.fileSkipped) stats.skippedFiles++;
+            else stats.corruptedEntries++;
+            report({ file: record.file.name, ...(record.sequence === undefined ? {} : { sequence: record.sequence }), reason: record.reason });
             continue;
         }
-        let decoded;
-        try {
-            decoded = decodePayload(record.payload);
-        } catch (error) {
-            if (!(error instanceof WalDecodeError)) throw error;
-            stats.corruptedEntries++;
-            report({ file: record.file.name, sequence: record.sequence, reason: error.message });
-            continue;
-        }
-        const { database, batch } = decoded;
-        if (record.sequence <= flushedThrough(database, batch.measurement)) {
+        const { database, batch, sequence } = record;
+        if (sequence <= flushedThrough(database, batch.measurement)) {
             stats.alreadyFlushedEntries++;
             continue;
         }
         for (let start = 0; start < batch.rows; start += batchRows) {
-            await options.onBatch(database, batch.measurement, sliceBatch(batch, start, Math.min(batch.rows, start + batchRows)), record.sequence);
+            await options.onBatch(database, batch.measurement, sliceBatch(batch, start, Math.min(batch.rows, start + batchRows)), sequence);
             stats.recoveredBatches++;
         }
         stats.recoveredEntries++;
         stats.recoveredRows += batch.rows;
     }
-    for (const scan of reader.scans) {
-        if (scan.badHeader !== undefined) {
-            stats.skippedFiles++;
-            report({ file: scan.file.name, reason: scan.badHeader });
-            continue;
-        }
-        stats.recoveredFiles++;
-        if (scan.tornTailOffset !== undefined) stats.tornTails++;
-        if (scan.stoppedBy !== undefined) {
-            stats.corruptedEntries++;
-            report({ file: scan.file.name, reason: scan.stoppedBy });
-        }
-    }
+    const readable = reader.scans.filter((scan) => scan.badHeader === undefined);
+    stats.recoveredFiles = readable.length;
+    stats.tornTails = readable.filter((scan) => scan.tornTailOffset !== undefined).length;
     stats.skippedFiles += reader.skipped.length;
     stats.durationMs = performance.now() - started;
     return stats;

@@ -1,0 +1,78 @@
+/** The `node:http` adapter (the default `http.server`). */
+import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type HttpReply, type HttpRequest, type ListenOptions, type ListeningServer, type RequestHandler, jsonReply, payloadTooLarge } from "./exchange.js";
+
+class BodyTooLargeError extends Error {}
+
+export async function listenNode(handler: RequestHandler, options: ListenOptions): Promise<ListeningServer> {
+    const server = createServer((req, res) => void serve(handler, options, req, res));
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(options.port, options.host, () => {
+            server.off("error", reject);
+            resolve();
+        });
+    });
+    const address = server.address() as AddressInfo;
+    return {
+        host: options.host,
+        port: address.port,
+        close: () =>
+            new Promise<void>((resolve, reject) => {
+                server.close((error) => (error ? reject(error) : resolve()));
+                server.closeIdleConnections();
+            }),
+    };
+}
+
+async function serve(handler: RequestHandler, options: ListenOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let reply: HttpReply;
+    try {
+        const body = await readBody(req, options.maxBodyBytes);
+        reply = await handler(toRequest(req, body));
+    } catch (error) {
+        if (error instanceof BodyTooLargeError) {
+            reply = payloadTooLarge(options.maxBodyBytes);
+            res.setHeader("connection", "close");
+        } else reply = jsonReply(500, { error: `internal error: ${(error as Error).message}` });
+    }
+    const body = reply.body === undefined ? undefined : Buffer.from(reply.body);
+    res.writeHead(reply.status, { ...reply.headers, ...(body === undefined || reply.status === 204 ? {} : { "content-length": String(body.length) }) });
+    res.end(reply.status === 204 ? undefined : body);
+}
+
+function toRequest(req: IncomingMessage, body: Buffer): HttpRequest {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const headers = new Map<string, string>();
+    for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+    }
+    return { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers, body };
+}
+
+// Invariant kept: never holds more than `limit` body bytes in memory.
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit) {
+        req.resume();
+        return Promise.reject(new BodyTooLargeError());
+    }
+    return new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        req.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > limit) {
+                req.removeAllListeners("data");
+                req.resume();
+                reject(new BodyTooLargeError());
+                return;
+            }
+            chunks.push(chunk);
+        });
+        req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+        req.on("error", reject);
+    });
+}

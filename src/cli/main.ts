@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/**
+ * The `sluice` command line: `serve`, and the offline WAL tools (`wal read|verify|stats|purge`).
+ * Exit codes: 0 success, 1 `wal verify` found corruption, 2 any error.
+ */
+import { Command, CommanderError } from "commander";
+import { consoleLogger } from "../log.js";
+import { startServer } from "../server.js";
+import { SLUICE_VERSION } from "../version.js";
+import { type ConfigOptions, EXIT_FAILURE, configFrom, withConfigOptions } from "./options.js";
+import { registerWalCommands } from "./wal-commands.js";
+
+function buildProgram(): Command {
+    const program = new Command("sluice")
+        .description("Durable time-series ingestion: line protocol and msgpack in, Parquet out.")
+        .version(SLUICE_VERSION)
+        .exitOverride()
+        .showHelpAfterError();
+    withConfigOptions(program.command("serve").description("run the ingestion server"), true).action(async (options: ConfigOptions) => {
+        const server = await startServer(configFrom(options), consoleLogger);
+        await new Promise<void>((resolve) => {
+            const stop = (signal: string) => {
+                consoleLogger.info(`${signal} received, shutting down`);
+                server.close().then(resolve, (error: unknown) => {
+                    consoleLogger.error(`shutdown failed: ${(error as Error).message}`);
+                    process.exitCode = EXIT_FAILURE;
+                    resolve();
+                });
+            };
+            process.once("SIGTERM", stop);
+            process.once("SIGINT", stop);
+        });
+    });
+    registerWalCommands(program);
+    return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+    try {
+        await buildProgram().parseAsync(argv);
+    } catch (error) {
+        if (error instanceof CommanderError) {
+            process.exitCode = error.exitCode === 0 ? 0 : EXIT_FAILURE;
+            return;
+        }
+        process.stderr.write(`sluice: ${(error as Error).message}\n`);
+        process.exitCode = EXIT_FAILURE;
+    }
+}
+
+await main(process.argv);
