@@ -135,6 +135,27 @@ describe("WAL writer", () => {
         expect((await writer.append("db", cpuBatch(1))).sequence).toBe(0);
     });
 
+    it("appendAll puts its batches in one write and one sync: all acknowledged or none", async () => {
+        const fs = new FaultyFileSystem();
+        writer = await WalWriter.open({ dir, fileSystem: fs, maxFileBytes: 4096 });
+        while (writer.stats.bytes < 3000) await writer.append("db", cpuBatch(2));
+        const before = fs.count("writev");
+        const results = await writer.appendAll([
+            { database: "a", batch: cpuBatch(3) },
+            { database: "b", batch: cpuBatch(3, 3, "mem") },
+            { database: "c", batch: cpuBatch(3, 6) },
+        ]);
+        expect(fs.count("writev") - before).toBe(1);
+        expect(new Set(results.map((r) => r.file)).size).toBe(1);
+        expect(results.map((r) => r.sequence - results[0]!.sequence)).toEqual([0, 1, 2]);
+        fs.failNext("writev", "ENOSPC");
+        await expect(writer.appendAll([{ database: "a", batch: cpuBatch(1) }, { database: "b", batch: cpuBatch(1) }])).rejects.toBeInstanceOf(WalIOError);
+        await writer.close();
+        writer = undefined;
+        const replayed = await replayedSequences(dir);
+        expect(replayed.at(-1)).toBe(results[2]!.sequence);
+    });
+
     it("rejects appends after close with WalClosedError", async () => {
         writer = await WalWriter.open({ dir, syncMode: "off" });
         const pending = writer.append("db", cpuBatch(1));

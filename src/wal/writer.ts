@@ -67,10 +67,18 @@ export interface WalWriterStats {
     failedGroups: number;
 }
 
-interface PendingEntry {
+/** One batch to append, and the database it belongs to. */
+export interface WalItem {
+    readonly database: string;
+    readonly batch: ColumnarBatch;
+}
+
+/** One `appendAll` call waiting for its group: its entries' bytes, written together. */
+interface PendingUnit {
     readonly parts: Buffer[];
     readonly bytes: number;
-    resolve(result: AppendResult): void;
+    readonly count: number;
+    resolve(results: AppendResult[]): void;
     reject(error: Error): void;
 }
 
@@ -104,7 +112,7 @@ export class WalWriter {
     readonly #stats: WalWriterStats = { ...EMPTY_STATS };
     #state: State = { kind: "open" };
     #file: ActiveFile;
-    #queue: PendingEntry[] = [];
+    #queue: PendingUnit[] = [];
     #draining = false;
     /** Serialises every operation on the active file: group writes, rotations, timed syncs. */
     #lane: Promise<void> = Promise.resolve();
@@ -156,23 +164,38 @@ export class WalWriter {
     }
 
     /** Resolves once the batch is in the WAL under the sync mode; rejects if it never will be. */
-    append(database: string, batch: ColumnarBatch): Promise<AppendResult> {
+    async append(database: string, batch: ColumnarBatch): Promise<AppendResult> {
+        const [result] = await this.appendAll([{ database, batch }]);
+        return result!;
+    }
+
+    /**
+     * Appends several batches as one unit: they land in the same write and the same sync, so
+     * either all of them are acknowledged or none is (a request's batches are all-or-nothing).
+     * Results come in the order given, with consecutive sequences.
+     */
+    appendAll(items: readonly WalItem[]): Promise<AppendResult[]> {
         const refusal = this.#refusal();
         if (refusal !== undefined) return Promise.reject(refusal);
-        let parts: Buffer[];
+        if (items.length === 0) return Promise.resolve([]);
+        const parts: Buffer[] = [];
+        let bytes = 0;
         try {
-            parts = encodePayload(database, batch);
+            for (const { database, batch } of items) {
+                const payload = encodePayload(database, batch);
+                const payloadBytes = payload[0].length + payload[1].length;
+                if (payloadBytes > MAX_PAYLOAD_BYTES) throw new WalEntryTooLargeError(payloadBytes, MAX_PAYLOAD_BYTES);
+                parts.push(encodeEntryHeader(payload, nowMicros()), ...payload);
+                bytes += ENTRY_HEADER_SIZE + payloadBytes;
+            }
         } catch (error) {
             return Promise.reject(error);
         }
-        const payloadBytes = parts[0]!.length + parts[1]!.length;
-        if (payloadBytes > MAX_PAYLOAD_BYTES) return Promise.reject(new WalEntryTooLargeError(payloadBytes, MAX_PAYLOAD_BYTES));
-        parts.unshift(encodeEntryHeader(parts, nowMicros()));
-        return new Promise<AppendResult>((resolve, reject) => {
-            this.#queue.push({ parts, bytes: ENTRY_HEADER_SIZE + payloadBytes, resolve, reject });
+        return new Promise<AppendResult[]>((resolve, reject) => {
+            this.#queue.push({ parts, bytes, count: items.length, resolve, reject });
             if (!this.#draining) {
                 this.#draining = true;
-                this.#schedule(() => this.#drain());
+                this.#schedule(() => this.#drain()).catch(() => undefined);
             }
         });
     }
@@ -243,29 +266,34 @@ export class WalWriter {
     // Invariant kept: entries take sequences in queue order, and entry k of a file has sequence
     // firstSequence + k, because rotation happens only between groups.
     async #drain(): Promise<void> {
-        while (this.#queue.length > 0) {
-            if (this.#state.kind === "failed") {
-                this.#rejectAll(this.#queue.splice(0), this.#state.error);
-                break;
-            }
-            const next = this.#queue[0]!;
-            const file = this.#file;
-            const tooBig = file.entries > 0 && file.size + next.bytes > this.#options.maxFileBytes;
-            const tooOld = file.entries > 0 && Date.now() - file.openedAt >= this.#options.maxFileAgeMs;
-            if (tooBig || tooOld) {
-                try {
-                    await this.#rotate();
-                } catch (error) {
-                    this.#rejectAll(this.#queue.splice(0), error);
-                    continue;
+        try {
+            while (this.#queue.length > 0) {
+                if (this.#state.kind === "failed") {
+                    this.#rejectAll(this.#queue.splice(0), this.#state.error);
+                    break;
                 }
+                const next = this.#queue[0]!;
+                const file = this.#file;
+                const tooBig = file.entries > 0 && file.size + next.bytes > this.#options.maxFileBytes;
+                const tooOld = file.entries > 0 && Date.now() - file.openedAt >= this.#options.maxFileAgeMs;
+                if (tooBig || tooOld) {
+                    try {
+                        await this.#rotate();
+                    } catch (error) {
+                        this.#rejectAll(this.#queue.splice(0), error);
+                        continue;
+                    }
+                }
+                await this.#writeGroup(this.#takeGroup());
             }
-            await this.#writeGroup(this.#takeGroup());
+        } catch (error) {
+            this.#rejectAll(this.#queue.splice(0), error);
+        } finally {
+            this.#draining = false;
         }
-        this.#draining = false;
     }
 
-    #takeGroup(): PendingEntry[] {
+    #takeGroup(): PendingUnit[] {
         const room = Math.min(this.#options.maxGroupBytes, Math.max(0, this.#options.maxFileBytes - this.#file.size));
         let bytes = this.#queue[0]!.bytes;
         let count = 1;
@@ -273,10 +301,11 @@ export class WalWriter {
         return this.#queue.splice(0, count);
     }
 
-    async #writeGroup(group: PendingEntry[]): Promise<void> {
+    async #writeGroup(group: PendingUnit[]): Promise<void> {
         const file = this.#file;
-        const buffers = group.flatMap((entry) => entry.parts);
-        const bytes = group.reduce((sum, entry) => sum + entry.bytes, 0);
+        const buffers = group.flatMap((unit) => unit.parts);
+        const bytes = group.reduce((sum, unit) => sum + unit.bytes, 0);
+        const entries = group.reduce((sum, unit) => sum + unit.count, 0);
         try {
             await writeFully(file.handle, buffers, file.size);
             if (this.syncMode === "fdatasync") await file.handle.datasync();
@@ -289,19 +318,23 @@ export class WalWriter {
         }
         if (this.syncMode === "fdatasync" || this.syncMode === "fsync") this.#stats.syncs++;
         else this.#unsynced = true;
-        const first = file.firstSequence + file.entries;
-        file.entries += group.length;
+        let sequence = file.firstSequence + file.entries;
+        file.entries += entries;
         file.size += bytes;
-        this.#stats.entries += group.length;
+        this.#stats.entries += entries;
         this.#stats.bytes += bytes;
         this.#stats.groups++;
-        this.#stats.largestGroup = Math.max(this.#stats.largestGroup, group.length);
-        group.forEach((entry, i) => entry.resolve({ sequence: first + i, file: file.name }));
+        this.#stats.largestGroup = Math.max(this.#stats.largestGroup, entries);
+        for (const unit of group) {
+            const results: AppendResult[] = [];
+            for (let i = 0; i < unit.count; i++) results.push({ sequence: sequence++, file: file.name });
+            unit.resolve(results);
+        }
     }
 
-    #rejectAll(group: PendingEntry[], cause: unknown): void {
+    #rejectAll(group: PendingUnit[], cause: unknown): void {
         const error = this.#state.kind === "failed" ? this.#state.error : new WalIOError("write", cause);
-        for (const entry of group) entry.reject(error);
+        for (const unit of group) unit.reject(error);
     }
 
     // Invariant kept: after a failed group, the file holds exactly its acknowledged entries, so
