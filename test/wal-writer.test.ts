@@ -76,6 +76,25 @@ describe("WAL writer", () => {
         expect(fs.bytesSynced).toBe(fs.bytesWritten);
     });
 
+    it("keeps syncing on the interval and rotating on request under a steady stream of appends", async () => {
+        const fs = new FaultyFileSystem();
+        writer = await WalWriter.open({ dir, syncMode: "async", fileSystem: fs, syncIntervalMs: 20 });
+        let stop = false;
+        const appenders = Array.from({ length: 16 }, async () => {
+            while (!stop) await writer!.append("db", cpuBatch(200));
+        });
+        await new Promise((r) => setTimeout(r, 50));
+        const before = writer.activeFile;
+        await writer.rotate();
+        const rotatedWhileLoaded = !stop;
+        await new Promise((r) => setTimeout(r, 150));
+        stop = true;
+        await Promise.all(appenders);
+        expect(rotatedWhileLoaded).toBe(true);
+        expect(writer.activeFile).not.toBe(before);
+        expect(fs.count("datasync")).toBeGreaterThanOrEqual(3);
+    });
+
     it("rotates by size, naming each file by its first sequence", async () => {
         writer = await WalWriter.open({ dir, syncMode: "off", maxFileBytes: 2048 });
         const results = [];

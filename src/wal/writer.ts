@@ -73,11 +73,21 @@ export interface WalItem {
     readonly batch: ColumnarBatch;
 }
 
+export interface AppendOptions {
+    /**
+     * Called synchronously once the entries are durable, before the promise resolves, in
+     * sequence order across all appends: what it does (e.g. fill the buffers) happens in the
+     * order of the WAL. It must not throw.
+     */
+    readonly onDurable?: ((results: readonly AppendResult[]) => void) | undefined;
+}
+
 /** One `appendAll` call waiting for its group: its entries' bytes, written together. */
 interface PendingUnit {
     readonly parts: Buffer[];
     readonly bytes: number;
     readonly count: number;
+    readonly onDurable: AppendOptions["onDurable"];
     resolve(results: AppendResult[]): void;
     reject(error: Error): void;
 }
@@ -93,6 +103,9 @@ interface ActiveFile {
 }
 
 type State = { kind: "open" } | { kind: "closing" } | { kind: "closed" } | { kind: "failed"; error: WalFailedError };
+
+/** How long an aged file waits before another rotation attempt after one failed (e.g. ENOSPC). */
+const ROTATION_RETRY_MS = 1000;
 
 const EMPTY_STATS: WalWriterStats = {
     entries: 0,
@@ -117,6 +130,10 @@ export class WalWriter {
     /** Serialises every operation on the active file: group writes, rotations, timed syncs. */
     #lane: Promise<void> = Promise.resolve();
     #unsynced = false;
+    #lastSyncMs = Date.now();
+    /** After a failed rotation, an aged file is not rotated again before this time. */
+    #rotationRetryAtMs = 0;
+    readonly #rotationWaiters: { resolve(): void; reject(error: Error): void }[] = [];
     readonly #timers: NodeJS.Timeout[] = [];
 
     private constructor(dir: string, options: Required<Omit<WalWriterOptions, "dir">>, file: ActiveFile) {
@@ -174,7 +191,7 @@ export class WalWriter {
      * either all of them are acknowledged or none is (a request's batches are all-or-nothing).
      * Results come in the order given, with consecutive sequences.
      */
-    appendAll(items: readonly WalItem[]): Promise<AppendResult[]> {
+    appendAll(items: readonly WalItem[], options: AppendOptions = {}): Promise<AppendResult[]> {
         const refusal = this.#refusal();
         if (refusal !== undefined) return Promise.reject(refusal);
         if (items.length === 0) return Promise.resolve([]);
@@ -192,19 +209,22 @@ export class WalWriter {
             return Promise.reject(error);
         }
         return new Promise<AppendResult[]>((resolve, reject) => {
-            this.#queue.push({ parts, bytes, count: items.length, resolve, reject });
-            if (!this.#draining) {
-                this.#draining = true;
-                this.#schedule(() => this.#drain()).catch(() => undefined);
-            }
+            this.#queue.push({ parts, bytes, count: items.length, onDurable: options.onDurable, resolve, reject });
+            this.#kick();
         });
     }
 
-    /** Starts a new active file now (used by `purgeAll`, so every older file becomes inactive). */
+    /**
+     * Starts a new active file before the next group (used by `purgeAll`, so every older file
+     * becomes inactive); a no-op while the active file holds no entry.
+     */
     rotate(): Promise<void> {
         const refusal = this.#refusal();
         if (refusal !== undefined) return Promise.reject(refusal);
-        return this.#schedule(() => this.#rotate());
+        return new Promise<void>((resolve, reject) => {
+            this.#rotationWaiters.push({ resolve, reject });
+            this.#kick();
+        });
     }
 
     /** Waits for every pending append, syncs, and closes the active file. Idempotent. */
@@ -236,23 +256,36 @@ export class WalWriter {
         return run;
     }
 
-    #startTimers(): void {
-        const ageCheck = Math.max(10, Math.min(this.#options.maxFileAgeMs, 1000));
-        this.#timers.push(setInterval(() => void this.#schedule(() => this.#rotateIfOld()).catch(() => undefined), ageCheck));
-        if (this.syncMode === "async") {
-            this.#timers.push(setInterval(() => void this.#schedule(() => this.#timedSync()).catch(() => undefined), this.#options.syncIntervalMs));
-        }
-        for (const timer of this.#timers) timer.unref();
+    /** Starts the work loop unless it runs: it picks up everything queued or due. */
+    #kick(): void {
+        if (this.#draining) return;
+        this.#draining = true;
+        this.#schedule(() => this.#work()).catch(() => undefined);
     }
 
-    async #rotateIfOld(): Promise<void> {
-        if (this.#state.kind !== "open" || this.#file.entries === 0) return;
-        if (Date.now() - this.#file.openedAt >= this.#options.maxFileAgeMs) await this.#rotate();
+    #startTimers(): void {
+        const interval = Math.max(10, Math.min(this.#options.maxFileAgeMs, this.syncMode === "async" ? this.#options.syncIntervalMs : 1000));
+        const timer = setInterval(() => {
+            if (this.#state.kind === "open" && (this.#rotationDue() || this.#syncDue())) this.#kick();
+        }, interval);
+        timer.unref();
+        this.#timers.push(timer);
+    }
+
+    #rotationDue(): boolean {
+        const file = this.#file;
+        if (file.entries === 0) return false;
+        const aged = Date.now() - file.openedAt >= this.#options.maxFileAgeMs && Date.now() >= this.#rotationRetryAtMs;
+        return this.#rotationWaiters.length > 0 || aged;
+    }
+
+    #syncDue(): boolean {
+        return this.syncMode === "async" && this.#unsynced && Date.now() - this.#lastSyncMs >= this.#options.syncIntervalMs;
     }
 
     async #timedSync(): Promise<void> {
-        if (!this.#unsynced || this.#state.kind === "failed") return;
         this.#unsynced = false;
+        this.#lastSyncMs = Date.now();
         try {
             await this.#file.handle.datasync();
             this.#stats.syncs++;
@@ -263,27 +296,40 @@ export class WalWriter {
         }
     }
 
-    // Invariant kept: entries take sequences in queue order, and entry k of a file has sequence
-    // firstSequence + k, because rotation happens only between groups.
-    async #drain(): Promise<void> {
+    /** Rotates, telling whoever asked for it; a failed rotation fails them and the queued appends. */
+    async #rotateNow(): Promise<void> {
+        const waiters = this.#rotationWaiters.splice(0);
         try {
-            while (this.#queue.length > 0) {
+            await this.#rotate();
+        } catch (error) {
+            this.#rotationRetryAtMs = Date.now() + ROTATION_RETRY_MS;
+            for (const waiter of waiters) waiter.reject(error as Error);
+            this.#rejectAll(this.#queue.splice(0), error);
+            return;
+        }
+        for (const waiter of waiters) waiter.resolve();
+    }
+
+    // Invariant kept: entries take sequences in queue order, and entry k of a file has sequence
+    // firstSequence + k, because rotation happens only between groups. Rotations and timed syncs
+    // are taken between groups, so a steady stream of appends cannot starve them.
+    async #work(): Promise<void> {
+        try {
+            for (;;) {
                 if (this.#state.kind === "failed") {
                     this.#rejectAll(this.#queue.splice(0), this.#state.error);
+                    for (const waiter of this.#rotationWaiters.splice(0)) waiter.reject(this.#state.error);
                     break;
                 }
-                const next = this.#queue[0]!;
-                const file = this.#file;
-                const tooBig = file.entries > 0 && file.size + next.bytes > this.#options.maxFileBytes;
-                const tooOld = file.entries > 0 && Date.now() - file.openedAt >= this.#options.maxFileAgeMs;
-                if (tooBig || tooOld) {
-                    try {
-                        await this.#rotate();
-                    } catch (error) {
-                        this.#rejectAll(this.#queue.splice(0), error);
-                        continue;
-                    }
+                if (this.#syncDue()) await this.#timedSync();
+                const next = this.#queue[0];
+                const tooBig = next !== undefined && this.#file.entries > 0 && this.#file.size + next.bytes > this.#options.maxFileBytes;
+                if (this.#rotationDue() || tooBig) {
+                    await this.#rotateNow();
+                    continue;
                 }
+                for (const waiter of this.#rotationWaiters.splice(0)) waiter.resolve();
+                if (this.#queue.length === 0) break;
                 await this.#writeGroup(this.#takeGroup());
             }
         } catch (error) {
@@ -328,6 +374,7 @@ export class WalWriter {
         for (const unit of group) {
             const results: AppendResult[] = [];
             for (let i = 0; i < unit.count; i++) results.push({ sequence: sequence++, file: file.name });
+            unit.onDurable?.(results);
             unit.resolve(results);
         }
     }
@@ -353,7 +400,10 @@ export class WalWriter {
         const old = this.#file;
         this.#file = await createFile(this.dir, old.firstSequence + old.entries, this.#options.fileSystem, this.syncMode, this.#stats);
         this.#stats.rotations++;
-        if (this.#unsynced && this.syncMode !== "off") await old.handle.datasync();
+        if (this.#unsynced && this.syncMode !== "off") {
+            await old.handle.datasync();
+            this.#stats.syncs++;
+        }
         this.#unsynced = false;
         await old.handle.close();
     }
