@@ -1,0 +1,83 @@
+/**
+ * Benchmark entry point: `npm run bench -- <name> [--seconds N] [--json] [--dir PATH] [...]`.
+ * Benchmarks are never run by `npm test`. Add one as one line in BENCHMARKS.
+ */
+import { parseArgs } from "node:util";
+import type { Benchmark, BenchOptionSpec } from "./common.js";
+
+const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Promise<Benchmark> }>> = {
+    wal: { summary: "WAL append throughput and latency per sync mode, payload shape and concurrency, vs dd", load: async () => (await import("./wal.bench.js")).benchmark },
+};
+
+const COMMON_OPTIONS = {
+    seconds: { type: "string" },
+    json: { type: "boolean", default: false },
+    dir: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+} as const satisfies BenchOptionSpec;
+
+function usage(extra?: readonly string[]): string {
+    const names = Object.entries(BENCHMARKS).map(([name, { summary }]) => `  ${name.padEnd(8)} ${summary}`);
+    return [
+        "usage: npm run bench -- <name> [--seconds N] [--json] [--dir PATH]",
+        "",
+        "benchmarks:",
+        ...names,
+        "",
+        "options:",
+        "  --seconds N  seconds per measured cell (each benchmark has a default)",
+        "  --json       print one JSON object instead of the table",
+        "  --dir PATH   parent of the scratch directory (default ./bench-tmp, removed afterwards)",
+        ...(extra ?? []),
+    ].join("\n");
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+    const [name, ...rest] = argv;
+    const entry = name === undefined ? undefined : Object.hasOwn(BENCHMARKS, name) ? BENCHMARKS[name] : undefined;
+    if (entry === undefined) {
+        if (name === "--help" || name === "-h") {
+            process.stdout.write(`${usage()}\n`);
+            return 0;
+        }
+        process.stderr.write(`${name === undefined ? "missing benchmark name" : `unknown benchmark "${name}"`}\n\n${usage()}\n`);
+        return 2;
+    }
+    const benchmark = await entry.load();
+    let parsed;
+    try {
+        parsed = parseArgs({ args: [...rest], options: { ...COMMON_OPTIONS, ...benchmark.options }, strict: true, allowPositionals: false });
+    } catch (error) {
+        process.stderr.write(`${(error as Error).message}\n\n${usage(benchmark.optionHelp)}\n`);
+        return 2;
+    }
+    const values = parsed.values as Record<string, string | boolean | undefined>;
+    if (values["help"] === true) {
+        process.stdout.write(`${usage(benchmark.optionHelp)}\n`);
+        return 0;
+    }
+    let seconds: number | undefined;
+    if (typeof values["seconds"] === "string") {
+        seconds = Number(values["seconds"]);
+        if (!Number.isFinite(seconds) || seconds <= 0) {
+            process.stderr.write(`--seconds must be a positive number, got "${values["seconds"]}"\n`);
+            return 2;
+        }
+    }
+    return benchmark.run({
+        seconds,
+        json: values["json"] === true,
+        dir: typeof values["dir"] === "string" ? values["dir"] : undefined,
+        values,
+    });
+}
+
+// Exit explicitly: a writer under test that never settles must not keep the process alive.
+// (stdout/stderr are synchronous for files, pipes and TTYs on Linux, so nothing is lost.)
+main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+        process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+        process.exit(1);
+    },
+);
