@@ -1,0 +1,228 @@
+/**
+ * Line-protocol parse benchmark: `npm run bench -- parse [--runs N] [--mb N] [--json]`.
+ *
+ * Bodies are generated from a seeded PRNG, then parsed in this process on one core (nothing
+ * else runs), each run with a fresh schema registry:
+ * - `telegraf`: ~50 MB of Telegraf-like `cpu` lines: 3 tags over 2,000 series, 7 fields (5
+ *   floats with 2 decimals, 1 integer, 1 boolean), increasing ns timestamps, in one body.
+ * - `telegraf-1k`: the same lines cut into 1,000-line bodies (Telegraf's default batch), parsed
+ *   one after the other with one registry: the per-request cost, caches starting cold each body.
+ * - `logs`: ~50 MB of a string-heavy `logs` measurement: 2 tags, 3 string fields of 20–200
+ *   characters with escaped quotes and backslashes, commas, spaces and `=`.
+ *
+ * Reported per scenario: the median over the runs of MB/s (decimal MB of body) and lines/s, the
+ * fastest and slowest run, and the process's peak RSS so far. Every run is checked: all lines
+ * accepted, no errors, the row count right.
+ */
+import { performance } from "node:perf_hooks";
+import { parseLineProtocol } from "../ingest/lp/index.js";
+import { SchemaRegistry } from "../ingest/schema.js";
+import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, progress, seededRandom } from "./common.js";
+
+const SEED = 0x1b5eed;
+const DEFAULT_RUNS = 5;
+const DEFAULT_MB = 50;
+const SERIES = 2_000;
+const REQUEST_LINES = 1_000;
+const BASE_TIME_NS = 1_700_000_000_000_000_000n;
+const NOW_NS = 1_800_000_000_000_000_000n;
+
+const REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"];
+
+/** Telegraf-like `cpu` lines, about `targetBytes` in total, one body. */
+export function telegrafBody(targetBytes: number, seed = SEED): { body: Buffer; lines: number } {
+    const random = seededRandom(seed);
+    const series = Array.from({ length: SERIES }, (_, s) => `cpu,host=host-${String(s).padStart(4, "0")}.prod.example.net,region=${REGIONS[s % REGIONS.length]},service=service-${String.fromCharCode(97 + (s % 20))}`);
+    const two = (x: number) => (Math.round(x * 100) / 100).toFixed(2);
+    const chunks: string[] = [];
+    let bytes = 0;
+    let lines = 0;
+    let time = BASE_TIME_NS;
+    while (bytes < targetBytes) {
+        const user = random() * 80;
+        const system = random() * 15;
+        const iowait = random() * 5;
+        const line =
+            `${series[Math.floor(random() * SERIES)]} usage_user=${two(user)},usage_system=${two(system)},usage_idle=${two(Math.max(0, 100 - user - system - iowait))},` +
+            `usage_iowait=${two(iowait)},load1=${two(random() * 8)},mem_used=${Math.floor(random() * 2 ** 34)}i,healthy=${random() < 0.98 ? "true" : "false"} ${time}\n`;
+        time += BigInt(1 + Math.floor(random() * 1_000_000));
+        chunks.push(line);
+        bytes += line.length;
+        lines++;
+    }
+    return { body: Buffer.from(chunks.join(""), "latin1"), lines };
+}
+
+const WORDS = ["request", "served", "user", "cache", "miss", "timeout", "retry", "db", "query", "ok", "path=/api/v1", "a,b", "x\\y", 'say "hi"', "ünïcødé", "日本"];
+
+/** A random string of 20–200 characters, escaped for a line-protocol string field. */
+function logText(random: () => number): string {
+    const target = 20 + Math.floor(random() * 181);
+    let text = "";
+    while (text.length < target) text += `${WORDS[Math.floor(random() * WORDS.length)]} `;
+    return text.slice(0, target).replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+}
+
+/** A string-heavy `logs` body: 2 tags, 3 string fields. */
+export function logsBody(targetBytes: number, seed = SEED + 1): { body: Buffer; lines: number } {
+    const random = seededRandom(seed);
+    const levels = ["debug", "info", "warn", "error"];
+    const chunks: string[] = [];
+    let bytes = 0;
+    let lines = 0;
+    let time = BASE_TIME_NS;
+    while (bytes < targetBytes) {
+        const line =
+            `logs,app=app-${Math.floor(random() * 50)},level=${levels[Math.floor(random() * levels.length)]} ` +
+            `message="${logText(random)}",trace="${logText(random)}",detail="${logText(random)}" ${time}\n`;
+        time += 1_000n;
+        chunks.push(line);
+        bytes += Buffer.byteLength(line);
+        lines++;
+    }
+    return { body: Buffer.from(chunks.join(""), "utf8"), lines };
+}
+
+/** Cuts a body into bodies of `perBody` lines. */
+function splitLines(body: Buffer, perBody: number): Buffer[] {
+    const bodies: Buffer[] = [];
+    let start = 0;
+    let count = 0;
+    for (let i = 0; i < body.length; i++) {
+        if (body[i] === 0x0a && ++count === perBody) {
+            bodies.push(body.subarray(start, i + 1));
+            start = i + 1;
+            count = 0;
+        }
+    }
+    if (start < body.length) bodies.push(body.subarray(start));
+    return bodies;
+}
+
+interface ScenarioResult {
+    readonly scenario: string;
+    readonly bodyMB: number;
+    readonly bodies: number;
+    readonly lines: number;
+    readonly runs: number;
+    readonly medianMs: number;
+    readonly mbPerSec: number;
+    readonly linesPerSec: number;
+    readonly minMbPerSec: number;
+    readonly maxMbPerSec: number;
+    readonly peakRssMB: number;
+    readonly problems: string[];
+}
+
+function median(values: readonly number[]): number {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Parses `bodies` (in order, one registry per run) `runs` times after one warm-up pass. */
+function runScenario(scenario: string, bodies: readonly Buffer[], lines: number, runs: number): ScenarioResult {
+    const totalBytes = bodies.reduce((sum, b) => sum + b.length, 0);
+    const problems: string[] = [];
+    const once = (): number => {
+        const schema = new SchemaRegistry();
+        let accepted = 0;
+        let errors = 0;
+        let rows = 0;
+        const start = performance.now();
+        for (const body of bodies) {
+            const result = parseLineProtocol(body, { database: "bench", precision: "ns", nowNs: NOW_NS, schema });
+            accepted += result.accepted;
+            errors += result.errors.length;
+            for (const batch of result.batches) rows += batch.rows;
+        }
+        const elapsed = performance.now() - start;
+        if (accepted !== lines || errors !== 0 || rows !== lines) {
+            problems.push(`expected ${lines} lines accepted, got ${accepted} accepted, ${rows} rows, ${errors} errors`);
+        }
+        return elapsed;
+    };
+    once(); // warm-up: JIT and the first allocation of every array size
+    const times: number[] = [];
+    for (let r = 0; r < runs; r++) {
+        times.push(once());
+        progress(`  ${scenario} run ${r + 1}/${runs}: ${fixed(totalBytes / 1e6 / (times.at(-1)! / 1000), 1)} MB/s`);
+    }
+    const medianMs = median(times);
+    return {
+        scenario,
+        bodyMB: totalBytes / 1e6,
+        bodies: bodies.length,
+        lines,
+        runs,
+        medianMs,
+        mbPerSec: totalBytes / 1e6 / (medianMs / 1000),
+        linesPerSec: lines / (medianMs / 1000),
+        minMbPerSec: totalBytes / 1e6 / (Math.max(...times) / 1000),
+        maxMbPerSec: totalBytes / 1e6 / (Math.min(...times) / 1000),
+        peakRssMB: process.resourceUsage().maxRSS / 1024,
+        problems: [...new Set(problems)],
+    };
+}
+
+const TABLE: readonly TableColumn<ScenarioResult>[] = [
+    { title: "scenario", align: "left", cell: (r) => r.scenario },
+    { title: "MB", align: "right", cell: (r) => fixed(r.bodyMB, 1) },
+    { title: "bodies", align: "right", cell: (r) => String(r.bodies) },
+    { title: "lines", align: "right", cell: (r) => String(r.lines) },
+    { title: "runs", align: "right", cell: (r) => String(r.runs) },
+    { title: "median ms", align: "right", cell: (r) => fixed(r.medianMs, 1) },
+    { title: "MB/s", align: "right", cell: (r) => fixed(r.mbPerSec, 1) },
+    { title: "lines/s", align: "right", cell: (r) => fixed(r.linesPerSec, 0) },
+    { title: "MB/s min..max", align: "right", cell: (r) => `${fixed(r.minMbPerSec, 0)}..${fixed(r.maxMbPerSec, 0)}` },
+    { title: "peak RSS MB", align: "right", cell: (r) => fixed(r.peakRssMB, 0) },
+    { title: "!", align: "left", cell: (r) => (r.problems.length > 0 ? "!" : "") },
+];
+
+function positive(value: string | boolean | undefined, name: string, fallback: number): number {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (typeof value !== "string" || !Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${String(value)}"`);
+    return n;
+}
+
+async function run(options: BenchOptions): Promise<number> {
+    let runs: number;
+    let mb: number;
+    try {
+        runs = Math.round(positive(options.values["runs"], "--runs", DEFAULT_RUNS));
+        mb = positive(options.values["mb"], "--mb", DEFAULT_MB);
+    } catch (error) {
+        progress((error as Error).message);
+        return 2;
+    }
+    const machine = await machineInfo(process.cwd());
+    if (!options.json) process.stdout.write(`${machineLine(machine)}\n`);
+    progress("generating bodies (seeded)...");
+    const telegraf = telegrafBody(mb * 1e6);
+    const logs = logsBody(mb * 1e6);
+    const requests = splitLines(telegraf.body, REQUEST_LINES);
+    const results: ScenarioResult[] = [];
+    progress("telegraf...");
+    results.push(runScenario("telegraf", [telegraf.body], telegraf.lines, runs));
+    progress("telegraf-1k...");
+    results.push(runScenario(`telegraf-${REQUEST_LINES / 1000}k`, requests, telegraf.lines, runs));
+    progress("logs...");
+    results.push(runScenario("logs", [logs.body], logs.lines, runs));
+    if (options.json) {
+        process.stdout.write(`${JSON.stringify({ benchmark: "parse", machine, settings: { runs, mb, seed: SEED }, results })}\n`);
+    } else {
+        process.stdout.write(`${formatTable(TABLE, results)}\n`);
+        for (const r of results) for (const p of r.problems) process.stdout.write(`! ${r.scenario}: ${p}\n`);
+    }
+    return results.some((r) => r.problems.length > 0) ? 1 : 0;
+}
+
+export const benchmark: Benchmark = {
+    options: {
+        runs: { type: "string" },
+        mb: { type: "string" },
+    },
+    optionHelp: ["parse options:", `  --runs N     measured runs per scenario, after one warm-up (default ${DEFAULT_RUNS})`, `  --mb N       size of each generated body in MB (default ${DEFAULT_MB})`],
+    run,
+};

@@ -1,0 +1,121 @@
+/**
+ * A hash table keyed by raw bytes: the decoder finds what it already decoded for the same raw
+ * bytes (a series key, a field key) without creating a string. Keys are copied into a compact
+ * arena: measured, comparing against a key's first occurrence in a 50 MB body cost a cache miss
+ * per lookup (82 ns per series key against ~25 ns from the arena). Open addressing, linear
+ * probing, power-of-two capacity.
+ */
+import { rangesEqualAcross } from "./bytes.js";
+
+const INITIAL_SLOTS = 64;
+const INITIAL_ARENA_BYTES = 4096;
+
+/** Raw key bytes, packed one after the other; offsets stay valid when it grows. */
+export class KeyArena {
+    bytes = new Uint8Array(INITIAL_ARENA_BYTES);
+    view = new DataView(this.bytes.buffer);
+    size = 0;
+
+    /** Copies `source[start, start + length)` in; returns its offset. */
+    add(source: Uint8Array, start: number, length: number): number {
+        const offset = this.size;
+        if (offset + length > this.bytes.length) {
+            let capacity = this.bytes.length * 2;
+            while (capacity < offset + length) capacity *= 2;
+            const bytes = new Uint8Array(capacity);
+            bytes.set(this.bytes.subarray(0, offset));
+            this.bytes = bytes;
+            this.view = new DataView(bytes.buffer);
+        }
+        this.bytes.set(source.subarray(start, start + length), offset);
+        this.size = offset + length;
+        return offset;
+    }
+}
+
+export class ByteKeyTable<V> {
+    readonly #body: Uint8Array;
+    readonly #bodyView: DataView;
+    readonly #arena: KeyArena;
+    /** Slot → entry index + 1 (0: empty). */
+    #slots = new Int32Array(INITIAL_SLOTS);
+    #mask = INITIAL_SLOTS - 1;
+    #hashes = new Int32Array(INITIAL_SLOTS / 2);
+    #offsets = new Int32Array(INITIAL_SLOTS / 2);
+    #lengths = new Int32Array(INITIAL_SLOTS / 2);
+    readonly #values: V[] = [];
+
+    /** Keys are looked up as ranges of `body` and stored in `arena`. */
+    constructor(body: Uint8Array, bodyView: DataView, arena: KeyArena) {
+        this.#body = body;
+        this.#bodyView = bodyView;
+        this.#arena = arena;
+    }
+
+    get size(): number {
+        return this.#values.length;
+    }
+
+    /** The value stored for the body's bytes `[start, start + length)`, whose `hashBytes` is `hash`. */
+    get(hash: number, start: number, length: number): V | undefined {
+        const slots = this.#slots;
+        const mask = this.#mask;
+        const arena = this.#arena;
+        for (let slot = mix(hash) & mask; ; slot = (slot + 1) & mask) {
+            const entry = slots[slot]! - 1;
+            if (entry < 0) return undefined;
+            if (
+                this.#hashes[entry] === hash &&
+                this.#lengths[entry] === length &&
+                rangesEqualAcross(this.#bodyView, this.#body, start, arena.view, arena.bytes, this.#offsets[entry]!, length)
+            ) {
+                return this.#values[entry];
+            }
+        }
+    }
+
+    /** Stores `value` for the body's bytes `[start, start + length)` (not in the table yet); returns the key's arena offset. */
+    set(hash: number, start: number, length: number, value: V): number {
+        const entry = this.#values.length;
+        if (entry >= this.#hashes.length) this.#growEntries();
+        if ((entry + 1) * 2 > this.#slots.length) this.#rehash(this.#slots.length * 2);
+        this.#hashes[entry] = hash;
+        this.#offsets[entry] = this.#arena.add(this.#body, start, length);
+        this.#lengths[entry] = length;
+        this.#values.push(value);
+        this.#place(hash, entry);
+        return this.#offsets[entry]!;
+    }
+
+    #place(hash: number, entry: number): void {
+        const slots = this.#slots;
+        const mask = this.#mask;
+        let slot = mix(hash) & mask;
+        while (slots[slot] !== 0) slot = (slot + 1) & mask;
+        slots[slot] = entry + 1;
+    }
+
+    #growEntries(): void {
+        const capacity = this.#hashes.length * 2;
+        const grow = (old: Int32Array) => {
+            const next = new Int32Array(capacity);
+            next.set(old);
+            return next;
+        };
+        this.#hashes = grow(this.#hashes);
+        this.#offsets = grow(this.#offsets);
+        this.#lengths = grow(this.#lengths);
+    }
+
+    #rehash(slotCount: number): void {
+        this.#slots = new Int32Array(slotCount);
+        this.#mask = slotCount - 1;
+        for (let entry = 0; entry < this.#values.length; entry++) this.#place(this.#hashes[entry]!, entry);
+    }
+}
+
+/** Spreads the hash's bits into the low ones (the table indexes with them). */
+function mix(hash: number): number {
+    const h = Math.imul(hash ^ (hash >>> 16), 0x45d9f3b);
+    return h ^ (h >>> 16);
+}

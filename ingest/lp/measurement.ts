@@ -1,0 +1,210 @@
+/**
+ * The per-measurement batch builder: the time column, the field columns, one series id per row
+ * (the tag columns are built from those at the end: a row's tags are its series'), and what the
+ * decoder remembers about the raw bytes it saw for this measurement (field keys), so a repeated
+ * key costs a byte comparison instead of a decode.
+ */
+import { type Column, type ColumnarBatch, type StringColumn, TIME_COLUMN, bitmapBytes } from "../../src/columnar/batch.js";
+import { ByteKeyTable, type KeyArena } from "./byte-table.js";
+import { type ColumnBuilder, HI, LO, grownCapacity } from "./columns.js";
+
+/**
+ * What a field key's raw bytes resolved to. `next` predicts the key that follows this one in a
+ * line (lines of one measurement usually list their fields in the same order); a prediction is
+ * checked against `words`, the raw key and its `=` as little-endian 32-bit words (the last one
+ * ending at the `=`, overlapping the one before), a few integer compares per key.
+ */
+export class FieldSlot {
+    /** The unescaped key. */
+    readonly key: string;
+    /** Bytes of the raw key plus its `=`. */
+    readonly length: number;
+    readonly words: Int32Array;
+    /** The column values go to; valid without a re-check only while `stable`. */
+    column: ColumnBuilder | null = null;
+    /** The key → column mapping can no longer change (the column's type is fixed, and whether the key is a tag is settled). */
+    stable = false;
+    next: FieldSlot | null = null;
+
+    /** `start`: the raw key in `view`; `length`: its bytes with the `=`. */
+    constructor(key: string, view: DataView, start: number, length: number) {
+        this.key = key;
+        this.length = length;
+        // Keys shorter than a word (with the `=`) are padded at the front with bytes before them: zero words then never match.
+        const count = Math.ceil(length / 4);
+        this.words = new Int32Array(length < 4 ? 0 : count);
+        if (length >= 4) {
+            for (let k = 0; k < count - 1; k++) this.words[k] = view.getInt32(start + 4 * k, true);
+            this.words[count - 1] = view.getInt32(start + length - 4, true);
+        }
+    }
+
+    /** Whether `view`'s bytes at `at` start with this raw key and its `=` (callers check `at + length <= end`). */
+    matches(view: DataView, at: number): boolean {
+        const words = this.words;
+        const last = words.length - 1;
+        if (last < 0) return false; // a key shorter than 3 bytes: looked up in the table instead
+        for (let k = 0; k < last; k++) if (view.getInt32(at + 4 * k, true) !== words[k]) return false;
+        return view.getInt32(at + this.length - 4, true) === words[last];
+    }
+}
+
+/** A tag column: its name and dictionary (codes per row are derived from series ids at the end). */
+export class TagColumn {
+    readonly name: string;
+    readonly index: number;
+    readonly dict: string[] = [];
+    readonly #codeOf = new Map<string, number>();
+
+    constructor(name: string, index: number) {
+        this.name = name;
+        this.index = index;
+    }
+
+    code(value: string): number {
+        let code = this.#codeOf.get(value);
+        if (code === undefined) {
+            code = this.dict.length;
+            this.dict.push(value);
+            this.#codeOf.set(value, code);
+        }
+        return code;
+    }
+}
+
+/**
+ * One raw series key (`measurement,tagset` as written). It gets an id, tag columns and
+ * dictionary codes when its first line is accepted; until then nothing of it is in the batch.
+ */
+export class Series {
+    readonly builder: MeasurementBuilder;
+    readonly tagKeys: readonly string[];
+    readonly tagValues: readonly string[];
+    /** Index in the builder's bound series (-1: no accepted line yet). */
+    id = -1;
+    /** Per tag, parallel to `tagKeys`: its tag column's index and its value's code. */
+    readonly tagColumns: Int32Array;
+    readonly codes: Uint32Array;
+
+    constructor(builder: MeasurementBuilder, tagKeys: readonly string[], tagValues: readonly string[]) {
+        this.builder = builder;
+        this.tagKeys = tagKeys;
+        this.tagValues = tagValues;
+        this.tagColumns = new Int32Array(tagKeys.length);
+        this.codes = new Uint32Array(tagKeys.length);
+    }
+
+    hasTag(key: string): boolean {
+        return this.tagKeys.includes(key);
+    }
+}
+
+export class MeasurementBuilder {
+    readonly name: string;
+    /** Accepted rows. */
+    rows = 0;
+    #capacity = 0;
+    /** Time: two 32-bit words per row (the memory of a BigInt64Array). */
+    time = new Uint32Array(0);
+    /** The series id of each row. */
+    seriesIds = new Uint32Array(0);
+    /** Series with an accepted line, by id. */
+    readonly series: Series[] = [];
+    /** Tag columns by name, in order of first use. */
+    readonly tagColumns = new Map<string, TagColumn>();
+    /** Field columns by name, in order of creation (some may end with no value: left out). */
+    readonly fieldColumns = new Map<string, ColumnBuilder>();
+    /** Raw field-key bytes → slot. */
+    readonly fieldSlots: ByteKeyTable<FieldSlot>;
+    /** The slot the first field of a line predicts. */
+    firstSlot: FieldSlot | null = null;
+
+    constructor(name: string, body: Uint8Array, view: DataView, arena: KeyArena) {
+        this.name = name;
+        this.fieldSlots = new ByteKeyTable(body, view, arena);
+    }
+
+    /** Writes the pending row's time (and makes room for its series id). */
+    stageTime(lo: number, hi: number): void {
+        const row = this.rows;
+        if (row >= this.#capacity) this.#grow(row);
+        this.time[row * 2 + LO] = lo;
+        this.time[row * 2 + HI] = hi;
+    }
+
+    #grow(row: number): void {
+        const capacity = grownCapacity(this.#capacity, row + 1);
+        const time = new Uint32Array(capacity * 2);
+        time.set(this.time);
+        this.time = time;
+        const seriesIds = new Uint32Array(capacity);
+        seriesIds.set(this.seriesIds);
+        this.seriesIds = seriesIds;
+        this.#capacity = capacity;
+    }
+
+    /** The series' id, tag columns and codes (at its first accepted line); returns tag columns it created. */
+    bind(series: Series): TagColumn[] {
+        const created: TagColumn[] = [];
+        for (let t = 0; t < series.tagKeys.length; t++) {
+            const key = series.tagKeys[t]!;
+            let column = this.tagColumns.get(key);
+            if (column === undefined) {
+                column = new TagColumn(key, this.tagColumns.size);
+                this.tagColumns.set(key, column);
+                created.push(column);
+            }
+            series.tagColumns[t] = column.index;
+            series.codes[t] = column.code(series.tagValues[t]!);
+        }
+        series.id = this.series.length;
+        this.series.push(series);
+        return created;
+    }
+
+    /**
+     * The batch: time, then tags, then fields, each in order of first use. Field columns no
+     * accepted line wrote to (left by rejected lines) are left out. Null when no row was accepted.
+     */
+    finish(): ColumnarBatch | null {
+        const rows = this.rows;
+        if (rows === 0) return null;
+        const columns = new Map<string, Column>([[TIME_COLUMN, { type: "t", values: new BigInt64Array(this.time.buffer, 0, rows) }]]);
+        const tags: string[] = [];
+        const tagCount = this.tagColumns.size;
+        if (tagCount > 0) {
+            // codeTable[series * tagCount + tag]: the series' code in that tag column, -1 when it has no such tag.
+            const codeTable = new Int32Array(this.series.length * tagCount).fill(-1);
+            for (const series of this.series) {
+                for (let t = 0; t < series.tagKeys.length; t++) codeTable[series.id * tagCount + series.tagColumns[t]!] = series.codes[t]!;
+            }
+            for (const column of this.tagColumns.values()) {
+                tags.push(column.name);
+                columns.set(column.name, this.#tagColumn(column, codeTable, tagCount));
+            }
+        }
+        for (const [name, column] of this.fieldColumns) {
+            if (column.present === 0) continue;
+            columns.set(name, column.finish(rows));
+        }
+        return { measurement: this.name, rows, tags, columns };
+    }
+
+    #tagColumn(column: TagColumn, codeTable: Int32Array, tagCount: number): StringColumn {
+        const rows = this.rows;
+        const seriesIds = this.seriesIds;
+        const codes = new Uint32Array(rows);
+        let nulls = 0;
+        for (let row = 0; row < rows; row++) {
+            const code = codeTable[seriesIds[row]! * tagCount + column.index]!;
+            if (code >= 0) codes[row] = code;
+            else nulls++;
+        }
+        if (nulls === 0) return { type: "s", dict: column.dict, codes };
+        const valid = new Uint8Array(bitmapBytes(rows));
+        for (let row = 0; row < rows; row++) {
+            if (codeTable[seriesIds[row]! * tagCount + column.index]! >= 0) valid[row >>> 3]! |= 1 << (row & 7);
+        }
+        return { type: "s", dict: column.dict, codes, valid };
+    }
+}

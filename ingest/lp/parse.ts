@@ -1,0 +1,690 @@
+/**
+ * The line-protocol decoder: a request body in, one columnar batch per measurement out, plus a
+ * reason and a physical line number for every rejected entry (line-protocol.md §A, policy A7).
+ *
+ * It works on the body's bytes by index and writes values straight into typed column arrays;
+ * there is no per-line string and no per-point object. A line's values are staged at the
+ * pending row and committed only when the whole line is accepted, so a rejected line leaves
+ * nothing behind. Repeated series keys and field keys are recognised by their raw bytes
+ * (hash + byte compare) and never decoded twice. Parsing never throws on bad input.
+ */
+import { isUtf8 } from "node:buffer";
+import type { ColumnarBatch } from "../../src/columnar/batch.js";
+import { TIME_COLUMN } from "../../src/columnar/batch.js";
+import { FIELD_TYPE_NAMES, type FieldType, type SchemaRegistry } from "../schema.js";
+import {
+    BACKSLASH,
+    COMMA,
+    CR,
+    DEL,
+    DOT,
+    EQUALS,
+    HASH,
+    LF,
+    MINUS,
+    NINE,
+    QUOTE,
+    SPACE,
+    TAB,
+    ZERO,
+    excerpt,
+    hashBytes,
+    hexByte,
+    isLineEnd,
+    isUtf8Range,
+    viewOf,
+} from "./bytes.js";
+import { ByteKeyTable, KeyArena } from "./byte-table.js";
+import { ColumnBuilder, HI, LO } from "./columns.js";
+import { FieldSlot, MeasurementBuilder, Series } from "./measurement.js";
+import { FIELD_KEY, MEASUREMENT, TAG_KEY, TAG_VALUE, nameRead, readName } from "./names.js";
+import {
+    BAD_FLOAT,
+    BAD_INTEGER,
+    BAD_UNSIGNED,
+    FLOAT_OUT_OF_RANGE,
+    INTEGER_OUT_OF_RANGE,
+    NUMBER_FLOAT,
+    NUMBER_INTEGER,
+    TIMESTAMP_OK,
+    TIMESTAMP_OUT_OF_RANGE,
+    bigIntToWords,
+    scanNumber,
+    scanTimestamp,
+    scanned,
+    valueTokenEnd,
+    wordsToBigInt,
+} from "./numbers.js";
+import { NANOS_PER_UNIT, PRECISION_ZEROS, type Precision, defaultTimestamp } from "./precision.js";
+import { entryEnd, entryText, skipped } from "./skip.js";
+
+export { PRECISIONS, type Precision, isPrecision } from "./precision.js";
+
+export interface LineError {
+    /** The physical 1-based line on which the rejected entry starts (blank and comment lines count). */
+    readonly line: number;
+    /** The reason, e.g. `field type conflict: field "f" of measurement "m" is float, line has integer`. */
+    readonly message: string;
+    /** The rejected entry's text, at most 1 KiB. */
+    readonly text: string;
+}
+
+export interface ParseOptions {
+    readonly database: string;
+    readonly precision: Precision;
+    /** The server clock in ns since the epoch, for lines without a timestamp. */
+    readonly nowNs: bigint;
+    readonly schema: SchemaRegistry;
+}
+
+export interface ParseResult {
+    /** One per measurement, rows in input order. */
+    readonly batches: ColumnarBatch[];
+    readonly errors: LineError[];
+    /** Entries accepted. */
+    readonly accepted: number;
+}
+
+/** Limits (line-protocol.md §A6): a string field value, and a series key as written. */
+export const LP_LIMITS = {
+    maxStringBytes: 1024 * 1024,
+    maxSeriesKeyBytes: 65_535,
+} as const satisfies Record<string, number>;
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** The column a field whose key is also a tag is stored in (DESIGN.md §4). */
+export function fieldColumnName(key: string): string {
+    return `${key}_field`;
+}
+
+// Invariant kept: every input is answered with batches and errors, never an exception; a
+// rejected line contributes nothing to any batch or to the registry.
+export function parseLineProtocol(body: Buffer, options: ParseOptions): ParseResult {
+    return new BodyParser(body, options).run();
+}
+
+/** A line's value could not be staged: `BodyParser.#reason` says why. */
+const REJECTED = -1;
+
+/** One parse of one body: the per-request state (caches, builders, the pending line). */
+class BodyParser {
+    readonly #bytes: Buffer;
+    readonly #view: DataView;
+    readonly #end: number;
+    readonly #database: string;
+    readonly #schema: SchemaRegistry;
+    readonly #precision: Precision;
+    /** Decimal zeros that scale timestamps to ns (-1: auto; null: m/h, BigInt path). */
+    readonly #zeros: number | null;
+    readonly #defaultLo: number;
+    readonly #defaultHi: number;
+    /** The body is not all valid UTF-8, so names and strings are checked one by one. */
+    readonly #checkUtf8: boolean;
+    /** Raw bytes of every key the caches hold (compact, so comparing against them stays in cache). */
+    readonly #arena = new KeyArena();
+    readonly #series: ByteKeyTable<Series>;
+    readonly #measurements = new Map<string, MeasurementBuilder>();
+    readonly #errors: LineError[] = [];
+    #accepted = 0;
+    /** The first unescaped space and the first LF at or after the current entry (cached searches). */
+    #nextSpace = -1;
+    #nextLineFeed = -1;
+    /** The first `"` and the first backslash at or after the current string value (cached searches). */
+    #nextQuote = -1;
+    #nextBackslash = -1;
+    /** Positions of a string value's collapsing escapes, and a buffer to unescape into. */
+    #collapsing: number[] = [];
+    #scratch = Buffer.allocUnsafe(256);
+
+    // The pending line.
+    /** Why the pending line is rejected. */
+    #reason = "";
+    /** Index just past what the last helper read. */
+    #pos = 0;
+    /** LFs inside the pending line's strings. */
+    #newlines = 0;
+    /** The pending line's series (once known), and whether it wrote to a column of no fixed type. */
+    #pending: Series | null = null;
+    #unfixed = false;
+
+    constructor(body: Buffer, options: ParseOptions) {
+        this.#bytes = body;
+        this.#view = viewOf(body);
+        this.#end = body.length;
+        this.#database = options.database;
+        this.#schema = options.schema;
+        this.#precision = options.precision;
+        this.#zeros = PRECISION_ZEROS[options.precision];
+        const now = defaultTimestamp(options.nowNs, options.precision);
+        if (now < INT64_MIN || now > INT64_MAX) throw new RangeError(`nowNs ${options.nowNs} does not fit in int64`);
+        bigIntToWords(now);
+        this.#defaultLo = scanned.lo;
+        this.#defaultHi = scanned.hi;
+        this.#checkUtf8 = !isUtf8(body);
+        this.#series = new ByteKeyTable(body, this.#view, this.#arena);
+    }
+
+    run(): ParseResult {
+        const bytes = this.#bytes;
+        const end = this.#end;
+        let pos = 0;
+        let line = 1;
+        while (pos < end) {
+            let start = pos;
+            while (start < end && bytes[start] === SPACE) start++;
+            let stop: number;
+            if (isLineEnd(bytes, start, end)) {
+                stop = start; // blank line
+                this.#newlines = 0;
+            } else if (bytes[start] === HASH) {
+                stop = this.#comment(start);
+                this.#newlines = 0;
+                if (stop < 0) stop = this.#reject(start, line);
+            } else {
+                stop = this.#entry(start);
+                if (stop < 0) stop = this.#reject(start, line);
+                else this.#accept();
+            }
+            line += 1 + this.#newlines;
+            // `stop` is the LF (or CR LF, or the end) that ends the entry.
+            pos = bytes[stop] === CR ? stop + 2 : stop + 1;
+        }
+        const batches: ColumnarBatch[] = [];
+        for (const builder of this.#measurements.values()) {
+            const batch = builder.finish();
+            if (batch !== null) batches.push(batch);
+        }
+        return { batches, errors: this.#errors, accepted: this.#accepted };
+    }
+
+    /** Records the pending line's rejection; returns where the entry ends. */
+    #reject(start: number, line: number): number {
+        const stop = entryEnd(this.#bytes, start, this.#end);
+        this.#newlines = skipped.newlines;
+        this.#errors.push({ line, message: this.#reason, text: entryText(this.#bytes, start, stop) });
+        const builder = this.#pending?.builder;
+        if (builder !== undefined) for (const column of builder.fieldColumns.values()) column.rollback(builder.rows);
+        return stop;
+    }
+
+    #fail(reason: string): number {
+        this.#reason = reason;
+        return REJECTED;
+    }
+
+    /** A comment line: `#` to the end of the line, printable characters and tabs only (EBNF `comment`). */
+    #comment(start: number): number {
+        const bytes = this.#bytes;
+        const end = this.#end;
+        let i = bytes.indexOf(LF, start);
+        if (i < 0) i = end;
+        for (let j = start + 1; j < i; j++) {
+            const c = bytes[j]!;
+            if ((c < 0x20 && c !== TAB) || c === DEL) {
+                if (c === CR && j + 1 === i) return j; // CR LF (or a final CR)
+                return this.#fail(c === CR ? "carriage return not followed by a line feed" : `invalid character ${hexByte(c)} in comment`);
+            }
+        }
+        return i;
+    }
+
+    /**
+     * Reads one entry that starts (after its leading spaces) at `start` and stages its values.
+     * Returns the index of the LF / CR LF / end that ends it, or REJECTED.
+     */
+    #entry(start: number): number {
+        const bytes = this.#bytes;
+        const view = this.#view;
+        const end = this.#end;
+        let unfixed = false;
+        this.#newlines = 0;
+        this.#pending = null;
+
+        // Series key: up to the first unescaped space (a space after a backslash is escaped in
+        // every element of the key). A key seen before is found by its bytes, which were
+        // validated then; a new one, or one that would run into the next line, is read by
+        // #newSeries, which validates it or says what is wrong.
+        let i = this.#seriesKeyEnd(start);
+        let series: Series | null | undefined;
+        if (i < this.#lineFeedAfter(start)) series = this.#series.get(hashBytes(view, bytes, start, i), start, i - start);
+        series ??= this.#newSeries(start, i);
+        if (series === null) return REJECTED;
+        this.#pending = series;
+        const builder = series.builder;
+        if (series.id < 0 && !this.#tagsFree(series)) return REJECTED;
+
+        // Fields.
+        while (i < end && bytes[i] === SPACE) i++;
+        if (isLineEnd(bytes, i, end)) return this.#fail("missing fields: a line needs at least one field=value after the measurement and tags");
+        const row = builder.rows;
+        let previous: FieldSlot | null = null;
+        let c = 0;
+        for (;;) {
+            // Key: try the key that followed the previous one last time, then the table.
+            let slot: FieldSlot | null = previous === null ? builder.firstSlot : previous.next;
+            if (slot !== null && i + slot.length <= end && slot.matches(view, i)) {
+                i += slot.length;
+            } else {
+                slot = this.#fieldSlot(builder, i);
+                if (slot === null) return REJECTED;
+                if (previous === null) builder.firstSlot = slot;
+                else previous.next = slot;
+                i = this.#pos;
+            }
+            previous = slot;
+            const column = slot.stable ? slot.column! : this.#fieldColumn(builder, slot, series);
+            if (column === null) return REJECTED;
+
+            // Value: the first byte decides the type.
+            c = i < end ? bytes[i]! : LF;
+            if ((c >= ZERO && c <= NINE) || c === MINUS || c === DOT) {
+                const kind = scanNumber(bytes, i, end);
+                if (kind < 0) return this.#fail(numberReason(kind, slot.key, excerpt(bytes, i, valueTokenEnd(bytes, i, end))));
+                if (kind === NUMBER_FLOAT) {
+                    if (column.type !== "f" && !this.#retype(builder, column, slot, "f")) return REJECTED;
+                    if (row >= column.capacity) column.grow(row);
+                    column.f64[row] = scanned.float;
+                } else {
+                    const type = kind === NUMBER_INTEGER ? "i" : "u";
+                    if (column.type !== type && !this.#retype(builder, column, slot, type)) return REJECTED;
+                    if (row >= column.capacity) column.grow(row);
+                    column.words[row * 2 + LO] = scanned.lo;
+                    column.words[row * 2 + HI] = scanned.hi;
+                }
+                i = scanned.end;
+            } else if (c === QUOTE) {
+                if (column.type !== "s" && !this.#retype(builder, column, slot, "s")) return REJECTED;
+                const code = this.#stringValue(column, slot, i);
+                if (code < 0) return REJECTED;
+                if (row >= column.capacity) column.grow(row);
+                column.codes[row] = code;
+                i = this.#pos;
+            } else if (c === 0x74 || c === 0x54 || c === 0x66 || c === 0x46) {
+                // t T f F
+                const value = booleanValue(bytes, i, end);
+                if (value < 0) return this.#fail(`invalid boolean ${excerpt(bytes, i, valueTokenEnd(bytes, i, end))} for field "${slot.key}" (use t, T, true, True, TRUE, f, F, false, False or FALSE)`);
+                if (column.type !== "b" && !this.#retype(builder, column, slot, "b")) return REJECTED;
+                column.stageBool(row, value === 1);
+                i = scanned.end;
+            } else if (c === COMMA || c === SPACE || c === LF || c === CR) {
+                return this.#fail(`field "${slot.key}" has no value`);
+            } else {
+                return this.#fail(`invalid value ${excerpt(bytes, i, valueTokenEnd(bytes, i, end))} for field "${slot.key}": not a number, boolean or double-quoted string`);
+            }
+            column.commit(row);
+            if (!column.fixed) unfixed = true;
+
+            if (i >= end) break;
+            c = bytes[i]!;
+            if (c !== COMMA) break; // a space, or the end of the line (the value readers stop only there)
+            i++;
+        }
+        this.#unfixed = unfixed;
+
+        // Timestamp (optional), trailing spaces, end of line.
+        let timed = false;
+        if (i < end && bytes[i] === SPACE) {
+            while (i < end && bytes[i] === SPACE) i++;
+            if (!isLineEnd(bytes, i, end) && bytes[i] !== CR) {
+                if (!this.#timestamp(i)) return REJECTED;
+                timed = true;
+                i = scanned.end;
+                while (i < end && bytes[i] === SPACE) i++;
+            }
+        }
+        if (i < end) {
+            c = bytes[i]!;
+            if (c === CR) {
+                if (i + 1 < end && bytes[i + 1] !== LF) return this.#fail("carriage return not followed by a line feed");
+            } else if (c !== LF) {
+                return this.#fail(
+                    timed
+                        ? `unexpected text after the timestamp: ${excerpt(bytes, i, valueTokenEnd(bytes, i, end))}`
+                        : `unexpected text after the fields: ${excerpt(bytes, i, valueTokenEnd(bytes, i, end))}`,
+                );
+            }
+        }
+        if (timed) builder.stageTime(scanned.lo, scanned.hi);
+        else builder.stageTime(this.#defaultLo, this.#defaultHi);
+        return i;
+    }
+
+    /** Commits the staged line: series (bound at its first line), fields; declares what is new. */
+    #accept(): void {
+        const series = this.#pending!;
+        const builder = series.builder;
+        const row = builder.rows;
+        if (series.id < 0) {
+            for (const column of builder.bind(series)) this.#schema.declareTag(this.#database, builder.name, column.name);
+        }
+        builder.seriesIds[row] = series.id;
+        if (this.#unfixed) {
+            for (const column of builder.fieldColumns.values()) {
+                if (column.fixed || column.filled !== row + 1) continue;
+                this.#schema.declareField(this.#database, builder.name, column.name, column.type);
+                column.fixed = true;
+            }
+        }
+        builder.rows = row + 1;
+        this.#accepted++;
+    }
+
+    /** The first unescaped space at or after `from` (the end of the body when there is none). */
+    #seriesKeyEnd(from: number): number {
+        let space = this.#nextSpace;
+        if (space < from) {
+            const bytes = this.#bytes;
+            space = from;
+            for (;;) {
+                space = bytes.indexOf(SPACE, space);
+                if (space < 0) {
+                    space = this.#end;
+                    break;
+                }
+                if (bytes[space - 1] !== BACKSLASH) break;
+                space++;
+            }
+            this.#nextSpace = space;
+        }
+        return space;
+    }
+
+    /** The first LF at or after `from` (the end of the body when there is none). */
+    #lineFeedAfter(from: number): number {
+        let lineFeed = this.#nextLineFeed;
+        if (lineFeed < from) {
+            lineFeed = this.#bytes.indexOf(LF, from);
+            if (lineFeed < 0) lineFeed = this.#end;
+            this.#nextLineFeed = lineFeed;
+        }
+        return lineFeed;
+    }
+
+    /** A series key seen for the first time in this body: decoded, validated, remembered. */
+    #newSeries(start: number, keyEnd: number): Series | null {
+        const bytes = this.#bytes;
+        const end = this.#end;
+        const checkUtf8 = this.#checkUtf8;
+        let reason = readName(bytes, start, end, MEASUREMENT, checkUtf8);
+        if (reason !== null) return this.#failSeries(reason);
+        const measurement = nameRead.value;
+        let i = nameRead.end;
+        if (i === start) return this.#failSeries("missing measurement");
+        const keys: string[] = [];
+        const values: string[] = [];
+        while (i < end && bytes[i] === COMMA) {
+            reason = readName(bytes, i + 1, end, TAG_KEY, checkUtf8);
+            if (reason !== null) return this.#failSeries(reason);
+            const key = nameRead.value;
+            i = nameRead.end;
+            if (key === "") return this.#failSeries("empty tag key");
+            if (i >= end || bytes[i] !== EQUALS) return this.#failSeries(`tag key "${key}" has no "=" and value`);
+            if (key === TIME_COLUMN) return this.#failSeries(`tag key "${TIME_COLUMN}" is not allowed: it is the time column`);
+            reason = readName(bytes, i + 1, end, TAG_VALUE, checkUtf8);
+            if (reason !== null) return this.#failSeries(`tag "${key}": ${reason}`);
+            const value = nameRead.value;
+            i = nameRead.end;
+            if (value === "") return this.#failSeries(`tag "${key}" has an empty value`);
+            if (keys.includes(key)) return this.#failSeries(`duplicate tag key "${key}"`);
+            keys.push(key);
+            values.push(value);
+        }
+        if (i >= end || bytes[i] !== SPACE) {
+            return this.#failSeries("missing fields: a line needs at least one field=value after the measurement and tags");
+        }
+        if (i !== keyEnd) throw new Error(`line-protocol scanner disagreement: series key ends at ${i}, fast scan said ${keyEnd}`);
+        if (i - start > LP_LIMITS.maxSeriesKeyBytes) {
+            return this.#failSeries(`series key (measurement and tags) is ${i - start} bytes, the limit is ${LP_LIMITS.maxSeriesKeyBytes}`);
+        }
+        let builder = this.#measurements.get(measurement);
+        if (builder === undefined) {
+            builder = new MeasurementBuilder(measurement, bytes, this.#view, this.#arena);
+            this.#measurements.set(measurement, builder);
+        }
+        const series = new Series(builder, keys, values);
+        this.#series.set(hashBytes(this.#view, bytes, start, i), start, i - start, series);
+        return series;
+    }
+
+    #failSeries(reason: string): null {
+        this.#reason = reason;
+        return null;
+    }
+
+    /** Before a series' first accepted line: none of its tag keys may be a field of the measurement. */
+    #tagsFree(series: Series): boolean {
+        const measurement = series.builder.name;
+        for (const key of series.tagKeys) {
+            const type = this.#schema.fieldType(this.#database, measurement, key);
+            if (type !== undefined) {
+                this.#reason = `tag key "${key}" is already a ${FIELD_TYPE_NAMES[type]} field of measurement "${measurement}"`;
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The slot for the field key at `start` (a key not predicted); `#pos` is set past its `=`. */
+    #fieldSlot(builder: MeasurementBuilder, start: number): FieldSlot | null {
+        const bytes = this.#bytes;
+        const end = this.#end;
+        // A plain key (no escapes, no specials) is looked up by its bytes; anything else takes readName.
+        let i = start;
+        for (; i < end; i++) {
+            const c = bytes[i]!;
+            if (c === EQUALS || c === BACKSLASH || c === COMMA || c === SPACE || c < 0x20 || c === DEL) break;
+        }
+        let slot: FieldSlot | undefined;
+        if (i < end && bytes[i] === EQUALS && i > start) slot = builder.fieldSlots.get(hashBytes(this.#view, bytes, start, i), start, i - start);
+        if (slot === undefined) {
+            const reason = readName(bytes, start, end, FIELD_KEY, this.#checkUtf8);
+            if (reason !== null) {
+                this.#reason = reason;
+                return null;
+            }
+            const key = nameRead.value;
+            i = nameRead.end;
+            if (key === "") return this.#failSlot(i < end && bytes[i] === EQUALS ? "empty field key" : "missing field key");
+            if (i >= end || bytes[i] !== EQUALS) return this.#failSlot(`field key "${key}" has no "=" and value`);
+            if (key === TIME_COLUMN) return this.#failSlot(`field key "${TIME_COLUMN}" is not allowed: it is the time column`);
+            const hash = hashBytes(this.#view, bytes, start, i);
+            slot = builder.fieldSlots.get(hash, start, i - start);
+            if (slot === undefined) {
+                slot = new FieldSlot(key, this.#view, start, i - start + 1);
+                builder.fieldSlots.set(hash, start, i - start, slot);
+            }
+        }
+        this.#pos = start + slot.length;
+        return slot;
+    }
+
+    #failSlot(reason: string): null {
+        this.#reason = reason;
+        return null;
+    }
+
+    /**
+     * The column a field key's values go to in the pending line: `<key>_field` when the key is
+     * also a tag (of the registry or of this line), else `<key>`. Creates the column (typed from
+     * the registry when declared) and marks the slot stable once the answer cannot change.
+     */
+    #fieldColumn(builder: MeasurementBuilder, slot: FieldSlot, series: Series): ColumnBuilder | null {
+        const schema = this.#schema;
+        const database = this.#database;
+        const key = slot.key;
+        let name = key;
+        const tagInSchema = schema.isTag(database, builder.name, key);
+        if (tagInSchema || series.hasTag(key)) {
+            name = fieldColumnName(key);
+            if (schema.isTag(database, builder.name, name) || series.hasTag(name)) {
+                this.#reason = `field "${key}" cannot be stored: "${key}" is a tag, and so is "${name}", where such a field goes`;
+                return null;
+            }
+        }
+        let column = builder.fieldColumns.get(name);
+        if (column === undefined) {
+            const type = schema.fieldType(database, builder.name, name);
+            column = new ColumnBuilder(name, type ?? "f", type !== undefined);
+            builder.fieldColumns.set(name, column);
+        }
+        slot.column = column;
+        slot.stable = column.fixed && (name === key || tagInSchema);
+        return column;
+    }
+
+    /** A value of `type` for a column of another type: a conflict if the type is fixed, else the column takes it. */
+    #retype(builder: MeasurementBuilder, column: ColumnBuilder, slot: FieldSlot, type: FieldType): boolean {
+        if (column.fixed) {
+            const stored = column.name === slot.key ? "" : ` (stored as "${column.name}")`;
+            this.#reason = `field type conflict: field "${slot.key}"${stored} of measurement "${builder.name}" is ${FIELD_TYPE_NAMES[column.type]}, line has ${FIELD_TYPE_NAMES[type]}`;
+            return false;
+        }
+        column.retype(type);
+        return true;
+    }
+
+    /**
+     * A string value at `start` (its opening quote): its dictionary code; `#pos` is set past it.
+     * The closing quote, escapes and newlines are found with native searches whose results are
+     * cached across values (measured on the string-heavy bench: a byte loop here was 40% of it).
+     */
+    #stringValue(column: ColumnBuilder, slot: FieldSlot, start: number): number {
+        const bytes = this.#bytes;
+        const end = this.#end;
+        const valueStart = start + 1;
+        // \" and \\ pairs become one byte: their backslashes' positions, for decoding.
+        const collapsing = this.#collapsing;
+        let collapsed = 0;
+        let pos = valueStart;
+        let close: number;
+        for (;;) {
+            const quote = this.#quoteAfter(pos);
+            const backslash = this.#backslashAfter(pos);
+            if (backslash >= quote) {
+                close = quote;
+                break;
+            }
+            // A backslash before the next quote: it and the byte after it are one pair.
+            const next = bytes[backslash + 1];
+            if (next === QUOTE || next === BACKSLASH) collapsing[collapsed++] = backslash;
+            pos = backslash + 2;
+        }
+        if (close >= end) return this.#fail(`unterminated string value for field "${slot.key}" (it runs to the end of the body)`);
+        const length = close - valueStart - collapsed;
+        if (length > LP_LIMITS.maxStringBytes) {
+            return this.#fail(`string value of field "${slot.key}" is ${length} bytes, the limit is ${LP_LIMITS.maxStringBytes}`);
+        }
+        if (this.#checkUtf8 && !isUtf8Range(bytes, valueStart, close)) return this.#fail(`string value of field "${slot.key}" is not valid UTF-8`);
+        const after = close + 1;
+        if (after < end) {
+            const c = bytes[after]!;
+            if (c !== COMMA && c !== SPACE && c !== LF && c !== CR) {
+                return this.#fail(`unexpected text after the string value of field "${slot.key}": ${excerpt(bytes, after, valueTokenEnd(bytes, after, end))}`);
+            }
+        }
+        for (let lineFeed = this.#lineFeedAfter(valueStart); lineFeed < close; lineFeed = this.#lineFeedAfter(lineFeed + 1)) this.#newlines++;
+        this.#pos = after;
+        return column.code(collapsed === 0 ? bytes.toString("utf8", valueStart, close) : this.#unescape(valueStart, close, collapsed));
+    }
+
+    /** The string `[start, end)` with its `collapsed` collapsing pairs (positions in #collapsing) unescaped. */
+    #unescape(start: number, end: number, collapsed: number): string {
+        const bytes = this.#bytes;
+        let out = this.#scratch;
+        if (out.length < end - start) out = this.#scratch = Buffer.allocUnsafe(Math.max(end - start, out.length * 2));
+        let length = 0;
+        let from = start;
+        for (let k = 0; k < collapsed; k++) {
+            const backslash = this.#collapsing[k]!;
+            length += bytes.copy(out, length, from, backslash);
+            from = backslash + 1; // keep the escaped byte, drop the backslash
+        }
+        length += bytes.copy(out, length, from, end);
+        return out.toString("utf8", 0, length);
+    }
+
+    /** The first `"` at or after `from` (the end of the body when there is none). */
+    #quoteAfter(from: number): number {
+        let quote = this.#nextQuote;
+        if (quote < from) {
+            quote = this.#bytes.indexOf(QUOTE, from);
+            if (quote < 0) quote = this.#end;
+            this.#nextQuote = quote;
+        }
+        return quote;
+    }
+
+    /** The first backslash at or after `from` (the end of the body when there is none). */
+    #backslashAfter(from: number): number {
+        let backslash = this.#nextBackslash;
+        if (backslash < from) {
+            backslash = this.#bytes.indexOf(BACKSLASH, from);
+            if (backslash < 0) backslash = this.#end;
+            this.#nextBackslash = backslash;
+        }
+        return backslash;
+    }
+
+    /** The timestamp at `start`, scaled to ns, into `scanned.lo/hi`. */
+    #timestamp(start: number): boolean {
+        const bytes = this.#bytes;
+        const end = this.#end;
+        const zeros = this.#zeros;
+        const status = scanTimestamp(bytes, start, end, zeros ?? 0);
+        if (status === TIMESTAMP_OK && zeros === null) {
+            // m and h: not a power of ten.
+            const ns = wordsToBigInt(scanned.lo, scanned.hi) * NANOS_PER_UNIT[this.#precision];
+            if (ns >= INT64_MIN && ns <= INT64_MAX) {
+                bigIntToWords(ns);
+                return true;
+            }
+        } else if (status === TIMESTAMP_OK) {
+            return true;
+        }
+        const token = excerpt(bytes, start, valueTokenEnd(bytes, start, end));
+        this.#reason =
+            status === TIMESTAMP_OUT_OF_RANGE || status === TIMESTAMP_OK
+                ? `timestamp ${token} (precision ${this.#precision}) is out of range: in nanoseconds it must fit in a signed 64-bit integer`
+                : `invalid timestamp ${token}: expected an optional "-" and decimal digits`;
+        return false;
+    }
+}
+
+/** 1 (true), 0 (false) or -1: the ten spellings of the grammar's `boolfield`; `scanned.end` set past it. */
+function booleanValue(bytes: Uint8Array, start: number, end: number): number {
+    const stop = valueTokenEnd(bytes, start, end);
+    scanned.end = stop;
+    const length = stop - start;
+    const first = bytes[start]!;
+    if (length === 1) return first === 0x74 || first === 0x54 ? 1 : 0; // t T / f F
+    if (length === 4) {
+        if (matches(bytes, start, "true") || matches(bytes, start, "True") || matches(bytes, start, "TRUE")) return 1;
+    } else if (length === 5) {
+        if (matches(bytes, start, "false") || matches(bytes, start, "False") || matches(bytes, start, "FALSE")) return 0;
+    }
+    return -1;
+}
+
+function matches(bytes: Uint8Array, start: number, word: string): boolean {
+    for (let i = 0; i < word.length; i++) if (bytes[start + i] !== word.charCodeAt(i)) return false;
+    return true;
+}
+
+function numberReason(kind: number, key: string, token: string): string {
+    switch (kind) {
+        case BAD_FLOAT:
+            return `invalid number ${token} for field "${key}"`;
+        case BAD_INTEGER:
+            return `invalid integer ${token} for field "${key}": expected an optional "-", digits and "i"`;
+        case BAD_UNSIGNED:
+            return `invalid unsigned integer ${token} for field "${key}": expected digits and "u"`;
+        case FLOAT_OUT_OF_RANGE:
+            return `float ${token} for field "${key}" is out of range (NaN and ±Inf are not allowed)`;
+        case INTEGER_OUT_OF_RANGE:
+            return `integer ${token} for field "${key}" is out of range: -9223372036854775808i … 9223372036854775807i`;
+        default:
+            return `unsigned integer ${token} for field "${key}" is out of range: 0u … 18446744073709551615u`;
+    }
+}

@@ -1,0 +1,63 @@
+/**
+ * Error recovery: where a rejected entry ends. The entry is re-read structurally (not validated)
+ * from its start: the series key ends at the first unescaped space; in the field section a `"`
+ * right after an unescaped `=` opens a string, inside which newlines do not end the entry. So
+ * a multi-line string in a rejected line does not turn its later lines into entries of their own.
+ */
+import { BACKSLASH, COMMA, CR, EQUALS, LF, QUOTE, SPACE } from "./bytes.js";
+
+/** Newlines inside the entry `entryEnd` last measured (inside strings). */
+export const skipped = { newlines: 0 };
+
+/** Whether a backslash before `byte` escapes it in a name (the union of every element's escapes). */
+function escapable(byte: number | undefined): boolean {
+    return byte === SPACE || byte === COMMA || byte === EQUALS;
+}
+
+/** The index of the LF that ends the entry starting at `start` (or `end`). */
+export function entryEnd(bytes: Uint8Array, start: number, end: number): number {
+    let newlines = 0;
+    let i = start;
+    // Series key.
+    for (; i < end; i++) {
+        const c = bytes[i]!;
+        if (c === LF) break;
+        if (c === BACKSLASH && escapable(bytes[i + 1])) i++;
+        else if (c === SPACE) break;
+    }
+    // Field section: keys, values, strings.
+    if (i < end && bytes[i] === SPACE) {
+        while (i < end && bytes[i] === SPACE) i++;
+        for (; i < end; i++) {
+            const c = bytes[i]!;
+            if (c === LF || c === SPACE) break;
+            if (c === BACKSLASH && escapable(bytes[i + 1])) {
+                i++;
+            } else if (c === EQUALS && bytes[i + 1] === QUOTE) {
+                for (i += 2; i < end; i++) {
+                    const s = bytes[i]!;
+                    if (s === QUOTE) break;
+                    if (s === BACKSLASH) i++;
+                    if (bytes[i] === LF) newlines++;
+                }
+            }
+        }
+    }
+    // Timestamp and anything else: to the end of the line.
+    while (i < end && bytes[i] !== LF) i++;
+    skipped.newlines = newlines;
+    return Math.min(i, end);
+}
+
+const MAX_TEXT_BYTES = 1024;
+
+/** The entry `[start, stop)` as an error report shows it: without the line ending, at most 1 KiB, cut at a character boundary. */
+export function entryText(bytes: Buffer, start: number, stop: number): string {
+    let cut = stop;
+    if (cut > start && bytes[cut - 1] === CR) cut--;
+    if (cut - start > MAX_TEXT_BYTES) {
+        cut = start + MAX_TEXT_BYTES;
+        while (cut > start && (bytes[cut]! & 0xc0) === 0x80) cut--;
+    }
+    return bytes.toString("utf8", start, cut);
+}
