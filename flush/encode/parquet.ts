@@ -1,0 +1,153 @@
+/**
+ * Batch → Parquet bytes (DESIGN.md §4), pure and synchronous: it runs inside the flush worker
+ * and never touches the file system. One file per UTC hour the batch's rows touch, rows sorted
+ * by (tags, time), written by parquet-wasm (arrow-rs) from an Arrow table passed over IPC.
+ */
+import { performance } from "node:perf_hooks";
+import { tableToIPC } from "apache-arrow";
+import {
+    Compression as WasmCompression,
+    EnabledStatistics,
+    Encoding,
+    Table as WasmTable,
+    WriterPropertiesBuilder,
+    type WriterProperties,
+    wasmMemory,
+    writeParquet,
+} from "parquet-wasm/node";
+import { BatchShapeError, TIME_COLUMN, assertBatchShape } from "../../src/columnar/batch.js";
+import { buildArrowTable } from "./arrow.js";
+import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
+import { hourLabels } from "./hour.js";
+import { orderRows } from "./sort.js";
+import {
+    type Compression,
+    type EncodeInput,
+    type EncodeOptions,
+    type EncodeTimings,
+    type EncodedFile,
+    type ResolvedEncodeOptions,
+    ENCODE_DEFAULTS,
+    TIME_ENCODINGS,
+    isCompression,
+} from "./types.js";
+
+/** The footer key-value keys (DESIGN.md §4, contract). */
+export const FOOTER_KEYS = {
+    database: "sluice:database",
+    measurement: "sluice:measurement",
+    tags: "sluice:tags",
+    walSequence: "sluice:wal_seq",
+    version: "sluice:version",
+    timeZone: "sluice:time_zone",
+} as const;
+
+const CODECS = {
+    zstd: WasmCompression.ZSTD,
+    snappy: WasmCompression.SNAPPY,
+    none: WasmCompression.UNCOMPRESSED,
+} as const satisfies Record<Compression, WasmCompression>;
+
+export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOptions {
+    const resolved = {
+        compression: options.compression ?? ENCODE_DEFAULTS.compression,
+        maxRowGroupRows: options.maxRowGroupRows ?? ENCODE_DEFAULTS.maxRowGroupRows,
+        timeEncoding: options.timeEncoding ?? ENCODE_DEFAULTS.timeEncoding,
+        sluiceVersion: options.sluiceVersion,
+    };
+    if (!isCompression(resolved.compression)) throw new EncodeInputError(`compression "${String(resolved.compression)}" is not one of zstd, snappy, none`);
+    if (!Number.isSafeInteger(resolved.maxRowGroupRows) || resolved.maxRowGroupRows < 1) {
+        throw new EncodeInputError(`maxRowGroupRows must be a positive integer, got ${resolved.maxRowGroupRows}`);
+    }
+    if (!(TIME_ENCODINGS as readonly string[]).includes(resolved.timeEncoding)) {
+        throw new EncodeInputError(`timeEncoding "${String(resolved.timeEncoding)}" is not one of ${TIME_ENCODINGS.join(", ")}`);
+    }
+    if (typeof resolved.sluiceVersion !== "string" || resolved.sluiceVersion.length === 0) throw new EncodeInputError("sluiceVersion is missing");
+    return resolved;
+}
+
+// Invariant kept: whatever reaches Arrow is a well-formed batch with a sane sequence range.
+function checkInput(input: EncodeInput): void {
+    if (typeof input.database !== "string" || input.database.length === 0) throw new EncodeInputError("database name is empty");
+    const { minSequence, maxSequence } = input;
+    if (!Number.isSafeInteger(minSequence) || !Number.isSafeInteger(maxSequence) || minSequence < 0 || minSequence > maxSequence) {
+        throw new EncodeInputError(`WAL sequence range ${minSequence}-${maxSequence} is not 0 ≤ min ≤ max`);
+    }
+    try {
+        assertBatchShape(input.batch);
+    } catch (error) {
+        if (error instanceof BatchShapeError) throw new EncodeInputError(`measurement "${input.batch.measurement}": ${error.message}`, { cause: error });
+        throw error;
+    }
+    const tags = input.batch.tags;
+    if (tags.includes(TIME_COLUMN)) throw new EncodeInputError(`"${TIME_COLUMN}" cannot be a tag`);
+    if (new Set(tags).size !== tags.length) throw new EncodeInputError(`tag list ${JSON.stringify(tags)} names a column twice`);
+}
+
+/** The footer key-values every file of this input carries. */
+export function footerMetadata(input: EncodeInput, options: ResolvedEncodeOptions): Map<string, string> {
+    return new Map([
+        [FOOTER_KEYS.database, input.database],
+        [FOOTER_KEYS.measurement, input.batch.measurement],
+        [FOOTER_KEYS.tags, JSON.stringify(input.batch.tags)],
+        [FOOTER_KEYS.walSequence, `${input.minSequence}-${input.maxSequence}`],
+        [FOOTER_KEYS.version, options.sluiceVersion],
+        [FOOTER_KEYS.timeZone, "UTC"],
+    ]);
+}
+
+/**
+ * parquet-wasm writer properties (consumed by `writeParquet`, so built once per file):
+ * dictionary encoding on (tags and strings), page statistics, and for `time` no dictionary
+ * and DELTA_BINARY_PACKED.
+ */
+function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, string>): WriterProperties {
+    return new WriterPropertiesBuilder()
+        .setCompression(CODECS[options.compression])
+        .setDictionaryEnabled(true)
+        .setStatisticsEnabled(EnabledStatistics.Page)
+        .setMaxRowGroupSize(options.maxRowGroupRows)
+        .setKeyValueMetadata(metadata)
+        .setColumnDictionaryEnabled(TIME_COLUMN, false)
+        .setColumnEncoding(TIME_COLUMN, options.timeEncoding === "delta" ? Encoding.DELTA_BINARY_PACKED : Encoding.PLAIN)
+        .build();
+}
+
+/**
+ * Encodes a batch as one Parquet file per UTC hour touched, hours ascending. Pure: no I/O.
+ * Pass `timings` to have the time spent per stage added to it.
+ */
+export function encodeParquet(input: EncodeInput, options: EncodeOptions, timings?: EncodeTimings): EncodedFile[] {
+    const resolved = resolveEncodeOptions(options);
+    checkInput(input);
+    const { batch } = input;
+    if (batch.rows === 0) return [];
+    const metadata = footerMetadata(input, resolved);
+    try {
+        let mark = performance.now();
+        const lap = (stage: Exclude<keyof EncodeTimings, "wasmMemoryBytes">) => {
+            const now = performance.now();
+            if (timings !== undefined) timings[stage] += now - mark;
+            mark = now;
+        };
+        const order = orderRows(batch);
+        lap("sortMs");
+        const files: EncodedFile[] = [];
+        for (const range of order.hours) {
+            const rowsInOrder = order.permutation === undefined ? undefined : order.permutation.subarray(range.start, range.end);
+            const arrow = buildArrowTable(batch, order.tags, rowsInOrder);
+            lap("arrowMs");
+            const wasmTable = WasmTable.fromIPCStream(tableToIPC(arrow.table, "stream"));
+            lap("ipcMs");
+            const bytes = writeParquet(wasmTable, writerProperties(resolved, metadata));
+            lap("parquetMs");
+            files.push({ ...hourLabels(range.hour), rows: arrow.rows, bytes, minTimeNs: arrow.minTimeNs, maxTimeNs: arrow.maxTimeNs });
+        }
+        if (timings !== undefined) timings.wasmMemoryBytes = wasmMemory().buffer.byteLength;
+        return files;
+    } catch (error) {
+        if (error instanceof EncodeError) throw error;
+        const message = error instanceof Error ? error.message : String(error);
+        throw new EncodeFailedError(`encoding "${batch.measurement}" (${batch.rows} rows) to Parquet failed: ${message}`, { cause: error });
+    }
+}
