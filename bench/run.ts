@@ -7,6 +7,8 @@ import type { Benchmark, BenchOptionSpec } from "./common.js";
 
 const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Promise<Benchmark> }>> = {
     wal: { summary: "WAL append throughput and latency per sync mode, payload shape and concurrency, vs dd", load: async () => (await import("./wal.bench.js")).benchmark },
+    parse: { summary: "line-protocol parse MB/s and lines/s: Telegraf-like, 1k-line requests, string-heavy", load: async () => (await import("./parse.bench.js")).benchmark },
+    flush: { summary: "batch → Parquet through the encode worker: 1M Telegraf-like rows per codec × time encoding, stage split, RSS", load: async () => (await import("./flush.bench.js")).benchmark },
 };
 
 const COMMON_OPTIONS = {

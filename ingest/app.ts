@@ -1,44 +1,95 @@
 /**
  * The routes: every endpoint of DESIGN.md §5 as a function of an `HttpRequest`, independent of
- * the HTTP library that carries it.
+ * the HTTP library that carries it. Errors become replies in the caller's API family.
  */
+import type { Logger } from "../src/log.js";
 import { SLUICE_VERSION } from "../src/version.js";
-import type { WalWriter } from "../src/wal/index.js";
-import { walStats } from "../src/wal/report.js";
+import { IngestError, UnavailableError } from "./errors.js";
 import { type HttpReply, type HttpRequest, type RequestHandler, jsonReply } from "./http/exchange.js";
-
-export interface AppContext {
-    readonly writer: WalWriter;
-}
+import { parseQuery } from "./http/query.js";
+import { flushRoute, walEntriesRoute, walPurgeRoute, walStatsRoute } from "./routes/admin.js";
+import type { AppContext } from "./routes/context.js";
+import { type ApiFamily, errorReply } from "./routes/families.js";
+import { query } from "./routes/query.js";
+import { writeLineProtocol } from "./routes/write-lp.js";
+import { writeMsgpack } from "./routes/write-msgpack.js";
 
 type Route = (request: HttpRequest, context: AppContext) => Promise<HttpReply>;
 
-const routes: Readonly<Record<string, Partial<Record<string, Route>>>> = {
-    "/ping": { GET: ping, HEAD: ping },
-    "/health": { GET: health },
-    "/api/v1/wal/stats": { GET: walStatsRoute },
+interface Endpoint {
+    readonly methods: Partial<Record<string, Route>>;
+    /** The error shapes the endpoint's clients expect. */
+    readonly family: ApiFamily;
+}
+
+const VERSION_HEADERS = { "x-influxdb-version": `sluice-${SLUICE_VERSION}`, "x-influxdb-build": "OSS" } as const;
+
+const ping: Route = async () => ({ status: 204 });
+
+/** 200 while Sluice takes writes; `warn` with the failing flushes listed (their rows are safe in the WAL). */
+const health: Route = async (_request, context) => {
+    const failures = context.flushFailures();
+    if (!context.accepting()) return jsonReply(503, { name: "sluice", status: "fail", message: "shutting down", checks: [], version: SLUICE_VERSION });
+    const checks = failures.map((failure) => ({ name: `flush ${failure.database}/${failure.measurement}`, status: "warn", message: failure.error, attempts: failure.attempts, next_retry_ms: failure.nextRetryMs }));
+    return jsonReply(200, {
+        name: "sluice",
+        status: failures.length === 0 ? "pass" : "warn",
+        message: failures.length === 0 ? "ready for queries and writes" : "flushes are failing; writes are kept in the WAL and buffers",
+        checks,
+        version: SLUICE_VERSION,
+    });
 };
 
-export function createApp(context: AppContext): RequestHandler {
-    return async (request) => {
-        const methods = routes[request.path];
-        if (methods === undefined) return jsonReply(404, { error: `no endpoint ${request.path}` });
-        const route = methods[request.method];
-        if (route === undefined) {
-            return jsonReply(405, { error: `${request.method} is not allowed on ${request.path}` }, { allow: Object.keys(methods).join(", ") });
-        }
+const metrics: Route = async (request, context) => {
+    context.auth.check(request, parseQuery(request.rawQuery));
+    return { status: 200, headers: { "content-type": context.metrics.registry.contentType }, body: await context.metrics.registry.metrics() };
+};
+
+/** Writes are refused with 503 once shutdown began (nothing of them is stored). */
+function writing(route: Route): Route {
+    return async (request, context) => {
+        if (!context.accepting()) throw new UnavailableError("Sluice is shutting down: retry against another instance or after restart", 5);
         return route(request, context);
     };
 }
 
-async function ping(): Promise<HttpReply> {
-    return { status: 204, headers: { "x-influxdb-version": `sluice-${SLUICE_VERSION}`, "x-influxdb-build": "OSS" } };
-}
+const ENDPOINTS: Readonly<Record<string, Endpoint>> = {
+    "/ping": { methods: { GET: ping, HEAD: ping }, family: "v1" },
+    "/health": { methods: { GET: health }, family: "v2" },
+    "/metrics": { methods: { GET: metrics }, family: "v1" },
+    "/query": { methods: { GET: query, POST: query }, family: "v1" },
+    "/write": { methods: { POST: writing((request, context) => writeLineProtocol("/write", request, context)) }, family: "v1" },
+    "/api/v2/write": { methods: { POST: writing((request, context) => writeLineProtocol("/api/v2/write", request, context)) }, family: "v2" },
+    "/api/v3/write_lp": { methods: { POST: writing((request, context) => writeLineProtocol("/api/v3/write_lp", request, context)) }, family: "v3" },
+    "/api/v1/write/msgpack": { methods: { POST: writing(writeMsgpack) }, family: "arc" },
+    "/api/v1/flush": { methods: { POST: flushRoute }, family: "arc" },
+    "/api/v1/wal/stats": { methods: { GET: walStatsRoute }, family: "arc" },
+    "/api/v1/wal/entries": { methods: { GET: walEntriesRoute }, family: "arc" },
+    "/api/v1/wal/purge": { methods: { POST: walPurgeRoute }, family: "arc" },
+};
 
-async function health(): Promise<HttpReply> {
-    return jsonReply(200, { name: "sluice", status: "pass", message: "ready for queries and writes", version: SLUICE_VERSION });
-}
-
-async function walStatsRoute(_request: HttpRequest, { writer }: AppContext): Promise<HttpReply> {
-    return jsonReply(200, { ...(await walStats(writer.dir)), active_file: writer.activeFile, next_sequence: writer.nextSequence, writer: writer.stats });
+export function createApp(context: AppContext, log: Logger): RequestHandler {
+    return async (request) => {
+        const endpoint = Object.hasOwn(ENDPOINTS, request.path) ? ENDPOINTS[request.path] : undefined;
+        let reply: HttpReply;
+        if (endpoint === undefined) reply = jsonReply(404, { error: `no endpoint ${request.path}` });
+        else {
+            const route = endpoint.methods[request.method];
+            if (route === undefined) {
+                reply = jsonReply(405, { error: `${request.method} is not allowed on ${request.path}` }, { allow: Object.keys(endpoint.methods).join(", ") });
+            } else {
+                try {
+                    reply = await route(request, context);
+                } catch (error) {
+                    if (!(error instanceof IngestError)) {
+                        log.error(`${request.method} ${request.path} failed`, { error: (error as Error).stack ?? String(error) });
+                        throw error;
+                    }
+                    reply = errorReply(endpoint.family, error);
+                }
+            }
+        }
+        context.metrics.requests.inc({ path: endpoint === undefined ? "other" : request.path, status: reply.status });
+        return { ...reply, headers: { ...VERSION_HEADERS, ...reply.headers } };
+    };
 }

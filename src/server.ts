@@ -1,47 +1,98 @@
 /**
- * The server wiring: lock the data directory, open the WAL, listen. `close()` undoes it in
- * reverse order and is what SIGTERM/SIGINT run.
+ * `sluice serve`: open the engine (which recovers before anything else), then listen. `close()`
+ * is the graceful shutdown of invariant 3: stop taking writes (503), let requests in flight
+ * finish, flush everything, purge the WAL, close.
  */
 import { createApp } from "../ingest/app.js";
-import type { ListeningServer } from "../ingest/http/exchange.js";
-import { listenNode } from "../ingest/http/node-adapter.js";
+import { TokenAuthenticator } from "../ingest/auth.js";
+import { listen } from "../ingest/http/listen.js";
+import { Metrics } from "../ingest/metrics.js";
+import type { AppContext } from "../ingest/routes/context.js";
+import { createEncoder } from "../flush/encoder.js";
 import type { Config } from "./config/schema.js";
-import { lockDataDir, walDirOf } from "./data-dir.js";
+import { Engine, type EngineSeams, type StartupReport } from "./engine.js";
+import { SluiceError } from "./errors.js";
 import type { Logger } from "./log.js";
-import { WalWriter } from "./wal/index.js";
+import { purgeAll, purgeInactive, purgeOlderThan } from "./wal/index.js";
 
 export interface RunningServer {
     readonly url: string;
+    readonly context: AppContext;
+    readonly engine: Engine;
+    readonly startup: StartupReport;
+    /** Graceful shutdown; rejects (after closing everything) when the final flush failed. */
     close(): Promise<void>;
 }
 
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-    const lock = await lockDataDir(config.data_dir);
-    const cleanups: (() => Promise<void>)[] = [() => lock.release()];
-    const undo = async () => {
-        for (const cleanup of cleanups.reverse()) await cleanup();
+export class UnsafeListenError extends SluiceError {
+    readonly code = "unsafe-listen";
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** Refuses to serve a non-loopback address without tokens, unless told to. */
+function checkExposure(config: Config): void {
+    if (LOOPBACK.test(config.http.host) || config.auth.tokens.length > 0 || config.http.allow_unauthenticated) return;
+    throw new UnsafeListenError(
+        `refusing to listen on ${config.http.host} without auth.tokens: anyone who can reach it could write. Set auth.tokens, or http.allow_unauthenticated = true`,
+    );
+}
+
+export async function startServer(config: Config, log: Logger, seams: EngineSeams = {}): Promise<RunningServer> {
+    checkExposure(config);
+    const { engine, startup } = await Engine.open(config, log, createEncoder(), seams);
+    let accepting = true;
+    const { schemaStore, writer, buffers, flusher } = engine;
+    const context: AppContext = {
+        writePath: engine.writePath,
+        writer,
+        buffers,
+        schema: schemaStore.registry,
+        auth: new TokenAuthenticator(config.auth.tokens),
+        metrics: new Metrics(writer, buffers, () => flusher.stats),
+        maxBodyBytes: config.http.max_body_bytes,
+        msgpackTimeUnit: config.ingest.msgpack_time_unit,
+        databases: {
+            create: (name) => {
+                if (schemaStore.databases.has(name)) return;
+                schemaStore.databases.add(name);
+                schemaStore.markDirty();
+            },
+            list: () => [...new Set([...schemaStore.databases, ...schemaStore.registry.snapshot().map((m) => m.database)])].sort(),
+        },
+        nowNs: () => BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000)) * 1000n,
+        accepting: () => accepting,
+        flush: () => flusher.flushAll(),
+        flushFailures: () => flusher.failures(),
+        purge: async (mode) => {
+            await schemaStore.flush();
+            const target = engine.purgeTarget();
+            if (mode.kind === "all") return purgeAll(target);
+            if (mode.kind === "older-than") return purgeOlderThan(target, mode.ageMs);
+            return purgeInactive(target);
+        },
     };
+    let server;
     try {
-        const writer = await WalWriter.open({
-            dir: walDirOf(config.data_dir),
-            syncMode: config.wal.sync_mode,
-            syncIntervalMs: config.wal.sync_interval_ms,
-            maxFileBytes: config.wal.max_file_bytes,
-            maxFileAgeMs: config.wal.max_file_age_ms,
-        });
-        cleanups.push(() => writer.close());
-        const server: ListeningServer = await listenNode(createApp({ writer }), {
-            host: config.http.host,
-            port: config.http.port,
-            maxBodyBytes: config.http.max_body_bytes,
-        });
-        cleanups.push(() => server.close());
-        const host = server.host.includes(":") ? `[${server.host}]` : server.host;
-        const url = `http://${host}:${server.port}`;
-        log.info(`listening on ${url}`);
-        return { url, close: undo };
+        server = await listen(config.http.server, createApp(context, log), { host: config.http.host, port: config.http.port, maxBodyBytes: config.http.max_body_bytes });
     } catch (error) {
-        await undo();
+        await engine.shutdown().catch(() => undefined);
         throw error;
     }
+    const host = server.host.includes(":") ? `[${server.host}]` : server.host;
+    const url = `http://${host}:${server.port}`;
+    log.info(`listening on ${url}`);
+    let closing: Promise<void> | undefined;
+    return {
+        url,
+        context,
+        engine,
+        startup,
+        close: () =>
+            (closing ??= (async () => {
+                accepting = false;
+                await server.close();
+                await engine.shutdown();
+            })()),
+    };
 }

@@ -7,7 +7,8 @@ export interface HttpRequest {
     readonly method: string;
     /** The path without the query string. */
     readonly path: string;
-    readonly query: URLSearchParams;
+    /** The raw query string, without `?` (decode it with `parseQuery`). */
+    readonly rawQuery: string;
     /** Header values by lower-case name (repeated headers joined with ", "). */
     readonly headers: ReadonlyMap<string, string>;
     /** The raw body, as received (not yet decompressed). */

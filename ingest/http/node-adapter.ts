@@ -39,17 +39,25 @@ async function serve(handler: RequestHandler, options: ListenOptions, req: Incom
         } else reply = jsonReply(500, { error: `internal error: ${(error as Error).message}` });
     }
     const body = reply.body === undefined ? undefined : Buffer.from(reply.body);
-    res.writeHead(reply.status, { ...reply.headers, ...(body === undefined || reply.status === 204 ? {} : { "content-length": String(body.length) }) });
+    try {
+        res.writeHead(reply.status, { ...reply.headers, ...(body === undefined || reply.status === 204 ? {} : { "content-length": String(body.length) }) });
+    } catch (error) {
+        const failure = Buffer.from(JSON.stringify({ error: `internal error: ${(error as Error).message}` }));
+        res.writeHead(500, { "content-type": "application/json; charset=utf-8", "content-length": String(failure.length) });
+        res.end(failure);
+        return;
+    }
     res.end(reply.status === 204 ? undefined : body);
 }
 
 function toRequest(req: IncomingMessage, body: Buffer): HttpRequest {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const target = req.url ?? "/";
+    const at = target.indexOf("?");
     const headers = new Map<string, string>();
     for (const [name, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
-    return { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers, body };
+    return { method: req.method ?? "GET", path: at < 0 ? target : target.slice(0, at), rawQuery: at < 0 ? "" : target.slice(at + 1), headers, body };
 }
 
 // Invariant kept: never holds more than `limit` body bytes in memory.

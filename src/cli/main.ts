@@ -8,6 +8,7 @@ import { consoleLogger } from "../log.js";
 import { startServer } from "../server.js";
 import { SLUICE_VERSION } from "../version.js";
 import { type ConfigOptions, EXIT_FAILURE, configFrom, withConfigOptions } from "./options.js";
+import { registerRecoverCommand } from "./recover-command.js";
 import { registerWalCommands } from "./wal-commands.js";
 
 function buildProgram(): Command {
@@ -20,17 +21,24 @@ function buildProgram(): Command {
         const server = await startServer(configFrom(options), consoleLogger);
         await new Promise<void>((resolve) => {
             const stop = (signal: string) => {
-                consoleLogger.info(`${signal} received, shutting down`);
-                server.close().then(resolve, (error: unknown) => {
-                    consoleLogger.error(`shutdown failed: ${(error as Error).message}`);
-                    process.exitCode = EXIT_FAILURE;
-                    resolve();
-                });
+                consoleLogger.info(`${signal} received: refusing new writes, flushing everything, then exiting`);
+                server.close().then(
+                    () => {
+                        consoleLogger.info("shut down cleanly: every acknowledged write is in Parquet");
+                        resolve();
+                    },
+                    (error: unknown) => {
+                        consoleLogger.error(`shutdown could not flush everything; the WAL is kept and the next start recovers it: ${(error as Error).message}`);
+                        process.exitCode = EXIT_FAILURE;
+                        resolve();
+                    },
+                );
             };
             process.once("SIGTERM", stop);
             process.once("SIGINT", stop);
         });
     });
+    registerRecoverCommand(program);
     registerWalCommands(program);
     return program;
 }

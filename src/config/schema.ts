@@ -3,6 +3,7 @@
  * keys) its command-line flag. The loader, the environment names, the flag map, the `Config`
  * type and the test that pins `config/default.toml` are all derived from this table.
  */
+import { ARC_TIME_UNITS } from "../columnar/time-units.js";
 import { SYNC_MODES } from "../wal/writer.js";
 
 export const HTTP_SERVERS = ["node", "hyper-express"] as const;
@@ -78,6 +79,12 @@ export const CONFIG_SCHEMA = {
         min: BYTE_UNITS.MiB,
         bytes: true,
         doc: 'Memory budget of all ingest buffers; near it Sluice flushes early, above it writes get 503 (at least 1MiB; sizes like "1GiB" are accepted).',
+    },
+    "ingest.msgpack_time_unit": {
+        type: "enum",
+        values: ARC_TIME_UNITS,
+        default: "ns",
+        doc: "Unit of `time` in msgpack writes without ?precision=: ns | us | ms | s | auto (Arc's guess from the magnitude).",
     },
     "flush.max_rows": { type: "integer", default: 1_000_000, min: 1, doc: "Flush a buffer to Parquet once it holds this many rows." },
     "flush.max_age_ms": { type: "integer", default: 60_000, min: 10, doc: "Flush a buffer to Parquet once its oldest row is this old, in ms." },

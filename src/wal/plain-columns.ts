@@ -4,10 +4,9 @@
  * from the values and `time` gets Arc's unit guess.
  */
 import { type Column, type ColumnType, TIME_COLUMN, bitmapBytes, setBit } from "../columnar/batch.js";
+import { INT64_MAX, INT64_MIN, arcTimeScale } from "../columnar/time-units.js";
 import { WalDecodeError } from "./errors.js";
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 
 export function columnFromValues(name: string, declared: ColumnType | undefined, values: unknown[], rows: number): Column {
@@ -74,8 +73,7 @@ function inferType(name: string, values: unknown[]): ColumnType {
 /** Arc's rule: the first value's magnitude picks the unit (< 1e10 s, < 1e13 ms, < 1e16 µs, else ns). */
 function arcTimeColumn(values: unknown[]): Column {
     const first = values.length === 0 ? 0n : int64(TIME_COLUMN, 0, required(TIME_COLUMN, 0, values[0]));
-    const magnitude = first < 0n ? -first : first;
-    const scale = magnitude < 10_000_000_000n ? 1_000_000_000n : magnitude < 10_000_000_000_000n ? 1_000_000n : magnitude < 10_000_000_000_000_000n ? 1_000n : 1n;
+    const scale = arcTimeScale(first);
     return {
         type: "t",
         values: BigInt64Array.from(values, (v, i) => {

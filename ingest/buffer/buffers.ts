@@ -1,0 +1,117 @@
+/**
+ * Every (database, measurement) buffer, under one byte budget (DESIGN.md §3.5): a write is
+ * admitted only while the buffered bytes plus what is in flight plus its own estimate fit.
+ */
+import type { ColumnarBatch } from "../../src/columnar/batch.js";
+import { UnavailableError } from "../errors.js";
+import { MeasurementBuffer } from "./measurement-buffer.js";
+
+export interface BuffersOptions {
+    /** The budget: above it writes are refused with 503 + Retry-After. */
+    readonly maxBytes: number;
+    /** Seconds a refused client is told to wait. */
+    readonly retryAfterSeconds?: number;
+}
+
+/** Bytes a batch will take once buffered (its arrays, and its dictionary strings at two bytes a character). */
+export function estimateBytes(batch: ColumnarBatch): number {
+    let bytes = 0;
+    for (const column of batch.columns.values()) {
+        if (column.type === "s") {
+            bytes += column.codes.byteLength;
+            for (const value of column.dict) bytes += 2 * value.length + 64;
+        } else bytes += column.values.byteLength;
+        if (column.type !== "t" && column.valid !== undefined) bytes += column.valid.byteLength;
+    }
+    return bytes;
+}
+
+/** Bytes admitted for a write not yet in the buffers; released once it is (or when it fails). */
+export interface Reservation {
+    release(): void;
+}
+
+export class Buffers {
+    readonly #buffers = new Map<string, MeasurementBuffer>();
+    readonly #maxBytes: number;
+    readonly #retryAfterSeconds: number;
+    #reserved = 0;
+
+    constructor(options: BuffersOptions) {
+        this.#maxBytes = options.maxBytes;
+        this.#retryAfterSeconds = options.retryAfterSeconds ?? 1;
+    }
+
+    get maxBytes(): number {
+        return this.#maxBytes;
+    }
+
+    /** Bytes held by the buffers (their allocated capacity). */
+    get bytes(): number {
+        let bytes = 0;
+        for (const buffer of this.#buffers.values()) bytes += buffer.bytes;
+        return bytes;
+    }
+
+    get rows(): number {
+        let rows = 0;
+        for (const buffer of this.#buffers.values()) rows += buffer.rows;
+        return rows;
+    }
+
+    // Invariant kept: admitted bytes (buffered + reserved) never exceed the budget, except that
+    // a write arriving at empty buffers is always admitted (so no single write is refused forever).
+    admit(bytes: number): Reservation {
+        const buffered = this.bytes;
+        if (buffered + this.#reserved > 0 && buffered + this.#reserved + bytes > this.#maxBytes) {
+            throw new UnavailableError(
+                `buffers are full (${buffered + this.#reserved} of ${this.#maxBytes} bytes in ingest.max_buffered_bytes): retry after the next flush`,
+                this.#retryAfterSeconds,
+            );
+        }
+        this.#reserved += bytes;
+        let released = false;
+        return {
+            release: () => {
+                if (released) return;
+                released = true;
+                this.#reserved -= bytes;
+            },
+        };
+    }
+
+    #key(database: string, measurement: string): string {
+        return `${database}\u0000${measurement}`;
+    }
+
+    get(database: string, measurement: string): MeasurementBuffer | undefined {
+        return this.#buffers.get(this.#key(database, measurement));
+    }
+
+    /** Whether appending `batch` would change the type of a buffered column. */
+    accepts(database: string, batch: ColumnarBatch): boolean {
+        return this.get(database, batch.measurement)?.accepts(batch) ?? true;
+    }
+
+    append(database: string, batch: ColumnarBatch, sequence: number, nowMs = Date.now()): void {
+        const key = this.#key(database, batch.measurement);
+        let buffer = this.#buffers.get(key);
+        if (buffer === undefined) {
+            buffer = new MeasurementBuffer(database, batch.measurement);
+            this.#buffers.set(key, buffer);
+        }
+        buffer.append(batch, sequence, nowMs);
+    }
+
+    /** The buffers holding rows. */
+    nonEmpty(): MeasurementBuffer[] {
+        return [...this.#buffers.values()].filter((buffer) => buffer.rows > 0);
+    }
+
+    /** The lowest WAL sequence any buffer holds (Infinity when all are empty). */
+    lowestSequence(): number {
+        let lowest = Number.POSITIVE_INFINITY;
+        for (const buffer of this.#buffers.values()) lowest = Math.min(lowest, buffer.minSequence);
+        return lowest;
+    }
+}

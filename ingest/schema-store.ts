@@ -1,0 +1,84 @@
+/**
+ * The schema registry on disk (`<data>/schema.json`): loaded at start, saved atomically (temp,
+ * fsync, rename, directory fsync) shortly after each new declaration and on `flush()`. A crash
+ * before a save loses nothing: the WAL entries that brought the declaration replay it.
+ */
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { syncDirectory } from "../src/wal/fs.js";
+import type { Logger } from "../src/log.js";
+import { type SchemaSnapshot, SchemaRegistry } from "./schema.js";
+
+const FILE = "schema.json";
+
+interface StoredSchema {
+    readonly version: 1;
+    readonly databases: readonly string[];
+    readonly measurements: SchemaSnapshot;
+}
+
+export class SchemaStore {
+    #dirty = false;
+    #timer: NodeJS.Timeout | undefined;
+    #saving: Promise<void> = Promise.resolve();
+
+    private constructor(
+        readonly dataDir: string,
+        readonly registry: SchemaRegistry,
+        readonly databases: Set<string>,
+        readonly log: Logger,
+        readonly delayMs: number,
+    ) {
+        registry.onDeclare = () => this.markDirty();
+    }
+
+    static async open(dataDir: string, log: Logger, delayMs = 200): Promise<SchemaStore> {
+        let stored: StoredSchema = { version: 1, databases: [], measurements: [] };
+        try {
+            stored = JSON.parse(await readFile(join(dataDir, FILE), "utf8")) as StoredSchema;
+        } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`${join(dataDir, FILE)} is unreadable: ${(error as Error).message}`, { cause: error });
+        }
+        return new SchemaStore(dataDir, SchemaRegistry.fromSnapshot(stored.measurements), new Set(stored.databases), log, delayMs);
+    }
+
+    /** Schedules a save (the set of created databases changed, or a declaration was made). */
+    markDirty(): void {
+        this.#dirty = true;
+        this.#timer ??= setTimeout(() => {
+            this.#timer = undefined;
+            this.flush().catch((error: unknown) => this.log.error(`saving ${FILE} failed; will retry on the next change`, { error: (error as Error).message }));
+        }, this.delayMs);
+    }
+
+    /** Saves now if anything changed; resolves once it is durable. */
+    flush(): Promise<void> {
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+        this.#saving = this.#saving.catch(() => undefined).then(() => this.#save());
+        return this.#saving;
+    }
+
+    async #save(): Promise<void> {
+        if (!this.#dirty) return;
+        this.#dirty = false;
+        const stored: StoredSchema = { version: 1, databases: [...this.databases], measurements: this.registry.snapshot() };
+        await mkdir(this.dataDir, { recursive: true });
+        const target = join(this.dataDir, FILE);
+        const temp = `${target}.tmp`;
+        try {
+            const handle = await open(temp, "w", 0o600);
+            try {
+                await handle.writeFile(JSON.stringify(stored));
+                await handle.sync();
+            } finally {
+                await handle.close();
+            }
+            await rename(temp, target);
+            await syncDirectory(this.dataDir);
+        } catch (error) {
+            this.#dirty = true;
+            throw error;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+/**
+ * The write path shared by every endpoint (DESIGN.md §1): admit against the buffer budget →
+ * append the request's batches to the WAL as one unit → once durable, append them to the
+ * buffers in WAL order → acknowledge. A failure before durability leaves nothing anywhere.
+ */
+import type { ColumnarBatch } from "../src/columnar/batch.js";
+import { WalEntryTooLargeError, WalError, type WalWriter } from "../src/wal/index.js";
+import { type Buffers, estimateBytes } from "./buffer/buffers.js";
+import { BadRequestError, PayloadTooLargeError, UnavailableError } from "./errors.js";
+
+export interface WriteOutcome {
+    /** Rows now durable in the WAL and buffered. */
+    readonly rows: number;
+}
+
+export class WritePath {
+    constructor(
+        readonly writer: WalWriter,
+        readonly buffers: Buffers,
+        /** Called once a write's rows are buffered (the flush loop checks its triggers). */
+        readonly afterWrite: () => void = () => undefined,
+    ) {}
+
+    // Invariant kept: resolves only once every row is durable under the sync mode and buffered;
+    // rejects with nothing of the request stored anywhere.
+    async write(database: string, batches: readonly ColumnarBatch[]): Promise<WriteOutcome> {
+        const nonEmpty = batches.filter((batch) => batch.rows > 0);
+        if (nonEmpty.length === 0) return { rows: 0 };
+        for (const batch of nonEmpty) {
+            if (!this.buffers.accepts(database, batch)) {
+                throw new BadRequestError(`measurement "${batch.measurement}" has a column whose type differs from the buffered one`);
+            }
+        }
+        const reservation = this.buffers.admit(nonEmpty.reduce((sum, batch) => sum + estimateBytes(batch), 0));
+        try {
+            await this.writer.appendAll(
+                nonEmpty.map((batch) => ({ database, batch })),
+                {
+                    onDurable: (results) => {
+                        const now = Date.now();
+                        results.forEach((result, i) => this.buffers.append(database, nonEmpty[i]!, result.sequence, now));
+                        reservation.release();
+                    },
+                },
+            );
+        } catch (error) {
+            reservation.release();
+            if (error instanceof WalEntryTooLargeError) throw new PayloadTooLargeError(error.limit, `for one measurement (${error.bytes} bytes in the WAL)`);
+            if (error instanceof WalError) throw new UnavailableError(`the write-ahead log could not take the write: ${error.message}`, 1, { cause: error });
+            throw error;
+        }
+        this.afterWrite();
+        return { rows: nonEmpty.reduce((sum, batch) => sum + batch.rows, 0) };
+    }
+}
