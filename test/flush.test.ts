@@ -1,0 +1,231 @@
+import { appendFile, readFile, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type CommitRecord, CommitLog } from "../flush/commit-log.js";
+import { createEncoder } from "../flush/encoder.js";
+import { type BatchEncoder, Flusher } from "../flush/flusher.js";
+import { Buffers } from "../ingest/buffer/buffers.js";
+import { silentLogger } from "../src/log.js";
+import { listWalFiles } from "../src/wal/files.js";
+import { WalWriter } from "../src/wal/writer.js";
+import { cpuBatch, tempDir } from "./helpers/batches.js";
+import { type TestServer, startTestServer } from "./helpers/server.js";
+
+async function query(sql: string): Promise<Record<string, unknown>[]> {
+    const instance = await DuckDBInstance.create(":memory:");
+    const connection = await instance.connect();
+    try {
+        return (await connection.runAndReadAll(sql)).getRowObjects() as Record<string, unknown>[];
+    } finally {
+        connection.closeSync();
+    }
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1)).sort();
+}
+
+describe("commit log", () => {
+    let data: string;
+    let cleanup: () => Promise<void>;
+    beforeEach(async () => ({ path: data, cleanup } = await tempDir()));
+    afterEach(() => cleanup());
+
+    const record = (through: number, files: { path: string; temp: string }[]): CommitRecord => ({
+        type: "commit",
+        database: "db",
+        measurement: "m",
+        through,
+        min: 0,
+        files: files.map((file) => ({ ...file, rows: 1, bytes: 4 })),
+    });
+
+    it("moves committed files into place and remembers the flushed-through sequence across reopen", async () => {
+        const { commitLog } = await CommitLog.open(data, silentLogger);
+        expect(commitLog.flushedThrough("db", "m")).toBe(-1);
+        await writeFile(commitLog.tempPath("a.tmp"), "PAR1");
+        await commitLog.commit(record(41, [{ path: "db/m/date=2026-11-22/hour=05/x.parquet", temp: "a.tmp" }]));
+        expect(commitLog.flushedThrough("db", "m")).toBe(41);
+        expect(await filesUnder(join(data, "parquet"))).toEqual(["db/m/date=2026-11-22/hour=05/x.parquet"]);
+        expect(await readdir(join(data, "flush", "tmp"))).toEqual([]);
+        await commitLog.close();
+        const { commitLog: reopened, recovery } = await CommitLog.open(data, silentLogger);
+        expect(reopened.flushedThrough("db", "m")).toBe(41);
+        expect(recovery).toEqual({ finishedCommits: 0, discardedTemps: 0 });
+        await reopened.close();
+    });
+
+    it("on open finishes the renames of a committed record and deletes temp files nobody committed", async () => {
+        const { commitLog } = await CommitLog.open(data, silentLogger);
+        await commitLog.close();
+        await writeFile(join(data, "flush", "tmp", "committed.tmp"), "PAR1");
+        await writeFile(join(data, "flush", "tmp", "orphan.tmp"), "PAR1");
+        const crc = (await import("node:zlib")).crc32;
+        const json = JSON.stringify(record(7, [{ path: "db/m/date=2026-11-22/hour=05/y.parquet", temp: "committed.tmp" }]));
+        await appendFile(join(data, "flush", "manifest.log"), `${crc(json).toString(16).padStart(8, "0")} ${json}\n${"0".repeat(8)} {"torn`);
+        const { commitLog: reopened, recovery } = await CommitLog.open(data, silentLogger);
+        expect(recovery).toEqual({ finishedCommits: 1, discardedTemps: 1 });
+        expect(reopened.flushedThrough("db", "m")).toBe(7);
+        expect(await filesUnder(join(data, "parquet"))).toEqual(["db/m/date=2026-11-22/hour=05/y.parquet"]);
+        expect(await readdir(join(data, "flush", "tmp"))).toEqual([]);
+        const lines = (await readFile(join(data, "flush", "manifest.log"), "utf8")).split("\n");
+        expect(lines).toHaveLength(2);
+        expect(lines[0]).toMatch(/^[0-9a-f]{8} \{"type":"snapshot","flushed":\[\["db","m",7\]\]\}$/);
+        await reopened.close();
+    });
+
+    it("stops at a damaged line: later records are ignored, their rows come back from the WAL", async () => {
+        const { commitLog } = await CommitLog.open(data, silentLogger);
+        await writeFile(commitLog.tempPath("1.tmp"), "PAR1");
+        await commitLog.commit(record(1, [{ path: "db/m/a.parquet", temp: "1.tmp" }]));
+        await commitLog.close();
+        const path = join(data, "flush", "manifest.log");
+        const good = await readFile(path, "utf8");
+        const json = JSON.stringify(record(9, []));
+        await writeFile(path, `${good}deadbeef ${json}\n`);
+        const { commitLog: reopened, recovery } = await CommitLog.open(data, silentLogger);
+        expect(recovery.damagedAt).toBe(3); // line 1 is the snapshot written at open, line 2 the commit
+        expect(reopened.flushedThrough("db", "m")).toBe(1);
+        await reopened.close();
+    });
+});
+
+describe("flusher", () => {
+    let data: string;
+    let cleanup: () => Promise<void>;
+    let writer: WalWriter;
+    let commitLog: CommitLog;
+    beforeEach(async () => {
+        ({ path: data, cleanup } = await tempDir());
+        writer = await WalWriter.open({ dir: join(data, "wal"), syncMode: "off" });
+        ({ commitLog } = await CommitLog.open(data, silentLogger));
+    });
+    afterEach(async () => {
+        await writer.close();
+        await commitLog.close();
+        await cleanup();
+    });
+
+    let written = 0;
+    async function buffered(buffers: Buffers, count: number): Promise<void> {
+        for (let i = 0; i < count; i++) {
+            const batch = cpuBatch(10, written);
+            written += 10;
+            await writer.appendAll([{ database: "db", batch }], { onDurable: ([result]) => buffers.append("db", batch, result!.sequence) });
+        }
+    }
+
+    it("keeps the rows of a failed flush (read back from the WAL), reports it, and retries until it succeeds", async () => {
+        const buffers = new Buffers({ maxBytes: 64 * 1024 * 1024 });
+        await buffered(buffers, 3);
+        let fail = true;
+        const real = createEncoder();
+        const encoder: BatchEncoder = { encode: (input) => (fail ? Promise.reject(new Error("disk on fire")) : real.encode(input)) };
+        let purges = 0;
+        const flusher = new Flusher({ buffers, encoder, commitLog, walDir: writer.dir, purge: async () => void purges++, log: silentLogger }, { maxRows: 1_000_000, maxAgeMs: 60_000, retryBaseMs: 10 });
+        try {
+            await expect(flusher.flushAll()).rejects.toThrow(/disk on fire/);
+            const buffer = buffers.get("db", "cpu")!;
+            expect(buffer.rows).toBe(30);
+            expect(buffer.minSequence).toBe(0);
+            expect(flusher.lowWaterMark(writer.nextSequence)).toBe(0);
+            expect(flusher.failures()).toEqual([{ database: "db", measurement: "cpu", attempts: 1, error: "disk on fire", nextRetryMs: expect.any(Number) }]);
+            await buffered(buffers, 1);
+            fail = false;
+            const files = await flusher.flushAll();
+            expect(files.reduce((sum, file) => sum + file.rows, 0)).toBe(40);
+            expect(flusher.failures()).toEqual([]);
+            expect(buffers.nonEmpty()).toEqual([]);
+            expect(commitLog.flushedThrough("db", "cpu")).toBe(3);
+            expect(flusher.lowWaterMark(writer.nextSequence)).toBe(writer.nextSequence);
+            expect(purges).toBe(1);
+            const rows = await query(`select count(*)::INT as n, count(distinct time)::INT as t from read_parquet('${join(data, "parquet")}/**/*.parquet')`);
+            expect(rows).toEqual([{ n: 40, t: 40 }]);
+            expect(flusher.stats).toMatchObject({ flushes: 1, rows: 40, failures: 1 });
+        } finally {
+            await flusher.close();
+            await real.close();
+        }
+    });
+
+    it("flushes on its own when a buffer reaches flush.max_rows or flush.max_age_ms", async () => {
+        const buffers = new Buffers({ maxBytes: 64 * 1024 * 1024 });
+        const encoder = createEncoder();
+        const flusher = new Flusher({ buffers, encoder, commitLog, walDir: writer.dir, purge: async () => undefined, log: silentLogger }, { maxRows: 25, maxAgeMs: 100 });
+        flusher.start();
+        try {
+            await buffered(buffers, 3);
+            flusher.nudge();
+            const deadline = Date.now() + 20_000;
+            while (flusher.stats.rows < 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+            expect(buffers.rows).toBe(0);
+            expect(flusher.stats.rows).toBe(30);
+        } finally {
+            await flusher.close();
+            await encoder.close();
+        }
+    });
+});
+
+describe("HTTP → Parquet", () => {
+    let t: TestServer | undefined;
+    afterEach(async () => {
+        await t?.stop();
+        t = undefined;
+    });
+
+    it("POST /api/v1/flush answers with the durable files, which DuckDB reads with exact types and values", async () => {
+        t = await startTestServer("node");
+        const lines = [
+            "cpu,host=a,region=eu usage=1.5,count=3i,ok=true,note=\"x\" 1700000000000000001",
+            "cpu,host=b usage=-2,count=-9223372036854775808i 1700000000000000002",
+            "cpu,host=a,region=eu usage=3.25,big=18446744073709551615u 1700003600000000003",
+            "mem,host=a used=9007199254740993i 1700000000000000004",
+        ];
+        expect((await fetch(`${t.url}/write?db=my%2Fdb`, { method: "POST", body: lines.join("\n") })).status).toBe(204);
+        const response = await fetch(`${t.url}/api/v1/flush`, { method: "POST" });
+        expect(response.status).toBe(200);
+        const { files } = (await response.json()) as { files: { path: string; rows: number; database: string }[] };
+        expect(files.map((file) => [file.path.replace(/\/[^/]+$/, ""), file.rows]).sort()).toEqual([
+            ["my%2Fdb/cpu/date=2023-11-14/hour=22", 2],
+            ["my%2Fdb/cpu/date=2023-11-14/hour=23", 1],
+            ["my%2Fdb/mem/date=2023-11-14/hour=22", 1],
+        ]);
+        const root = join(t.dataDir, "parquet", "my%2Fdb");
+        const cpu = await query(
+            `select time::VARCHAR as time, epoch_ns(time)::VARCHAR as ns, host, region, usage, count::VARCHAR as count, ok, note, big::VARCHAR as big from read_parquet('${root}/cpu/**/*.parquet', union_by_name=true) order by time`,
+        );
+        expect(cpu).toEqual([
+            { time: "2023-11-14 22:13:20.000000001", ns: "1700000000000000001", host: "a", region: "eu", usage: 1.5, count: "3", ok: true, note: "x", big: null },
+            { time: "2023-11-14 22:13:20.000000002", ns: "1700000000000000002", host: "b", region: null, usage: -2, count: "-9223372036854775808", ok: null, note: null, big: null },
+            { time: "2023-11-14 23:13:20.000000003", ns: "1700003600000000003", host: "a", region: "eu", usage: 3.25, count: null, ok: null, note: null, big: "18446744073709551615" },
+        ]);
+        const types = await query(`select column_name, column_type from (describe select * from read_parquet('${root}/cpu/**/*.parquet', union_by_name=true))`);
+        expect(Object.fromEntries(types.map((row) => [row.column_name, row.column_type]))).toMatchObject({
+            time: "TIMESTAMP_NS",
+            host: "VARCHAR",
+            region: "VARCHAR",
+            usage: "DOUBLE",
+            count: "BIGINT",
+            ok: "BOOLEAN",
+            note: "VARCHAR",
+            big: "UBIGINT",
+        });
+        expect(await query(`select used::VARCHAR as used from read_parquet('${root}/mem/**/*.parquet')`)).toEqual([{ used: "9007199254740993" }]);
+        expect(t.server.context.buffers.rows).toBe(0);
+    });
+
+    it("purges WAL files once their entries are in Parquet, and shutdown leaves no WAL file", async () => {
+        t = await startTestServer("node", { "wal.max_file_bytes": 4096 });
+        for (let i = 0; i < 40; i++) expect((await fetch(`${t.url}/write?db=p`, { method: "POST", body: `m,host=h${i} v=${i},s="${"x".repeat(200)}" ${i}` })).status).toBe(204);
+        const walDir = join(t.dataDir, "wal");
+        expect((await listWalFiles(walDir)).length).toBeGreaterThan(2);
+        await fetch(`${t.url}/api/v1/flush`, { method: "POST" });
+        expect((await listWalFiles(walDir)).map((file) => file.name)).toEqual([t.server.engine.writer.activeFile]);
+        await t.server.close();
+        expect(await listWalFiles(walDir)).toEqual([]);
+        expect(await query(`select count(*)::INT as n from read_parquet('${t.dataDir}/parquet/p/m/**/*.parquet')`)).toEqual([{ n: 40 }]);
+    });
+});
