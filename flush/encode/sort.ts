@@ -148,6 +148,7 @@ export function seriesNumbers(columns: readonly StringColumn[], ranked: readonly
         const radix = ranked[t]!.values.length + 1;
         // Invariant kept: every key stays an exact integer (below 2^53).
         if (count * radix > MAX_EXACT) count = densify(wide);
+        if (count * radix > MAX_EXACT) throw new RangeError(`${rows} rows × ${radix} tag values overflow the series numbering`);
         accumulateRanks(wide, radix, columns[t]!, ranked[t]!, rows);
         count *= radix;
     }
