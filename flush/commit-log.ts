@@ -12,6 +12,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promis
 import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "../src/log.js";
+import type { FlushedThrough } from "../src/wal/recovery.js";
 import { syncDirectory } from "../src/wal/fs.js";
 import { crashPoint } from "./crash-points.js";
 import { flushDirOf, parquetRootOf, tempDirOf } from "./layout.js";
@@ -80,7 +81,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 export class CommitLog {
-    readonly #flushed = new Map<string, number>();
+    readonly #flushed = new FlushedSequences();
     #commitsSinceSnapshot = 0;
 
     private constructor(
@@ -98,35 +99,17 @@ export class CommitLog {
         await mkdir(tempDirOf(dataDir), { recursive: true });
         await mkdir(parquetRootOf(dataDir), { recursive: true });
         const path = join(flushDir, LOG_FILE);
-        const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-            if (error.code === "ENOENT") return "";
-            throw error;
-        });
-        // The last piece is "" after a final newline, or a torn line: either way not a record.
-        const complete = text.split("\n").slice(0, -1);
-        const records: LogRecord[] = [];
-        let damagedAt: number | undefined;
-        for (const [index, line] of complete.entries()) {
-            const record = decodeLine(line);
-            if (record === undefined) {
-                damagedAt = index + 1;
-                log.error(`${path} line ${index + 1} is damaged: ignoring it and every later record; their rows will be replayed from the WAL`);
-                break;
-            }
-            records.push(record);
-        }
+        const { records, damagedAt } = await readLog(path, log);
         const handle = await open(path, "a+", 0o600);
         const commitLog = new CommitLog(dataDir, log, handle);
         const referenced = new Set<string>();
         let finishedCommits = 0;
         for (const record of records) {
-            if (record.type === "snapshot") {
-                for (const [database, measurement, through] of record.flushed) commitLog.#record(database, measurement, through);
-                continue;
+            if (record.type === "commit") {
+                record.files.forEach((file) => referenced.add(file.temp));
+                if (await commitLog.#finish(record)) finishedCommits++;
             }
-            record.files.forEach((file) => referenced.add(file.temp));
-            if (await commitLog.#finish(record)) finishedCommits++;
-            commitLog.#record(record.database, record.measurement, record.through);
+            commitLog.#flushed.noteRecord(record);
         }
         let discardedTemps = 0;
         for (const name of await readdir(tempDirOf(dataDir))) {
@@ -139,18 +122,9 @@ export class CommitLog {
         return { commitLog, recovery: { finishedCommits, discardedTemps, ...(damagedAt === undefined ? {} : { damagedAt }) } };
     }
 
-    #key(database: string, measurement: string): string {
-        return `${database}\u0000${measurement}`;
-    }
-
-    #record(database: string, measurement: string, through: number): void {
-        const key = this.#key(database, measurement);
-        this.#flushed.set(key, Math.max(this.#flushed.get(key) ?? -1, through));
-    }
-
     /** The highest WAL sequence of (database, measurement) already in Parquet, or -1. */
     flushedThrough(database: string, measurement: string): number {
-        return this.#flushed.get(this.#key(database, measurement)) ?? -1;
+        return this.#flushed.get(database, measurement);
     }
 
     /** The temp file path for a flush's file. */
@@ -166,7 +140,7 @@ export class CommitLog {
         await this.handle.write(encodeLine(record));
         await this.handle.datasync();
         crashPoint("after-commit-record");
-        this.#record(record.database, record.measurement, record.through);
+        this.#flushed.noteRecord(record);
         await this.#finish(record);
         crashPoint("after-rename");
         if (++this.#commitsSinceSnapshot >= COMPACT_AFTER_COMMITS) await this.compact();
@@ -198,13 +172,7 @@ export class CommitLog {
     async compact(): Promise<void> {
         const path = join(flushDirOf(this.dataDir), LOG_FILE);
         const temp = `${path}.tmp`;
-        const snapshot: SnapshotRecord = {
-            type: "snapshot",
-            flushed: [...this.#flushed].map(([key, through]) => {
-                const [database, measurement] = key.split("\u0000") as [string, string];
-                return [database, measurement, through] as const;
-            }),
-        };
+        const snapshot = this.#flushed.snapshot();
         const out = await open(temp, "w", 0o600);
         try {
             await out.write(encodeLine(snapshot));
@@ -222,6 +190,64 @@ export class CommitLog {
     async close(): Promise<void> {
         await this.handle.close();
     }
+}
+
+/** The records of a log file up to its first torn or damaged line. */
+async function readLog(path: string, log: Logger): Promise<{ records: LogRecord[]; damagedAt?: number }> {
+    const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return "";
+        throw error;
+    });
+    // The last piece is "" after a final newline, or a torn line: either way not a record.
+    const complete = text.split("\n").slice(0, -1);
+    const records: LogRecord[] = [];
+    for (const [index, line] of complete.entries()) {
+        const record = decodeLine(line);
+        if (record === undefined) {
+            log.error(`${path} line ${index + 1} is damaged: ignoring it and every later record; their rows will be replayed from the WAL`);
+            return { records, damagedAt: index + 1 };
+        }
+        records.push(record);
+    }
+    return { records };
+}
+
+/** The highest flushed-through sequence of each (database, measurement). */
+class FlushedSequences {
+    readonly #through = new Map<string, number>();
+
+    note(database: string, measurement: string, through: number): void {
+        const key = `${database}\u0000${measurement}`;
+        this.#through.set(key, Math.max(this.#through.get(key) ?? -1, through));
+    }
+
+    noteRecord(record: LogRecord): void {
+        if (record.type === "snapshot") for (const [database, measurement, through] of record.flushed) this.note(database, measurement, through);
+        else this.note(record.database, record.measurement, record.through);
+    }
+
+    get: FlushedThrough = (database, measurement) => this.#through.get(`${database}\u0000${measurement}`) ?? -1;
+
+    snapshot(): SnapshotRecord {
+        return {
+            type: "snapshot",
+            flushed: [...this.#through].map(([key, through]) => {
+                const [database, measurement] = key.split("\u0000") as [string, string];
+                return [database, measurement, through] as const;
+            }),
+        };
+    }
+}
+
+/**
+ * The flushed-through sequences a data directory's commit log records, read without changing
+ * anything (for offline tools; a server or `recover` opens the log with `CommitLog.open`).
+ */
+export async function readFlushedThrough(dataDir: string, log: Logger): Promise<FlushedThrough> {
+    const { records } = await readLog(join(flushDirOf(dataDir), LOG_FILE), log);
+    const flushed = new FlushedSequences();
+    for (const record of records) flushed.noteRecord(record);
+    return flushed.get;
 }
 
 // Invariant kept: the directory and every directory created on the way to it are durable.

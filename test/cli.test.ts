@@ -1,6 +1,8 @@
 import { access, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CommitLog } from "../flush/commit-log.js";
+import { silentLogger } from "../src/log.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { WalWriter } from "../src/wal/writer.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
@@ -107,6 +109,23 @@ describe("sluice CLI", () => {
         expect(forced.stdout).toMatch(new RegExp(`deleted ${before.length} files .* \\(forced\\)`));
         expect(await listWalFiles(wal())).toEqual([]);
         expect(await readFile(join(wal(), "sequence"), "utf8")).toBe("6\n");
+    });
+
+    it("wal purge deletes offline what the flush manifest says is in Parquet", async () => {
+        await writeWal(6, 1200);
+        const files = await listWalFiles(wal());
+        const { commitLog } = await CommitLog.open(data, silentLogger);
+        // Everything of db/cpu and other/mem up to the second file's first entry is flushed.
+        const through = files[1]!.firstSequence - 1;
+        for (const [database, measurement] of [["db", "cpu"], ["other", "mem"]] as const) {
+            await commitLog.commit({ type: "commit", database, measurement, through, min: 0, files: [] });
+        }
+        await commitLog.close();
+        const result = await runCli(["wal", "purge", "--inactive", "--data-dir", data, "--json"]);
+        expect(result.code).toBe(0);
+        const report = JSON.parse(result.stdout) as { deleted: { name: string }[]; lowWaterMark: number };
+        expect(report.lowWaterMark).toBe(files[1]!.firstSequence);
+        expect(report.deleted.map((f) => f.name)).toEqual([files[0]!.name]);
     });
 
     it("gives clear errors with exit 2: missing directory, no purge mode, bad duration, bad config", async () => {

@@ -2,7 +2,9 @@
 import { stat } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { lockDataDir, walDirOf } from "../data-dir.js";
-import { NOTHING_FLUSHED, type PurgeReport, offlinePurgeTarget, purgeAll, purgeInactive, purgeOlderThan } from "../wal/index.js";
+import { readFlushedThrough } from "../../flush/commit-log.js";
+import { consoleLogger } from "../log.js";
+import { type PurgeReport, offlinePurgeTarget, purgeAll, purgeInactive, purgeOlderThan } from "../wal/index.js";
 import { type WalStats, type WalVerification, readWalEntries, verifyWal, walStats } from "../wal/report.js";
 import { parseDuration } from "./duration.js";
 import { type ConfigOptions, CliUsageError, configFrom, withConfigOptions } from "./options.js";
@@ -102,8 +104,7 @@ export function registerWalCommands(program: Command): void {
             const dir = await walDir(options);
             const lock = await lockDataDir(configFrom(options).data_dir);
             try {
-                // No flush has run yet (the manifest arrives with the flush loop): no entry is in Parquet.
-                const target = offlinePurgeTarget(dir, NOTHING_FLUSHED);
+                const target = offlinePurgeTarget(dir, await readFlushedThrough(configFrom(options).data_dir, consoleLogger));
                 const force = { force: options.force ?? false };
                 const report = options.all
                     ? await purgeAll(target, force)
