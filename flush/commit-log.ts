@@ -8,12 +8,13 @@
  *
  * Each line is `<crc32 of the JSON, 8 hex digits> <JSON>\n`; a torn or damaged line ends the log.
  */
-import { mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
+import { SluiceError } from "../src/errors.js";
 import type { Logger } from "../src/log.js";
 import type { FlushedThrough } from "../src/wal/recovery.js";
-import { syncDirectory } from "../src/wal/fs.js";
+import { ensureDurableDirectory, syncDirectory } from "../src/wal/fs.js";
 import { crashPoint } from "./crash-points.js";
 import { flushDirOf, parquetRootOf, tempDirOf } from "./layout.js";
 
@@ -80,14 +81,37 @@ async function exists(path: string): Promise<boolean> {
     );
 }
 
+/** The commit record was not written: nothing of the flush is committed, its temp files may go. */
+export class CommitNotRecordedError extends SluiceError {
+    readonly code = "commit-not-recorded";
+    override readonly retryable = true;
+}
+
+/**
+ * The log could not be brought back to a known state after a failed append: the record may or
+ * may not be durable. Its temp files must stay (the next start decides), and no further flush
+ * may commit until then.
+ */
+export class CommitLogFailedError extends SluiceError {
+    readonly code = "commit-log-failed";
+}
+
+/** How many times the renames of a durable record are tried before they are left to a later retry. */
+const FINISH_ATTEMPTS = 3;
+
 export class CommitLog {
     readonly #flushed = new FlushedSequences();
+    /** Durable records whose renames have not all happened yet (retried; kept by compaction). */
+    readonly #unfinished: CommitRecord[] = [];
     #commitsSinceSnapshot = 0;
+    /** Bytes of the log known to hold only whole, durable records. */
+    #goodLength = 0;
+    #failed: CommitLogFailedError | undefined;
 
     private constructor(
         readonly dataDir: string,
         readonly log: Logger,
-        private handle: Awaited<ReturnType<typeof open>>,
+        private handle: FileHandle,
     ) {}
 
     /**
@@ -96,12 +120,11 @@ export class CommitLog {
      */
     static async open(dataDir: string, log: Logger): Promise<{ commitLog: CommitLog; recovery: CommitLogRecovery }> {
         const flushDir = flushDirOf(dataDir);
-        await mkdir(tempDirOf(dataDir), { recursive: true });
-        await mkdir(parquetRootOf(dataDir), { recursive: true });
+        await ensureDurableDirectory(tempDirOf(dataDir));
+        await ensureDurableDirectory(parquetRootOf(dataDir));
         const path = join(flushDir, LOG_FILE);
         const { records, damagedAt } = await readLog(path, log);
-        const handle = await open(path, "a+", 0o600);
-        const commitLog = new CommitLog(dataDir, log, handle);
+        const commitLog = new CommitLog(dataDir, log, await open(path, "a+", 0o600));
         const referenced = new Set<string>();
         let finishedCommits = 0;
         for (const record of records) {
@@ -127,23 +150,83 @@ export class CommitLog {
         return this.#flushed.get(database, measurement);
     }
 
+    /** The highest flushed-through sequence of all (-1 when nothing was flushed). */
+    highestFlushed(): number {
+        return this.#flushed.highest();
+    }
+
     /** The temp file path for a flush's file. */
     tempPath(name: string): string {
         return join(tempDirOf(this.dataDir), name);
     }
 
-    // Invariant kept: once this resolves the flush is durable and visible exactly once; if it
-    // rejects before the record is durable, no file of the flush is visible.
+    // Invariant kept: when this resolves the flush is durable (its record is) and its files are
+    // in place or queued for renaming; when it rejects with CommitNotRecordedError nothing of it
+    // is committed. Only renames happen after the record: every directory exists before it.
     async commit(record: CommitRecord): Promise<void> {
-        await syncDirectory(tempDirOf(this.dataDir));
+        if (this.#failed !== undefined) throw this.#failed;
+        const root = parquetRootOf(this.dataDir);
+        try {
+            for (const directory of new Set(record.files.map((file) => dirname(join(root, file.path))))) await ensureDurableDirectory(directory);
+            await syncDirectory(tempDirOf(this.dataDir));
+        } catch (error) {
+            throw new CommitNotRecordedError(`preparing the commit failed: ${(error as Error).message}`, { cause: error });
+        }
         crashPoint("before-commit-record");
-        await this.handle.write(encodeLine(record));
-        await this.handle.datasync();
+        await this.#append(encodeLine(record));
         crashPoint("after-commit-record");
         this.#flushed.noteRecord(record);
-        await this.#finish(record);
+        this.#unfinished.push(record);
+        await this.finishPending();
         crashPoint("after-rename");
-        if (++this.#commitsSinceSnapshot >= COMPACT_AFTER_COMMITS) await this.compact();
+        if (++this.#commitsSinceSnapshot >= COMPACT_AFTER_COMMITS) {
+            await this.compact().catch((error: unknown) => this.log.error("compacting the flush manifest failed; it will be tried again", { error: (error as Error).message }));
+        }
+    }
+
+    // Invariant kept: the log holds `#goodLength` bytes of whole records after every append,
+    // failed or not; if that cannot be ensured, the log refuses further commits.
+    async #append(line: string): Promise<void> {
+        const bytes = Buffer.from(line, "utf8");
+        try {
+            let written = 0;
+            while (written < bytes.length) {
+                const { bytesWritten } = await this.handle.write(bytes, written, bytes.length - written, this.#goodLength + written);
+                if (bytesWritten <= 0) throw new Error("write made no progress");
+                written += bytesWritten;
+            }
+            await this.handle.datasync();
+        } catch (error) {
+            try {
+                await this.handle.truncate(this.#goodLength);
+                await this.handle.datasync();
+            } catch (undo) {
+                this.#failed = new CommitLogFailedError(`the flush manifest could not be restored after a failed append (${(error as Error).message}; ${(undo as Error).message}); restart to recover`);
+                throw this.#failed;
+            }
+            throw new CommitNotRecordedError(`appending the commit record failed: ${(error as Error).message}`, { cause: error });
+        }
+        this.#goodLength += bytes.length;
+    }
+
+    /**
+     * Renames the files of durable records into place, a few attempts each; what still fails
+     * stays queued (and is finished by the next start at the latest). Never throws.
+     */
+    async finishPending(): Promise<void> {
+        for (const record of [...this.#unfinished]) {
+            for (let attempt = 1; attempt <= FINISH_ATTEMPTS; attempt++) {
+                try {
+                    await this.#finish(record);
+                    this.#unfinished.splice(this.#unfinished.indexOf(record), 1);
+                    break;
+                } catch (error) {
+                    if (attempt === FINISH_ATTEMPTS) {
+                        this.log.error(`committed flush of ${record.database}/${record.measurement} is durable but its files are not in place yet; retrying later`, { error: (error as Error).message });
+                    }
+                }
+            }
+        }
     }
 
     /** Moves a committed record's temp files into place; true when any was still to move. */
@@ -155,7 +238,7 @@ export class CommitLog {
             const target = join(root, file.path);
             const temp = this.tempPath(file.temp);
             if (await exists(temp)) {
-                await ensureDirectory(root, dirname(target));
+                await ensureDurableDirectory(dirname(target));
                 await rename(temp, target);
                 directories.add(dirname(target));
                 moved = true;
@@ -168,22 +251,27 @@ export class CommitLog {
         return moved;
     }
 
-    /** Rewrites the log as one snapshot of the flushed-through sequences (temp, fsync, rename). */
+    /**
+     * Rewrites the log as one snapshot of the flushed-through sequences, followed by the records
+     * whose renames are still pending (temp, fsync, rename, directory fsync).
+     */
     async compact(): Promise<void> {
         const path = join(flushDirOf(this.dataDir), LOG_FILE);
         const temp = `${path}.tmp`;
-        const snapshot = this.#flushed.snapshot();
+        const text = [this.#flushed.snapshot(), ...this.#unfinished].map(encodeLine).join("");
         const out = await open(temp, "w", 0o600);
         try {
-            await out.write(encodeLine(snapshot));
+            await out.writeFile(text);
             await out.sync();
         } finally {
             await out.close();
         }
         await rename(temp, path);
         await syncDirectory(flushDirOf(this.dataDir));
-        await this.handle.close();
-        this.handle = await open(path, "a+", 0o600);
+        const reopened = await open(path, "r+", 0o600);
+        await this.handle.close().catch(() => undefined);
+        this.handle = reopened;
+        this.#goodLength = Buffer.byteLength(text, "utf8");
         this.#commitsSinceSnapshot = 0;
     }
 
@@ -228,6 +316,10 @@ class FlushedSequences {
 
     get: FlushedThrough = (database, measurement) => this.#through.get(`${database}\u0000${measurement}`) ?? -1;
 
+    highest(): number {
+        return Math.max(-1, ...this.#through.values());
+    }
+
     snapshot(): SnapshotRecord {
         return {
             type: "snapshot",
@@ -248,15 +340,4 @@ export async function readFlushedThrough(dataDir: string, log: Logger): Promise<
     const flushed = new FlushedSequences();
     for (const record of records) flushed.noteRecord(record);
     return flushed.get;
-}
-
-// Invariant kept: the directory and every directory created on the way to it are durable.
-async function ensureDirectory(root: string, directory: string): Promise<void> {
-    const created = await mkdir(directory, { recursive: true });
-    if (created === undefined) return;
-    let current = directory;
-    while (current.length >= created.length && current !== root) {
-        await syncDirectory(dirname(current));
-        current = dirname(current);
-    }
 }

@@ -10,7 +10,7 @@ import type { Logger } from "../src/log.js";
 import { WalDirectoryReader, decodedRecords } from "../src/wal/directory-reader.js";
 import type { Buffers } from "../ingest/buffer/buffers.js";
 import type { DrainedBuffer, MeasurementBuffer } from "../ingest/buffer/measurement-buffer.js";
-import type { CommitLog, CommittedFile } from "./commit-log.js";
+import { type CommitLog, type CommittedFile, CommitLogFailedError } from "./commit-log.js";
 import { crashPoint } from "./crash-points.js";
 import type { EncodeInput, EncodedFile } from "./encode/types.js";
 import { parquetFileName, partitionPath } from "./layout.js";
@@ -89,8 +89,13 @@ function keyOf(database: string, measurement: string): string {
 export class Flusher {
     readonly #deps: FlusherDeps;
     readonly #options: Required<FlusherOptions>;
-    /** The lowest WAL sequence of each flush under way (its rows are in no buffer meanwhile). */
-    readonly #inFlight = new Map<string, number>();
+    /**
+     * Each flush under way, or failed and not yet back in its buffer: the lowest WAL sequence
+     * of its rows (which are in no buffer meanwhile) and the bytes they held.
+     */
+    readonly #inFlight = new Map<string, { readonly minSequence: number; readonly bytes: number }>();
+    /** Failed flushes whose rows could not be read back yet. */
+    readonly #unrestored = new Map<string, { readonly buffer: MeasurementBuffer; readonly drained: DrainedBuffer }>();
     readonly #failures = new Map<string, Failure>();
     #running: Promise<void> | undefined;
     #timer: NodeJS.Timeout | undefined;
@@ -119,8 +124,15 @@ export class Flusher {
     /** The lowest WAL sequence not yet in Parquet: held by a buffer or by a flush under way. */
     lowWaterMark(nextSequence: number): number {
         let mark = Math.min(nextSequence, this.#deps.buffers.lowestSequence());
-        for (const sequence of this.#inFlight.values()) mark = Math.min(mark, sequence);
+        for (const { minSequence } of this.#inFlight.values()) mark = Math.min(mark, minSequence);
         return mark;
+    }
+
+    /** Bytes taken out of the buffers by flushes under way (the budget counts them too). */
+    get inFlightBytes(): number {
+        let bytes = 0;
+        for (const flight of this.#inFlight.values()) bytes += flight.bytes;
+        return bytes;
     }
 
     get stats(): Readonly<FlusherStats> {
@@ -138,8 +150,10 @@ export class Flusher {
     /** Checks the triggers (rows, age, memory, retries due) and starts flushing if one fired. */
     nudge(): void {
         if (this.#closed || this.#running !== undefined) return;
-        if (this.#due().length === 0) return;
-        this.#running = this.#runDue().finally(() => (this.#running = undefined));
+        if (this.#due().length === 0 && this.#unrestored.size === 0) return;
+        this.#running = this.#repair()
+            .then(() => this.#runDue())
+            .finally(() => (this.#running = undefined));
     }
 
     /** Flushes whatever a trigger says is due and waits for it (recovery's backpressure). */
@@ -160,7 +174,7 @@ export class Flusher {
             const failure = this.#failures.get(key);
             return failure === undefined || failure.nextRetryAtMs <= now;
         });
-        const pressured = buffers.bytes >= this.#options.pressureRatio * buffers.maxBytes;
+        const pressured = buffers.bytes + this.inFlightBytes >= this.#options.pressureRatio * buffers.maxBytes;
         const due = candidates.filter((buffer) => buffer.rows >= this.#options.maxRows || now - buffer.oldestAppendMs >= this.#options.maxAgeMs || this.#failures.has(keyOf(buffer.database, buffer.measurement)));
         if (pressured && due.length === 0) {
             const largest = candidates.sort((a, b) => b.bytes - a.bytes)[0];
@@ -190,6 +204,10 @@ export class Flusher {
         const errors: string[] = [];
         const run = (async () => {
             for (const buffer of select()) {
+                if (this.#inFlight.has(keyOf(buffer.database, buffer.measurement))) {
+                    errors.push(`${buffer.database}/${buffer.measurement}: blocked by an earlier flush that is not resolved yet`);
+                    continue;
+                }
                 try {
                     files.push(...(await this.#flushOne(buffer)));
                 } catch (error) {
@@ -199,18 +217,20 @@ export class Flusher {
         })();
         this.#running = run.finally(() => (this.#running = undefined));
         await this.#running;
-        if (errors.length > 0) throw new FlushError(`flush failed (the rows stay buffered and in the WAL): ${errors.join("; ")}`);
+        for (const key of this.#unrestored.keys()) errors.push(`${key.replace("\u0000", "/")}: rows of a failed flush are still waiting to be read back from the WAL`);
+        if (errors.length > 0) throw new FlushError(`flush failed (the rows stay in the WAL): ${errors.join("; ")}`);
         return files;
     }
 
-    // Invariant kept: a (database, measurement) has at most one flush under way, and its rows are
-    // either committed to Parquet or back in its buffer, in WAL order, when this settles.
+    // Invariant kept: a (database, measurement) has at most one flush under way, and until its
+    // rows are committed or back in its buffer (in WAL order) they pin the low-water mark.
     async #flushOne(buffer: MeasurementBuffer): Promise<FlushedFile[]> {
         const { database, measurement } = buffer;
         const key = keyOf(database, measurement);
         if (buffer.rows === 0 || this.#inFlight.has(key)) return [];
+        const bytes = buffer.bytes;
         const drained = buffer.drain();
-        this.#inFlight.set(key, drained.minSequence);
+        this.#inFlight.set(key, { minSequence: drained.minSequence, bytes });
         const temps: string[] = [];
         const files: CommittedFile[] = [];
         try {
@@ -225,8 +245,14 @@ export class Flusher {
             crashPoint("after-temp-fsync");
             await this.#deps.commitLog.commit({ type: "commit", database, measurement, through: drained.maxSequence, min: drained.minSequence, files });
         } catch (error) {
-            this.#inFlight.delete(key);
-            await this.#putBack(buffer, drained, error as Error, temps);
+            this.#recordFailure(key, error as Error);
+            if (error instanceof CommitLogFailedError) {
+                // The record may be durable: the temps stay and the rows stay pinned until a
+                // restart, whose commit-log recovery decides.
+                throw error;
+            }
+            for (const temp of temps) await rm(this.#deps.commitLog.tempPath(temp), { force: true }).catch(() => undefined);
+            await this.#putBack(buffer, drained);
             throw error;
         }
         this.#inFlight.delete(key);
@@ -243,18 +269,46 @@ export class Flusher {
         return files.map((file) => ({ ...file, database, measurement }));
     }
 
-    async #putBack(buffer: MeasurementBuffer, drained: DrainedBuffer, error: Error, temps: readonly string[]): Promise<void> {
-        const key = keyOf(buffer.database, buffer.measurement);
+    #recordFailure(key: string, error: Error): void {
         const attempts = (this.#failures.get(key)?.attempts ?? 0) + 1;
         this.#stats.failures++;
         const delay = Math.min(this.#options.maxRetryMs, this.#options.retryBaseMs * 2 ** (attempts - 1));
         this.#failures.set(key, { attempts, error: error.message, nextRetryAtMs: Date.now() + delay });
-        this.#deps.log.error(`flush of ${buffer.database}/${buffer.measurement} failed; its rows stay buffered and in the WAL, retry in ${delay} ms`, {
+        const [database, measurement] = key.split("\u0000") as [string, string];
+        this.#deps.log.error(`flush of ${database}/${measurement} failed; its rows stay in the WAL and go back to the buffer, retry in ${delay} ms`, {
             attempt: attempts,
             error: error.message,
         });
-        for (const temp of temps) await rm(this.#deps.commitLog.tempPath(temp), { force: true }).catch(() => undefined);
-        buffer.restore(await readBack(this.#deps.walDir, drained));
+    }
+
+    /**
+     * Puts a failed flush's rows back in front of its buffer, read again from the WAL (the
+     * arrays went to the worker). Until that succeeds they stay pinned; a failed read-back is
+     * retried on the next tick, and the (database, measurement) is not flushed meanwhile.
+     */
+    async #putBack(buffer: MeasurementBuffer, drained: DrainedBuffer): Promise<void> {
+        const key = keyOf(buffer.database, buffer.measurement);
+        try {
+            buffer.restore(await readBack(this.#deps.walDir, drained));
+        } catch (error) {
+            this.#unrestored.set(key, { buffer, drained });
+            this.#deps.log.error(`reading a failed flush's rows back from the WAL failed; they stay pinned in the WAL and are tried again`, {
+                database: buffer.database,
+                measurement: buffer.measurement,
+                error: (error as Error).message,
+            });
+            return;
+        }
+        this.#inFlight.delete(key);
+    }
+
+    /** Retries the read-backs that failed and the renames of durable commits. */
+    async #repair(): Promise<void> {
+        for (const [key, { buffer, drained }] of [...this.#unrestored]) {
+            this.#unrestored.delete(key);
+            await this.#putBack(buffer, drained);
+        }
+        await this.#deps.commitLog.finishPending();
     }
 
     /** Stops the timer and waits for the flush under way; buffers are left as they are. */

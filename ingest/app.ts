@@ -30,6 +30,10 @@ const ping: Route = async () => ({ status: 204 });
 const health: Route = async (_request, context) => {
     const failures = context.flushFailures();
     if (!context.accepting()) return jsonReply(503, { name: "sluice", status: "fail", message: "shutting down", checks: [], version: SLUICE_VERSION });
+    const walFailure = context.writer.failure;
+    if (walFailure !== undefined) {
+        return jsonReply(503, { name: "sluice", status: "fail", message: `the WAL refuses writes until restart: ${walFailure.message}`, checks: [], version: SLUICE_VERSION });
+    }
     const checks = failures.map((failure) => ({ name: `flush ${failure.database}/${failure.measurement}`, status: "warn", message: failure.error, attempts: failure.attempts, next_retry_ms: failure.nextRetryMs }));
     return jsonReply(200, {
         name: "sluice",

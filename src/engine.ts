@@ -33,6 +33,9 @@ export interface StartupReport {
 const PROGRESS_EVERY_MS = 3000;
 
 export class Engine {
+    /** True while startup replays the WAL: files it has not read yet must not be purged. */
+    #replaying = true;
+
     private constructor(
         readonly config: Config,
         readonly log: Logger,
@@ -64,6 +67,7 @@ export class Engine {
                 syncIntervalMs: config.wal.sync_interval_ms,
                 maxFileBytes: config.wal.max_file_bytes,
                 maxFileAgeMs: config.wal.max_file_age_ms,
+                minSequence: commitLog.highestFlushed() + 1,
                 ...(seams.walFileSystem === undefined ? {} : { fileSystem: seams.walFileSystem }),
             });
             undo.push(() => writer.close());
@@ -74,8 +78,10 @@ export class Engine {
                 { maxRows: config.flush.max_rows, maxAgeMs: config.flush.max_age_ms },
             );
             undo.push(() => flusher.close());
+            buffers.countAlso(() => flusher.inFlightBytes);
             engine = new Engine(config, log, lock, schemaStore, commitLog, writer, buffers, flusher, new WritePath(writer, buffers, () => flusher.nudge()), () => encoder.close());
             const wal = await engine.#replay();
+            engine.#replaying = false;
             await flusher.settle();
             await engine.purge();
             flusher.start();
@@ -104,6 +110,7 @@ export class Engine {
                 if (held !== undefined && !held.accepts(batch)) await this.flusher.flushBuffers(() => [held]);
                 this.buffers.append(database, batch, sequence);
                 await this.flusher.settle();
+                await this.#waitForRoom();
                 entries++;
                 if (Date.now() - lastLog >= PROGRESS_EVERY_MS) {
                     lastLog = Date.now();
@@ -119,6 +126,19 @@ export class Engine {
             });
         }
         return stats;
+    }
+
+    /**
+     * Replay's backpressure: while the buffers are at their budget (flushes failing), wait and
+     * retry rather than hold the whole backlog in memory.
+     */
+    async #waitForRoom(): Promise<void> {
+        for (let waited = 0; this.buffers.full; waited++) {
+            if (waited % 30 === 0) this.log.warn("replay is waiting: the buffers are at ingest.max_buffered_bytes and flushes are not keeping up");
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+            this.flusher.nudge();
+            await this.flusher.settle();
+        }
     }
 
     /** Declares a replayed batch's columns, in case the schema file missed them (a crash before it was saved). */
@@ -146,8 +166,12 @@ export class Engine {
         };
     }
 
-    /** Deletes the inactive WAL files whose entries are all in Parquet (the schema saved first). */
-    async purge(): Promise<PurgeReport> {
+    /**
+     * Deletes the inactive WAL files whose entries are all in Parquet (the schema saved first).
+     * Nothing while the WAL is being replayed: the low-water mark only covers what was read.
+     */
+    async purge(): Promise<PurgeReport | undefined> {
+        if (this.#replaying) return undefined;
         await this.schemaStore.flush();
         crashPoint("before-purge");
         const report = await purgeInactive(this.purgeTarget());

@@ -36,6 +36,8 @@ export class Buffers {
     readonly #maxBytes: number;
     readonly #retryAfterSeconds: number;
     #reserved = 0;
+    /** Bytes held elsewhere that count against the budget (rows taken out by flushes under way). */
+    #elsewhere: () => number = () => 0;
 
     constructor(options: BuffersOptions) {
         this.#maxBytes = options.maxBytes;
@@ -44,6 +46,16 @@ export class Buffers {
 
     get maxBytes(): number {
         return this.#maxBytes;
+    }
+
+    /** Counts bytes held outside the buffers against the budget too. */
+    countAlso(bytes: () => number): void {
+        this.#elsewhere = bytes;
+    }
+
+    /** Whether buffered, reserved and elsewhere-held bytes are at or above the budget. */
+    get full(): boolean {
+        return this.bytes + this.#reserved + this.#elsewhere() >= this.#maxBytes;
     }
 
     /** Bytes held by the buffers (their allocated capacity). */
@@ -62,10 +74,10 @@ export class Buffers {
     // Invariant kept: admitted bytes (buffered + reserved) never exceed the budget, except that
     // a write arriving at empty buffers is always admitted (so no single write is refused forever).
     admit(bytes: number): Reservation {
-        const buffered = this.bytes;
-        if (buffered + this.#reserved > 0 && buffered + this.#reserved + bytes > this.#maxBytes) {
+        const held = this.bytes + this.#reserved + this.#elsewhere();
+        if (held > 0 && held + bytes > this.#maxBytes) {
             throw new UnavailableError(
-                `buffers are full (${buffered + this.#reserved} of ${this.#maxBytes} bytes in ingest.max_buffered_bytes): retry after the next flush`,
+                `buffers are full (${held} of ${this.#maxBytes} bytes in ingest.max_buffered_bytes): retry after the next flush`,
                 this.#retryAfterSeconds,
             );
         }

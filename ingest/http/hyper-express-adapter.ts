@@ -30,18 +30,19 @@ function endWithoutBody(response: HyperExpress.Response, reply: HttpReply): void
     state.route.app._resolve_pending_request();
 }
 
-function send(response: HyperExpress.Response, reply: HttpReply): void {
+function send(response: HyperExpress.Response, reply: HttpReply, closeConnection: boolean): void {
     if (reply.status === 204) {
         endWithoutBody(response, reply);
         return;
     }
     response.status(reply.status);
     for (const [name, value] of Object.entries(reply.headers ?? {})) response.header(name, value);
-    response.send(reply.body === undefined ? "" : reply.body);
+    response.send(reply.body === undefined ? "" : reply.body, closeConnection);
 }
 
 export async function listenHyperExpress(handler: RequestHandler, options: ListenOptions): Promise<ListeningServer> {
     const server = new HyperExpress.Server({ max_body_length: options.maxBodyBytes, fast_buffers: true });
+    let closing = false;
     const serve = async (request: HyperExpress.Request, response: HyperExpress.Response) => {
         let reply: HttpReply;
         try {
@@ -51,7 +52,7 @@ export async function listenHyperExpress(handler: RequestHandler, options: Liste
         } catch (error) {
             reply = jsonReply(500, { error: `internal error: ${(error as Error).message}` });
         }
-        send(response, reply);
+        send(response, reply, closing);
     };
     server.any("/*", serve);
     server.set_not_found_handler(serve);
@@ -60,6 +61,7 @@ export async function listenHyperExpress(handler: RequestHandler, options: Liste
         host: options.host,
         port: server.port,
         close: async () => {
+            closing = true;
             await server.shutdown();
         },
     };

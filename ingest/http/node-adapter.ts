@@ -5,8 +5,16 @@ import { type HttpReply, type HttpRequest, type ListenOptions, type ListeningSer
 
 class BodyTooLargeError extends Error {}
 
+/** How long a shutdown waits for busy keep-alive connections before it cuts them. */
+const CLOSE_DEADLINE_MS = 10_000;
+
 export async function listenNode(handler: RequestHandler, options: ListenOptions): Promise<ListeningServer> {
-    const server = createServer((req, res) => void serve(handler, options, req, res));
+    let closing = false;
+    const server = createServer((req, res) => {
+        // Once shutdown began, every answer closes its connection, so busy clients let go.
+        if (closing) res.setHeader("connection", "close");
+        void serve(handler, options, req, res);
+    });
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
@@ -21,7 +29,14 @@ export async function listenNode(handler: RequestHandler, options: ListenOptions
         port: address.port,
         close: () =>
             new Promise<void>((resolve, reject) => {
-                server.close((error) => (error ? reject(error) : resolve()));
+                closing = true;
+                const deadline = setTimeout(() => server.closeAllConnections(), CLOSE_DEADLINE_MS);
+                deadline.unref();
+                server.close((error) => {
+                    clearTimeout(deadline);
+                    if (error) reject(error);
+                    else resolve();
+                });
                 server.closeIdleConnections();
             }),
     };

@@ -18,9 +18,18 @@ function buildProgram(): Command {
         .exitOverride()
         .showHelpAfterError();
     withConfigOptions(program.command("serve").description("run the ingestion server"), true).action(async (options: ConfigOptions) => {
+        // Signals are taken from the start: one that arrives during recovery shuts down right after it.
+        let signalled: string | undefined;
+        let stop = (signal: string) => {
+            signalled = signal;
+            consoleLogger.info(`${signal} received during recovery: shutting down once it is done`);
+        };
+        const onSignal = (signal: string) => stop(signal);
+        process.once("SIGTERM", onSignal);
+        process.once("SIGINT", onSignal);
         const server = await startServer(configFrom(options), consoleLogger);
         await new Promise<void>((resolve) => {
-            const stop = (signal: string) => {
+            stop = (signal: string) => {
                 consoleLogger.info(`${signal} received: refusing new writes, flushing everything, then exiting`);
                 server.close().then(
                     () => {
@@ -34,8 +43,7 @@ function buildProgram(): Command {
                     },
                 );
             };
-            process.once("SIGTERM", stop);
-            process.once("SIGINT", stop);
+            if (signalled !== undefined) stop(signalled);
         });
     });
     registerRecoverCommand(program);

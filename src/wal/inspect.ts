@@ -8,14 +8,19 @@ import type { PurgeTarget } from "./purge.js";
 import { WalFileReader, nextSequenceAfter } from "./reader.js";
 import type { FlushedThrough } from "./recovery.js";
 
-/** The first sequence a new entry may take: above every entry on disk and the persisted floor. */
-export async function nextFreeSequence(dir: string): Promise<number> {
+/**
+ * The first sequence a new entry may take: above every entry on disk, the persisted floor and
+ * `atLeast`. A last file that cannot be read whole (bad header, untrustworthy length) may hold
+ * more entries than it shows: the new file starts past its name, so the two never collide.
+ */
+export async function nextFreeSequence(dir: string, atLeast = 0): Promise<number> {
     const files = await listWalFiles(dir);
-    let next = await readSequenceFloor(dir);
+    let next = Math.max(atLeast, await readSequenceFloor(dir));
     const last = files.at(-1);
     if (last !== undefined) {
         const scan = await new WalFileReader(last, { payloads: false }).scanToEnd();
-        next = Math.max(next, nextSequenceAfter(scan), last.firstSequence);
+        const damaged = scan.badHeader !== undefined || scan.stoppedBy !== undefined;
+        next = Math.max(next, nextSequenceAfter(scan), last.firstSequence + (damaged ? 1 : 0));
     }
     return next;
 }

@@ -3,8 +3,10 @@
  * last sequence is below the low-water mark (the lowest sequence not yet in Parquet), unless
  * forced. Never by age alone: `purgeOlderThan` only narrows what `purgeInactive` may delete.
  */
-import { rm, stat } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import { type WalFileRef, listWalFiles, writeSequenceFloor } from "./files.js";
+import { parseWalFileName } from "./format.js";
+import { WalFileReader } from "./reader.js";
 
 /** What a purge needs to know about the WAL it purges. */
 export interface PurgeTarget {
@@ -17,6 +19,15 @@ export interface PurgeTarget {
     lowWaterMark(): Promise<number>;
     /** Makes the active file inactive (a running writer rotates); `purgeAll` calls it first. */
     rotate?(): Promise<void>;
+}
+
+/** A damaged WAL file is renamed with this suffix instead of deleted: its entries were never read. */
+export const QUARANTINE_SUFFIX = ".damaged";
+
+/** Why a file could not be read whole (bad header, untrustworthy entry length), if it could not. */
+async function damageOf(file: WalFileRef): Promise<string | undefined> {
+    const scan = await new WalFileReader(file, { payloads: false }).scanToEnd();
+    return scan.badHeader ?? scan.stoppedBy;
 }
 
 export interface PurgeOptions {
@@ -66,14 +77,20 @@ export async function purgeAll(target: PurgeTarget, options: PurgeOptions = {}):
 // below the low-water mark; the sequence floor is durable before the first deletion.
 async function purge(target: PurgeTarget, options: PurgeOptions, exclusion: (file: WalFileRef) => Promise<string | undefined>): Promise<PurgeReport> {
     const forced = options.force ?? false;
-    const [files, next, lowWaterMark] = await Promise.all([listWalFiles(target.dir), target.nextSequence(), target.lowWaterMark()]);
+    // One snapshot: the active file, the next sequence and the mark are read in the same tick,
+    // before the directory is listed; a file at or after that active file is active or newer.
     const active = target.activeFile();
+    const nextPending = target.nextSequence();
+    const markPending = target.lowWaterMark();
+    const [next, lowWaterMark] = await Promise.all([nextPending, markPending]);
+    const activeFirst = active === undefined ? Number.POSITIVE_INFINITY : (parseWalFileName(active) ?? Number.NEGATIVE_INFINITY);
+    const files = await listWalFiles(target.dir);
     const chosen: WalFileRef[] = [];
     const kept: KeptFile[] = [];
     for (const [index, file] of files.entries()) {
         // The file's entries end before the next file begins (or before the next sequence).
         const end = files[index + 1]?.firstSequence ?? next;
-        const excluded = file.name === active ? "active file" : await exclusion(file);
+        const excluded = file.firstSequence >= activeFirst ? (file.name === active ? "active file" : "newer than the active file") : await exclusion(file);
         if (excluded !== undefined) kept.push({ name: file.name, reason: excluded });
         else if (!forced && end > lowWaterMark) {
             kept.push({ name: file.name, reason: `may hold sequences up to ${end - 1}, not all in Parquet (low-water mark ${lowWaterMark})` });
@@ -82,6 +99,12 @@ async function purge(target: PurgeTarget, options: PurgeOptions, exclusion: (fil
     const deleted: PurgedFile[] = [];
     if (chosen.length > 0) await writeSequenceFloor(target.dir, next);
     for (const file of chosen) {
+        const damage = forced ? undefined : await damageOf(file);
+        if (damage !== undefined) {
+            await rename(file.path, `${file.path}${QUARANTINE_SUFFIX}`);
+            kept.push({ name: file.name, reason: `damaged (${damage}): moved to ${file.name}${QUARANTINE_SUFFIX} for inspection, not deleted` });
+            continue;
+        }
         const { size } = await stat(file.path);
         await rm(file.path);
         deleted.push({ name: file.name, firstSequence: file.firstSequence, bytes: size });

@@ -90,6 +90,10 @@ export class WalFileReader {
         const handle = await open(this.scan.file.path, "r");
         try {
             yield* this.#walk(new ChunkedFile(handle, (await handle.stat()).size, this.#chunkBytes));
+        } catch (error) {
+            // Bytes past the last acknowledged entry were truncated while read: a torn tail.
+            if (!(error instanceof FileShrankError)) throw error;
+            this.scan.tornTailOffset = this.scan.endOffset;
         } finally {
             await handle.close();
         }
@@ -140,19 +144,12 @@ export class WalFileReader {
                 return;
             }
             const sequence = scan.file.firstSequence + scan.entries;
+            const payload = this.#payloads ? await file.read(offset + ENTRY_HEADER_SIZE, header.payloadLength) : undefined;
             scan.entries++;
             scan.endOffset = end;
-            if (this.#payloads) {
-                const payload = await file.read(offset + ENTRY_HEADER_SIZE, header.payloadLength);
+            if (payload !== undefined) {
                 if (payloadMatchesCrc(payload, header.crc)) {
-                    yield {
-                        kind: "entry",
-                        sequence,
-                        offset,
-                        appendTimeUs: header.appendTimeUs,
-                        payload,
-                        payloadLength: header.payloadLength,
-                    };
+                    yield { kind: "entry", sequence, offset, appendTimeUs: header.appendTimeUs, payload, payloadLength: header.payloadLength };
                 } else {
                     scan.corrupted++;
                     yield { kind: "corrupt", sequence, offset, reason: "CRC32 mismatch" };
@@ -162,6 +159,9 @@ export class WalFileReader {
         }
     }
 }
+
+/** The file got shorter while it was read: a failed group truncated away by the writer. */
+class FileShrankError extends Error {}
 
 /** Positional reads served from one reusable chunk; larger reads get their own buffer. */
 class ChunkedFile {
@@ -192,7 +192,7 @@ class ChunkedFile {
         let done = 0;
         while (done < length) {
             const { bytesRead } = await this.handle.read(target, done, length - done, position + done);
-            if (bytesRead === 0) throw new Error(`${length - done} bytes missing at offset ${position + done}: the file shrank while read`);
+            if (bytesRead === 0) throw new FileShrankError();
             done += bytesRead;
         }
         return target.subarray(0, length);

@@ -4,12 +4,12 @@
  * fsync) that covers it; appends that arrive while a group is being written share the next
  * write and the next sync.
  */
-import { mkdir, rm, stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ColumnarBatch } from "../columnar/batch.js";
 import { WalClosedError, WalEntryTooLargeError, WalFailedError, WalIOError } from "./errors.js";
 import { MAX_PAYLOAD_BYTES, ENTRY_HEADER_SIZE, FILE_HEADER_SIZE, encodeEntryHeader, encodeFileHeader, nowMicros, walFileName } from "./format.js";
-import { type WalFileHandle, type WalFileSystem, nodeWalFileSystem } from "./fs.js";
+import { type WalFileHandle, type WalFileSystem, ensureDurableDirectory, nodeWalFileSystem } from "./fs.js";
 import { encodePayload } from "./payload.js";
 import { nextFreeSequence } from "./inspect.js";
 
@@ -39,6 +39,12 @@ export interface WalWriterOptions {
     readonly maxGroupBytes?: number;
     /** The file system seam (fault injection in tests). */
     readonly fileSystem?: WalFileSystem;
+    /**
+     * The lowest sequence the new file may take: the caller's knowledge of sequences used
+     * before (the flush manifest's highest flushed-through sequence + 1), in case WAL files that
+     * held them are gone (purged, lost to a power cut in `async` mode).
+     */
+    readonly minSequence?: number;
 }
 
 export const WAL_WRITER_DEFAULTS = {
@@ -48,6 +54,7 @@ export const WAL_WRITER_DEFAULTS = {
     maxFileAgeMs: 10 * 60 * 1000,
     maxGroupBytes: 16 * 1024 * 1024,
     fileSystem: nodeWalFileSystem,
+    minSequence: 0,
 } as const satisfies { [K in keyof Required<Omit<WalWriterOptions, "dir">>]: WalWriterOptions[K] };
 
 /** Where an acknowledged entry lives. */
@@ -155,9 +162,10 @@ export class WalWriter {
             maxFileAgeMs: options.maxFileAgeMs ?? WAL_WRITER_DEFAULTS.maxFileAgeMs,
             maxGroupBytes: options.maxGroupBytes ?? WAL_WRITER_DEFAULTS.maxGroupBytes,
             fileSystem: options.fileSystem ?? WAL_WRITER_DEFAULTS.fileSystem,
+            minSequence: options.minSequence ?? WAL_WRITER_DEFAULTS.minSequence,
         };
-        await mkdir(options.dir, { recursive: true, mode: 0o700 });
-        const next = await nextFreeSequence(options.dir);
+        await ensureDurableDirectory(options.dir, 0o700);
+        const next = await nextFreeSequence(options.dir, resolved.minSequence);
         const stats = { ...EMPTY_STATS };
         const file = await createFile(options.dir, next, resolved.fileSystem, resolved.syncMode, stats);
         const writer = new WalWriter(options.dir, resolved, file);
@@ -174,6 +182,11 @@ export class WalWriter {
     /** The active file's name (never purged while this writer has it open). */
     get activeFile(): string {
         return this.#file.name;
+    }
+
+    /** Why the writer refuses appends for good (until reopened), if it does. */
+    get failure(): WalFailedError | undefined {
+        return this.#state.kind === "failed" ? this.#state.error : undefined;
     }
 
     get stats(): Readonly<WalWriterStats> {
@@ -374,7 +387,18 @@ export class WalWriter {
         for (const unit of group) {
             const results: AppendResult[] = [];
             for (let i = 0; i < unit.count; i++) results.push({ sequence: sequence++, file: file.name });
-            unit.onDurable?.(results);
+            try {
+                unit.onDurable?.(results);
+            } catch (error) {
+                // The entries are durable but whatever had to follow did not happen: go no further
+                // and let the process die, so a restart replays them (kill -9 semantics).
+                this.#state = { kind: "failed", error: new WalFailedError(error) };
+                unit.reject(this.#state.error);
+                setImmediate(() => {
+                    throw error;
+                });
+                continue;
+            }
             unit.resolve(results);
         }
     }
@@ -400,12 +424,18 @@ export class WalWriter {
         const old = this.#file;
         this.#file = await createFile(this.dir, old.firstSequence + old.entries, this.#options.fileSystem, this.syncMode, this.#stats);
         this.#stats.rotations++;
-        if (this.#unsynced && this.syncMode !== "off") {
-            await old.handle.datasync();
-            this.#stats.syncs++;
+        try {
+            if (this.#unsynced && this.syncMode !== "off") {
+                await old.handle.datasync();
+                this.#stats.syncs++;
+            }
+        } catch (error) {
+            // Acknowledged async-mode entries may not be on disk: same policy as a failed timed sync.
+            this.#state = { kind: "failed", error: new WalFailedError(new WalIOError("sync", error)) };
+        } finally {
+            this.#unsynced = false;
+            await old.handle.close().catch(() => undefined);
         }
-        this.#unsynced = false;
-        await old.handle.close();
     }
 }
 
@@ -414,7 +444,7 @@ export class WalWriter {
 async function createFile(dir: string, firstSequence: number, fs: WalFileSystem, syncMode: SyncMode, stats: WalWriterStats): Promise<ActiveFile> {
     const name = walFileName(firstSequence);
     const path = join(dir, name);
-    let handle: WalFileHandle;
+    let handle: WalFileHandle | undefined;
     try {
         handle = await createReplacingEmpty(fs, path);
         await writeFully(handle, [encodeFileHeader()], 0);
@@ -423,6 +453,7 @@ async function createFile(dir: string, firstSequence: number, fs: WalFileSystem,
             await fs.syncDirectory(dir);
         }
     } catch (error) {
+        await handle?.close().catch(() => undefined);
         throw new WalIOError(`creating ${name}`, error);
     }
     stats.filesCreated++;
