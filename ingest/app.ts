@@ -4,7 +4,7 @@
  */
 import type { Logger } from "../src/log.js";
 import { SLUICE_VERSION } from "../src/version.js";
-import { IngestError, UnavailableError } from "./errors.js";
+import { IngestError, PayloadTooLargeError, UnavailableError } from "./errors.js";
 import { type HttpReply, type HttpRequest, type RequestHandler, jsonReply } from "./http/exchange.js";
 import { parseQuery } from "./http/query.js";
 import { flushRoute, walEntriesRoute, walPurgeRoute, walStatsRoute } from "./routes/admin.js";
@@ -83,6 +83,7 @@ export function createApp(context: AppContext, log: Logger): RequestHandler {
                 reply = jsonReply(405, { error: `${request.method} is not allowed on ${request.path}` }, { allow: Object.keys(endpoint.methods).join(", ") });
             } else {
                 try {
+                    if (request.oversized) throw new PayloadTooLargeError(context.maxBodyBytes, "as sent");
                     reply = await route(request, context);
                 } catch (error) {
                     if (!(error instanceof IngestError)) {

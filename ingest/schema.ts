@@ -79,6 +79,12 @@ export class SchemaRegistry {
         return this.#databases.get(database)?.get(measurement)?.tags.has(column) ?? false;
     }
 
+    /** Tag and field columns declared for the measurement (the time column not counted). */
+    columnCount(database: string, measurement: string): number {
+        const entry = this.#databases.get(database)?.get(measurement);
+        return entry === undefined ? 0 : entry.tags.size + entry.fields.size;
+    }
+
     // Invariant kept: a field column's type never changes, and no column is both a tag and a field.
     declareField(database: string, measurement: string, column: string, type: FieldType): void {
         if (!isFieldType(type)) throw new TypeError(`unknown field type ${String(type)}`);

@@ -13,6 +13,8 @@ export interface HttpRequest {
     readonly headers: ReadonlyMap<string, string>;
     /** The raw body, as received (not yet decompressed). */
     readonly body: Buffer;
+    /** Set when the body was larger than the limit and not read (the route answers 413). */
+    readonly oversized?: boolean;
 }
 
 export interface HttpReply {
@@ -39,8 +41,4 @@ export interface ListeningServer {
 
 export function jsonReply(status: number, value: unknown, headers: Readonly<Record<string, string>> = {}): HttpReply {
     return { status, headers: { "content-type": "application/json; charset=utf-8", ...headers }, body: JSON.stringify(value) };
-}
-
-export function payloadTooLarge(limit: number): HttpReply {
-    return jsonReply(413, { error: `request body is larger than http.max_body_bytes (${limit} bytes)` });
 }

@@ -1,7 +1,7 @@
 /** The `node:http` adapter (the default `http.server`). */
 import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type HttpReply, type HttpRequest, type ListenOptions, type ListeningServer, type RequestHandler, jsonReply, payloadTooLarge } from "./exchange.js";
+import { type HttpReply, type HttpRequest, type ListenOptions, type ListeningServer, type RequestHandler, jsonReply } from "./exchange.js";
 
 class BodyTooLargeError extends Error {}
 
@@ -45,13 +45,16 @@ export async function listenNode(handler: RequestHandler, options: ListenOptions
 async function serve(handler: RequestHandler, options: ListenOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
     let reply: HttpReply;
     try {
-        const body = await readBody(req, options.maxBodyBytes);
-        reply = await handler(toRequest(req, body));
-    } catch (error) {
-        if (error instanceof BodyTooLargeError) {
-            reply = payloadTooLarge(options.maxBodyBytes);
+        let body: Buffer | undefined;
+        try {
+            body = await readBody(req, options.maxBodyBytes);
+        } catch (error) {
+            if (!(error instanceof BodyTooLargeError)) throw error;
             res.setHeader("connection", "close");
-        } else reply = jsonReply(500, { error: `internal error: ${(error as Error).message}` });
+        }
+        reply = await handler({ ...toRequest(req, body ?? Buffer.alloc(0)), ...(body === undefined ? { oversized: true } : {}) });
+    } catch (error) {
+        reply = jsonReply(500, { error: `internal error: ${(error as Error).message}` });
     }
     const body = reply.body === undefined ? undefined : Buffer.from(reply.body);
     try {

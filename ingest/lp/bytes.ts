@@ -20,13 +20,8 @@ export const BACKSLASH = 0x5c;
 export const DEL = 0x7f;
 
 /** FNV-1a's starting value and multiplier (32 bits). */
-export const FNV_OFFSET = 0x811c9dc5 | 0;
-export const FNV_PRIME = 0x01000193;
-
-/** The grammar's `nonprintable_char`: 0x00–0x1F and 0x7F. */
-export function isControl(byte: number): boolean {
-    return byte < 0x20 || byte === DEL;
-}
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
 
 /**
  * A hash of `bytes[start, end)` read four bytes at a time through `view` (a DataView of the same

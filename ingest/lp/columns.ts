@@ -23,6 +23,9 @@ const EMPTY_F64 = new Float64Array(0);
 const EMPTY_U32 = new Uint32Array(0);
 const EMPTY_U8 = new Uint8Array(0);
 
+/** Bytes a row of a finished column of this type takes (validity bits not counted). */
+export const COLUMN_WIDTH = { f: 8, i: 8, u: 8, b: 1, s: 4 } as const satisfies { [T in FieldType]: number };
+
 /** A capacity of at least `rows`: the next power of two from INITIAL_ROWS (amortised doubling). */
 export function grownCapacity(current: number, rows: number): number {
     let capacity = Math.max(current, INITIAL_ROWS);
@@ -37,8 +40,8 @@ function grow<T extends Float64Array | Uint32Array | Uint8Array>(old: T, length:
 }
 
 /**
- * One tag or field column of a batch under construction. One class for every type (only the
- * arrays of its type are allocated), so the decoder's call sites stay monomorphic.
+ * One field column of a batch under construction. One class for every type (only the arrays of
+ * its type are allocated), so the decoder's call sites stay monomorphic.
  */
 export class ColumnBuilder {
     readonly name: string;
@@ -56,9 +59,8 @@ export class ColumnBuilder {
     codes: Uint32Array = EMPTY_U32;
     dict: string[] = [];
     #codeOf: Map<string, number> | null = new Map();
-    /** Values looked up, and distinct ones among them (to tell when deduplication stops paying). */
+    /** Values looked up (against the distinct ones, the dictionary: to tell when deduplication stops paying). */
     #lookups = 0;
-    #distinct = 0;
     /** Validity bitmap, created at the first null. */
     valid: Uint8Array | null = null;
     /** Rows below this index are final (a committed value or a zeroed null). */
@@ -109,7 +111,6 @@ export class ColumnBuilder {
         this.dict = [];
         this.#codeOf = new Map();
         this.#lookups = 0;
-        this.#distinct = 0;
         this.valid = null;
         this.filled = 0;
         this.present = 0;
@@ -126,14 +127,14 @@ export class ColumnBuilder {
             this.dict.push(value);
             return this.dict.length - 1;
         }
+        this.#lookups++;
         let code = codeOf.get(value);
         if (code === undefined) {
             code = this.dict.length;
             this.dict.push(value);
             codeOf.set(value, code);
-            if (++this.#distinct >= DEDUPE_PROBE && this.#distinct * 2 > ++this.#lookups) this.#codeOf = null;
-        } else {
-            this.#lookups++;
+            const distinct = code + 1;
+            if (distinct >= DEDUPE_PROBE && distinct * 2 > this.#lookups) this.#codeOf = null;
         }
         return code;
     }

@@ -19,7 +19,12 @@ export class FieldSlot {
     readonly key: string;
     /** Bytes of the raw key plus its `=`. */
     readonly length: number;
-    readonly words: Int32Array;
+    /** The last word (ending at the `=`), the first three, and all of them for longer keys. */
+    readonly #last: number;
+    readonly #w0: number;
+    readonly #w1: number;
+    readonly #w2: number;
+    readonly #words: Int32Array;
     /** The column values go to; valid without a re-check only while `stable`. */
     column: ColumnBuilder | null = null;
     /** The key → column mapping can no longer change (the column's type is fixed, and whether the key is a tag is settled). */
@@ -30,22 +35,38 @@ export class FieldSlot {
     constructor(key: string, view: DataView, start: number, length: number) {
         this.key = key;
         this.length = length;
-        // Keys shorter than a word (with the `=`) are padded at the front with bytes before them: zero words then never match.
         const count = Math.ceil(length / 4);
-        this.words = new Int32Array(length < 4 ? 0 : count);
-        if (length >= 4) {
-            for (let k = 0; k < count - 1; k++) this.words[k] = view.getInt32(start + 4 * k, true);
-            this.words[count - 1] = view.getInt32(start + length - 4, true);
-        }
+        const words = new Int32Array(count);
+        for (let k = 0; k + 1 < count; k++) words[k] = view.getInt32(start + 4 * k, true);
+        // A key of 1–2 bytes (2–3 with the `=`): its bytes as a little-endian number.
+        if (length < 4) words[0] = length === 2 ? view.getUint16(start, true) : view.getUint16(start, true) | (view.getUint8(start + 2) << 16);
+        else words[count - 1] = view.getInt32(start + length - 4, true);
+        this.#words = words;
+        this.#last = words[count - 1]!;
+        this.#w0 = words[0] ?? 0;
+        this.#w1 = words[1] ?? 0;
+        this.#w2 = words[2] ?? 0;
     }
 
-    /** Whether `view`'s bytes at `at` start with this raw key and its `=` (callers check `at + length <= end`). */
+    /**
+     * Whether `view`'s bytes at `at` start with this raw key and its `=` (callers check
+     * `at + length <= end`). The last word, which holds the `=`, is compared first.
+     */
     matches(view: DataView, at: number): boolean {
-        const words = this.words;
-        const last = words.length - 1;
-        if (last < 0) return false; // a key shorter than 3 bytes: looked up in the table instead
-        for (let k = 0; k < last; k++) if (view.getInt32(at + 4 * k, true) !== words[k]) return false;
-        return view.getInt32(at + this.length - 4, true) === words[last];
+        const count = this.#words.length;
+        if (this.length < 4) {
+            const head = view.getUint16(at, true);
+            return (this.length === 2 ? head : head | (view.getUint8(at + 2) << 16)) === this.#last;
+        }
+        if (view.getInt32(at + this.length - 4, true) !== this.#last) return false;
+        if (count === 1) return true;
+        if (view.getInt32(at, true) !== this.#w0) return false;
+        if (count === 2) return true;
+        if (view.getInt32(at + 4, true) !== this.#w1) return false;
+        if (count === 3) return true;
+        if (view.getInt32(at + 8, true) !== this.#w2) return false;
+        for (let k = 3; k + 1 < count; k++) if (view.getInt32(at + 4 * k, true) !== this.#words[k]) return false;
+        return true;
     }
 }
 
@@ -85,6 +106,7 @@ export class Series {
     /** Per tag, parallel to `tagKeys`: its tag column's index and its value's code. */
     readonly tagColumns: Int32Array;
     readonly codes: Uint32Array;
+    #tagSet: Set<string> | null = null;
 
     constructor(builder: MeasurementBuilder, tagKeys: readonly string[], tagValues: readonly string[]) {
         this.builder = builder;
@@ -95,7 +117,10 @@ export class Series {
     }
 
     hasTag(key: string): boolean {
-        return this.tagKeys.includes(key);
+        // A scan for the usual handful of tags; a set for series with very many.
+        if (this.tagKeys.length <= 8) return this.tagKeys.includes(key);
+        this.#tagSet ??= new Set(this.tagKeys);
+        return this.#tagSet.has(key);
     }
 }
 
@@ -118,10 +143,12 @@ export class MeasurementBuilder {
     readonly fieldSlots: ByteKeyTable<FieldSlot>;
     /** The slot the first field of a line predicts. */
     firstSlot: FieldSlot | null = null;
+    /** Bytes one row of the finished batch takes: time and series id, plus each column with a value so far. */
+    rowBytes = 12;
 
-    constructor(name: string, body: Uint8Array, view: DataView, arena: KeyArena) {
+    constructor(name: string, arena: KeyArena) {
         this.name = name;
-        this.fieldSlots = new ByteKeyTable(body, view, arena);
+        this.fieldSlots = new ByteKeyTable(arena);
     }
 
     /** Writes the pending row's time (and makes room for its series id). */

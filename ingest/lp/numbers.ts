@@ -101,8 +101,7 @@ function negateWords(): void {
 /**
  * Sets the words of a value given as its significant digits: `head` (the first ≤ 15 digits),
  * `rest` (the following `restDigits` ≤ 5 digits), then `zeros` virtual trailing zeros. Returns
- * false when the magnitude exceeds `limitHi` in the high word (`limitHi` excluded, except that
- * exactly 2^63 passes for a negative signed value).
+ * false when the value does not fit: int64 when `signed` (−2^63 included), else uint64.
  */
 function digitsToWords(head: number, headDigits: number, rest: number, restDigits: number, zeros: number, negative: boolean, signed: boolean): boolean {
     let scaledHead = head;
@@ -298,8 +297,22 @@ function scanNumberFully(bytes: Buffer, pos: number, end: number): number {
  * zeros (-1: guess them from the magnitude, `auto`). On success the words are in `scanned` and
  * `scanned.end` is the first byte after the digits (the caller checks what follows).
  */
-export function scanTimestamp(bytes: Uint8Array, pos: number, end: number, zeros: number): number {
-    // Fast path: 1–19 digits without a leading zero, in a known unit (measured 61 → 30 ns on 19 digits).
+export function scanTimestamp(view: DataView, bytes: Uint8Array, pos: number, end: number, zeros: number): number {
+    // Fastest path: 19 digits in ns (every timestamp since 2001), 8 digits per two word reads.
+    if (zeros === 0 && pos + 19 <= end && (pos + 19 === end || endsTimestamp(bytes[pos + 19]!)) && bytes[pos] !== ZERO) {
+        const a = eightDigits(view, pos);
+        const b = eightDigits(view, pos + 8);
+        const c0 = bytes[pos + 16]! - ZERO;
+        const c1 = bytes[pos + 17]! - ZERO;
+        const c2 = bytes[pos + 18]! - ZERO;
+        if (a >= 0 && b >= 0 && c0 >= 0 && c0 <= 9 && c1 >= 0 && c1 <= 9 && c2 >= 0 && c2 <= 9) {
+            scanned.end = pos + 19;
+            const tenth = Math.floor(b / 10);
+            const ok = digitsToWords(a * 10_000_000 + tenth, HEAD_DIGITS, (b - tenth * 10) * 1000 + c0 * 100 + c1 * 10 + c2, 4, 0, false, true);
+            return ok ? TIMESTAMP_OK : TIMESTAMP_OUT_OF_RANGE;
+        }
+    }
+    // Fast path: 1–19 digits without a leading zero, in a known unit.
     const negative = bytes[pos] === MINUS;
     let i = negative ? pos + 1 : pos;
     const digitStart = i;
@@ -325,6 +338,25 @@ export function scanTimestamp(bytes: Uint8Array, pos: number, end: number, zeros
     }
     scanned.end = i;
     return digitsToWords(head, headDigits, rest, restDigits, zeros, negative, true) ? TIMESTAMP_OK : TIMESTAMP_OUT_OF_RANGE;
+}
+
+/**
+ * The value of the 8 ASCII digits at `at`, or -1 when one is not a digit (SWAR: each half is
+ * checked and converted four digits at a time; the first character is the low byte).
+ */
+function eightDigits(view: DataView, at: number): number {
+    const first = view.getUint32(at, true);
+    const second = view.getUint32(at + 4, true);
+    if (((first & 0xf0f0f0f0) | (((first + 0x06060606) & 0xf0f0f0f0) >>> 4)) !== 0x33333333) return -1;
+    if (((second & 0xf0f0f0f0) | (((second + 0x06060606) & 0xf0f0f0f0) >>> 4)) !== 0x33333333) return -1;
+    return fourDigits(first) * 10_000 + fourDigits(second);
+}
+
+/** Four validated ASCII digits (first in the low byte) as a number. */
+function fourDigits(word: number): number {
+    let w = word & 0x0f0f0f0f;
+    w = (Math.imul(w, 10) + (w >>> 8)) & 0x00ff00ff; // bytes 0 and 2: d0*10 + d1, d2*10 + d3
+    return (Math.imul(w, 100) + (w >>> 16)) & 0xffff;
 }
 
 function endsTimestamp(byte: number): boolean {

@@ -3,10 +3,14 @@
  * reason and a physical line number for every rejected entry (line-protocol.md §A, policy A7).
  *
  * It works on the body's bytes by index and writes values straight into typed column arrays;
- * there is no per-line string and no per-point object. A line's values are staged at the
- * pending row and committed only when the whole line is accepted, so a rejected line leaves
- * nothing behind. Repeated series keys and field keys are recognised by their raw bytes
- * (hash + byte compare) and never decoded twice. Parsing never throws on bad input.
+ * there is no per-line string and no per-point object. A line's values are written at the
+ * pending row as it is read; if the line turns out bad they are taken back, so a rejected line
+ * leaves nothing behind (no value, no column, no declaration). Repeated series keys and field
+ * keys are recognised by their raw bytes (hash + byte compare) and never decoded twice. Parsing
+ * never throws on bad input.
+ *
+ * Lines: a physical line ends at LF (CR LF accepted, a lone CR is an error); an entry starts on
+ * the first line that is not blank or a comment and ends at the first LF outside a string.
  */
 import { isUtf8 } from "node:buffer";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
@@ -35,7 +39,7 @@ import {
     viewOf,
 } from "./bytes.js";
 import { ByteKeyTable, KeyArena } from "./byte-table.js";
-import { ColumnBuilder, HI, LO } from "./columns.js";
+import { COLUMN_WIDTH, ColumnBuilder, HI, LO } from "./columns.js";
 import { FieldSlot, MeasurementBuilder, Series } from "./measurement.js";
 import { FIELD_KEY, MEASUREMENT, TAG_KEY, TAG_VALUE, nameRead, readName } from "./names.js";
 import {
@@ -56,6 +60,7 @@ import {
     wordsToBigInt,
 } from "./numbers.js";
 import { NANOS_PER_UNIT, PRECISION_ZEROS, type Precision, defaultTimestamp } from "./precision.js";
+import { type DecodedSeriesKey, sharedSeriesKeys } from "./series-cache.js";
 import { entryEnd, entryText, skipped } from "./skip.js";
 
 export { PRECISIONS, type Precision, isPrecision } from "./precision.js";
@@ -85,10 +90,20 @@ export interface ParseResult {
     readonly accepted: number;
 }
 
-/** Limits (line-protocol.md §A6): a string field value, and a series key as written. */
+/**
+ * Limits. A string field value and a series key as written: line-protocol.md §A6. Columns per
+ * measurement (tags and fields, declared in the registry): InfluxDB 3 Core/Enterprise allow
+ * 500 with time, Clustered up to 1,000; a line that would declare more is rejected. The batches'
+ * size (columns × rows × bytes per value): lines stop being accepted past a budget that grows
+ * with the body, because every column of a batch spans every row of it, so a body of sparse,
+ * very wide rows would otherwise make batches far larger than itself.
+ */
 export const LP_LIMITS = {
     maxStringBytes: 1024 * 1024,
     maxSeriesKeyBytes: 65_535,
+    maxColumnsPerMeasurement: 1_000,
+    batchBytesPerBodyByte: 8,
+    batchBytesBase: 32 * 1024 * 1024,
 } as const satisfies Record<string, number>;
 
 const INT64_MIN = -(2n ** 63n);
@@ -104,6 +119,9 @@ export function fieldColumnName(key: string): string {
 export function parseLineProtocol(body: Buffer, options: ParseOptions): ParseResult {
     return new BodyParser(body, options).run();
 }
+
+/** Series keys up to this long are looked up without first finding the end of the line. */
+const SHORT_KEY_BYTES = 256;
 
 /** A line's value could not be staged: `BodyParser.#reason` says why. */
 const REJECTED = -1;
@@ -148,6 +166,13 @@ class BodyParser {
     /** The pending line's series (once known), and whether it wrote to a column of no fixed type. */
     #pending: Series | null = null;
     #unfixed = false;
+    /** Field slots the pending line has resolved (the chain from its builder's firstSlot), and the field columns it created. */
+    #lineFields = 0;
+    #lineNewColumns = 0;
+    /** Bytes of the batches' columns so far (rows × row bytes), their budget, and what the pending line adds to a row. */
+    #batchBytes = 0;
+    readonly #batchBytesLimit: number;
+    #lineAddedWidth = 0;
 
     constructor(body: Buffer, options: ParseOptions) {
         this.#bytes = body;
@@ -163,7 +188,8 @@ class BodyParser {
         this.#defaultLo = scanned.lo;
         this.#defaultHi = scanned.hi;
         this.#checkUtf8 = !isUtf8(body);
-        this.#series = new ByteKeyTable(body, this.#view, this.#arena);
+        this.#series = new ByteKeyTable(this.#arena);
+        this.#batchBytesLimit = LP_LIMITS.batchBytesBase + LP_LIMITS.batchBytesPerBodyByte * body.length;
     }
 
     run(): ParseResult {
@@ -179,9 +205,10 @@ class BodyParser {
                 stop = start; // blank line
                 this.#newlines = 0;
             } else if (bytes[start] === HASH) {
-                stop = this.#comment(start);
+                stop = this.#lineFeedAfter(start);
                 this.#newlines = 0;
-                if (stop < 0) stop = this.#reject(start, line);
+                const reason = commentProblem(bytes, start, stop);
+                if (reason !== null) this.#errors.push({ line, message: reason, text: entryText(bytes, start, stop) });
             } else {
                 stop = this.#entry(start);
                 if (stop < 0) stop = this.#reject(start, line);
@@ -205,29 +232,23 @@ class BodyParser {
         this.#newlines = skipped.newlines;
         this.#errors.push({ line, message: this.#reason, text: entryText(this.#bytes, start, stop) });
         const builder = this.#pending?.builder;
-        if (builder !== undefined) for (const column of builder.fieldColumns.values()) column.rollback(builder.rows);
+        if (builder !== undefined) {
+            // Take back what the line committed; forget columns it created (no accepted line has them).
+            const row = builder.rows;
+            let slot = builder.firstSlot;
+            for (let k = 0; k < this.#lineFields && slot !== null; k++, slot = slot.next) {
+                const column = slot.column;
+                if (column === null) continue;
+                column.rollback(row);
+                if (!column.fixed && column.present === 0 && builder.fieldColumns.get(column.name) === column) builder.fieldColumns.delete(column.name);
+            }
+        }
         return stop;
     }
 
     #fail(reason: string): number {
         this.#reason = reason;
         return REJECTED;
-    }
-
-    /** A comment line: `#` to the end of the line, printable characters and tabs only (EBNF `comment`). */
-    #comment(start: number): number {
-        const bytes = this.#bytes;
-        const end = this.#end;
-        let i = bytes.indexOf(LF, start);
-        if (i < 0) i = end;
-        for (let j = start + 1; j < i; j++) {
-            const c = bytes[j]!;
-            if ((c < 0x20 && c !== TAB) || c === DEL) {
-                if (c === CR && j + 1 === i) return j; // CR LF (or a final CR)
-                return this.#fail(c === CR ? "carriage return not followed by a line feed" : `invalid character ${hexByte(c)} in comment`);
-            }
-        }
-        return i;
     }
 
     /**
@@ -239,8 +260,12 @@ class BodyParser {
         const view = this.#view;
         const end = this.#end;
         let unfixed = false;
+        let fields = 0;
+        let addedWidth = 0; // bytes per row of the columns that get their first value in this line
         this.#newlines = 0;
         this.#pending = null;
+        this.#lineFields = 0;
+        this.#lineNewColumns = 0;
 
         // Series key: up to the first unescaped space (a space after a backslash is escaped in
         // every element of the key). A key seen before is found by its bytes, which were
@@ -248,8 +273,16 @@ class BodyParser {
         // #newSeries, which validates it or says what is wrong.
         let i = this.#seriesKeyEnd(start);
         let series: Series | null | undefined;
-        if (i < this.#lineFeedAfter(start)) series = this.#series.get(hashBytes(view, bytes, start, i), start, i - start);
-        series ??= this.#newSeries(start, i);
+        let hash = 0;
+        // A short candidate is looked up straight away: a known key has no LF, so a hit proves the
+        // key ends on this line. A long one is first checked to end before the line does, so a
+        // body of lines without spaces cannot make every line hash up to a far-away space.
+        const plausible = i - start <= SHORT_KEY_BYTES || i < this.#lineFeedAfter(start);
+        if (plausible) {
+            hash = hashBytes(view, bytes, start, i);
+            series = this.#series.get(view, bytes, hash, start, i - start);
+        }
+        series ??= this.#newSeries(start, i, plausible, hash);
         if (series === null) return REJECTED;
         this.#pending = series;
         const builder = series.builder;
@@ -274,6 +307,7 @@ class BodyParser {
                 i = this.#pos;
             }
             previous = slot;
+            this.#lineFields = ++fields;
             const column = slot.stable ? slot.column! : this.#fieldColumn(builder, slot, series);
             if (column === null) return REJECTED;
 
@@ -284,12 +318,12 @@ class BodyParser {
                 if (kind < 0) return this.#fail(numberReason(kind, slot.key, excerpt(bytes, i, valueTokenEnd(bytes, i, end))));
                 if (kind === NUMBER_FLOAT) {
                     if (column.type !== "f" && !this.#retype(builder, column, slot, "f")) return REJECTED;
-                    if (row >= column.capacity) column.grow(row);
+                    if (row >= column.capacity && !this.#grow(column, row, addedWidth)) return REJECTED;
                     column.f64[row] = scanned.float;
                 } else {
                     const type = kind === NUMBER_INTEGER ? "i" : "u";
                     if (column.type !== type && !this.#retype(builder, column, slot, type)) return REJECTED;
-                    if (row >= column.capacity) column.grow(row);
+                    if (row >= column.capacity && !this.#grow(column, row, addedWidth)) return REJECTED;
                     column.words[row * 2 + LO] = scanned.lo;
                     column.words[row * 2 + HI] = scanned.hi;
                 }
@@ -298,14 +332,15 @@ class BodyParser {
                 if (column.type !== "s" && !this.#retype(builder, column, slot, "s")) return REJECTED;
                 const code = this.#stringValue(column, slot, i);
                 if (code < 0) return REJECTED;
-                if (row >= column.capacity) column.grow(row);
+                if (row >= column.capacity && !this.#grow(column, row, addedWidth)) return REJECTED;
                 column.codes[row] = code;
                 i = this.#pos;
             } else if (c === 0x74 || c === 0x54 || c === 0x66 || c === 0x46) {
                 // t T f F
-                const value = booleanValue(bytes, i, end);
+                const value = booleanValue(view, bytes, i, end);
                 if (value < 0) return this.#fail(`invalid boolean ${excerpt(bytes, i, valueTokenEnd(bytes, i, end))} for field "${slot.key}" (use t, T, true, True, TRUE, f, F, false, False or FALSE)`);
                 if (column.type !== "b" && !this.#retype(builder, column, slot, "b")) return REJECTED;
+                if (row >= column.capacity && !this.#grow(column, row, addedWidth)) return REJECTED;
                 column.stageBool(row, value === 1);
                 i = scanned.end;
             } else if (c === COMMA || c === SPACE || c === LF || c === CR) {
@@ -313,6 +348,7 @@ class BodyParser {
             } else {
                 return this.#fail(`invalid value ${excerpt(bytes, i, valueTokenEnd(bytes, i, end))} for field "${slot.key}": not a number, boolean or double-quoted string`);
             }
+            if (column.present === 0) addedWidth += COLUMN_WIDTH[column.type];
             column.commit(row);
             if (!column.fixed) unfixed = true;
 
@@ -346,9 +382,59 @@ class BodyParser {
                 );
             }
         }
-        if (timed) builder.stageTime(scanned.lo, scanned.hi);
-        else builder.stageTime(this.#defaultLo, this.#defaultHi);
+        let newTags = 0; // tag columns this line adds to the batch
+        if (series.id < 0) for (const key of series.tagKeys) if (!builder.tagColumns.has(key)) newTags++;
+        if ((unfixed || newTags > 0) && !this.#withinColumnLimit(series)) return REJECTED;
+        addedWidth += newTags * COLUMN_WIDTH.s;
+        // A column that joins a batch spans all its earlier rows too (as nulls).
+        if (this.#batchBytes + row * addedWidth + builder.rowBytes + addedWidth > this.#batchBytesLimit) {
+            return this.#fail(this.#budgetReason());
+        }
+        this.#lineAddedWidth = addedWidth;
+        const lo = timed ? scanned.lo : this.#defaultLo;
+        const hi = timed ? scanned.hi : this.#defaultHi;
+        builder.stageTime(lo, hi);
         return i;
+    }
+
+    /**
+     * Makes room for `row` in a column. A column that has no value yet would span every earlier
+     * row: checked against the batch budget first, so a rejected wide line allocates nothing.
+     */
+    #grow(column: ColumnBuilder, row: number, addedWidth: number): boolean {
+        if (column.present === 0 && row > 0) {
+            const builder = this.#pending!.builder;
+            const width = addedWidth + COLUMN_WIDTH[column.type];
+            if (this.#batchBytes + (row + 1) * width + builder.rowBytes > this.#batchBytesLimit) {
+                this.#reason = this.#budgetReason();
+                return false;
+            }
+        }
+        column.grow(row);
+        return true;
+    }
+
+    #budgetReason(): string {
+        return `the batches would take more than ${this.#batchBytesLimit} bytes for a ${this.#end}-byte body (every column spans every row): send sparse, wide data in smaller requests`;
+    }
+
+    /** Whether the columns the pending line would declare keep its measurement within the column limit. */
+    #withinColumnLimit(series: Series): boolean {
+        const schema = this.#schema;
+        const builder = series.builder;
+        let added = 0;
+        if (series.id < 0) for (const key of series.tagKeys) if (!schema.isTag(this.#database, builder.name, key)) added++;
+        const seen = new Set<ColumnBuilder>();
+        let slot = builder.firstSlot;
+        for (let k = 0; k < this.#lineFields && slot !== null; k++, slot = slot.next) {
+            const column = slot.column;
+            if (column !== null && !column.fixed) seen.add(column);
+        }
+        added += seen.size;
+        const total = schema.columnCount(this.#database, builder.name) + added;
+        if (added === 0 || total <= LP_LIMITS.maxColumnsPerMeasurement) return true;
+        this.#reason = columnLimitReason(builder.name, total);
+        return false;
     }
 
     /** Commits the staged line: series (bound at its first line), fields; declares what is new. */
@@ -361,12 +447,16 @@ class BodyParser {
         }
         builder.seriesIds[row] = series.id;
         if (this.#unfixed) {
-            for (const column of builder.fieldColumns.values()) {
-                if (column.fixed || column.filled !== row + 1) continue;
+            let slot = builder.firstSlot;
+            for (let k = 0; k < this.#lineFields && slot !== null; k++, slot = slot.next) {
+                const column = slot.column!;
+                if (column.fixed) continue;
                 this.#schema.declareField(this.#database, builder.name, column.name, column.type);
                 column.fixed = true;
             }
         }
+        builder.rowBytes += this.#lineAddedWidth;
+        this.#batchBytes += row * this.#lineAddedWidth + builder.rowBytes;
         builder.rows = row + 1;
         this.#accepted++;
     }
@@ -402,8 +492,30 @@ class BodyParser {
         return lineFeed;
     }
 
-    /** A series key seen for the first time in this body: decoded, validated, remembered. */
-    #newSeries(start: number, keyEnd: number): Series | null {
+    /**
+     * A series key seen for the first time in this body: decoded (or found decoded in the shared
+     * cache when `plausible`: short, or ending before the line does; `hash` is then its hash),
+     * validated, remembered.
+     */
+    #newSeries(start: number, keyEnd: number, plausible: boolean, hash: number): Series | null {
+        const length = keyEnd - start;
+        const decoded = (plausible ? sharedSeriesKeys.get(this.#view, this.#bytes, hash, start, length) : undefined) ?? this.#decodeSeriesKey(start, keyEnd, hash);
+        if (decoded === null) return null;
+        let builder = this.#measurements.get(decoded.measurement);
+        if (builder === undefined) {
+            builder = new MeasurementBuilder(decoded.measurement, this.#arena);
+            this.#measurements.set(decoded.measurement, builder);
+        }
+        const series = new Series(builder, decoded.tagKeys, decoded.tagValues);
+        this.#series.set(this.#bytes, hash, start, length, series);
+        return series;
+    }
+
+    /**
+     * Reads and validates a series key; a good one goes into the shared cache. (A key that
+     * decodes ends before the line does, so #entry found it plausible and `hash` is its hash.)
+     */
+    #decodeSeriesKey(start: number, keyEnd: number, hash: number): DecodedSeriesKey | null {
         const bytes = this.#bytes;
         const end = this.#end;
         const checkUtf8 = this.#checkUtf8;
@@ -414,6 +526,7 @@ class BodyParser {
         if (i === start) return this.#failSeries("missing measurement");
         const keys: string[] = [];
         const values: string[] = [];
+        let keySet: Set<string> | null = null; // for the duplicate check once there are many tags
         while (i < end && bytes[i] === COMMA) {
             reason = readName(bytes, i + 1, end, TAG_KEY, checkUtf8);
             if (reason !== null) return this.#failSeries(reason);
@@ -427,7 +540,13 @@ class BodyParser {
             const value = nameRead.value;
             i = nameRead.end;
             if (value === "") return this.#failSeries(`tag "${key}" has an empty value`);
-            if (keys.includes(key)) return this.#failSeries(`duplicate tag key "${key}"`);
+            if (keys.length >= 8) {
+                keySet ??= new Set(keys);
+                if (keySet.has(key)) return this.#failSeries(`duplicate tag key "${key}"`);
+                keySet.add(key);
+            } else if (keys.includes(key)) {
+                return this.#failSeries(`duplicate tag key "${key}"`);
+            }
             keys.push(key);
             values.push(value);
         }
@@ -438,14 +557,9 @@ class BodyParser {
         if (i - start > LP_LIMITS.maxSeriesKeyBytes) {
             return this.#failSeries(`series key (measurement and tags) is ${i - start} bytes, the limit is ${LP_LIMITS.maxSeriesKeyBytes}`);
         }
-        let builder = this.#measurements.get(measurement);
-        if (builder === undefined) {
-            builder = new MeasurementBuilder(measurement, bytes, this.#view, this.#arena);
-            this.#measurements.set(measurement, builder);
-        }
-        const series = new Series(builder, keys, values);
-        this.#series.set(hashBytes(this.#view, bytes, start, i), start, i - start, series);
-        return series;
+        const decoded: DecodedSeriesKey = { measurement, tagKeys: keys, tagValues: values };
+        sharedSeriesKeys.set(bytes, hash, start, i - start, decoded);
+        return decoded;
     }
 
     #failSeries(reason: string): null {
@@ -455,8 +569,10 @@ class BodyParser {
 
     /** Before a series' first accepted line: none of its tag keys may be a field of the measurement. */
     #tagsFree(series: Series): boolean {
-        const measurement = series.builder.name;
+        const builder = series.builder;
+        const measurement = builder.name;
         for (const key of series.tagKeys) {
+            if (builder.tagColumns.has(key)) continue; // a tag of this batch: declared, so never a field
             const type = this.#schema.fieldType(this.#database, measurement, key);
             if (type !== undefined) {
                 this.#reason = `tag key "${key}" is already a ${FIELD_TYPE_NAMES[type]} field of measurement "${measurement}"`;
@@ -477,7 +593,7 @@ class BodyParser {
             if (c === EQUALS || c === BACKSLASH || c === COMMA || c === SPACE || c < 0x20 || c === DEL) break;
         }
         let slot: FieldSlot | undefined;
-        if (i < end && bytes[i] === EQUALS && i > start) slot = builder.fieldSlots.get(hashBytes(this.#view, bytes, start, i), start, i - start);
+        if (i < end && bytes[i] === EQUALS && i > start) slot = builder.fieldSlots.get(this.#view, bytes, hashBytes(this.#view, bytes, start, i), start, i - start);
         if (slot === undefined) {
             const reason = readName(bytes, start, end, FIELD_KEY, this.#checkUtf8);
             if (reason !== null) {
@@ -490,10 +606,10 @@ class BodyParser {
             if (i >= end || bytes[i] !== EQUALS) return this.#failSlot(`field key "${key}" has no "=" and value`);
             if (key === TIME_COLUMN) return this.#failSlot(`field key "${TIME_COLUMN}" is not allowed: it is the time column`);
             const hash = hashBytes(this.#view, bytes, start, i);
-            slot = builder.fieldSlots.get(hash, start, i - start);
+            slot = builder.fieldSlots.get(this.#view, bytes, hash, start, i - start);
             if (slot === undefined) {
                 slot = new FieldSlot(key, this.#view, start, i - start + 1);
-                builder.fieldSlots.set(hash, start, i - start, slot);
+                builder.fieldSlots.set(bytes, hash, start, i - start, slot);
             }
         }
         this.#pos = start + slot.length;
@@ -525,6 +641,12 @@ class BodyParser {
         }
         let column = builder.fieldColumns.get(name);
         if (column === undefined) {
+            // Stop early on a line with thousands of new fields (#withinColumnLimit has the final say).
+            const total = ++this.#lineNewColumns + schema.columnCount(database, builder.name);
+            if (total > LP_LIMITS.maxColumnsPerMeasurement) {
+                this.#reason = columnLimitReason(builder.name, total);
+                return null;
+            }
             const type = schema.fieldType(database, builder.name, name);
             column = new ColumnBuilder(name, type ?? "f", type !== undefined);
             builder.fieldColumns.set(name, column);
@@ -632,7 +754,7 @@ class BodyParser {
         const bytes = this.#bytes;
         const end = this.#end;
         const zeros = this.#zeros;
-        const status = scanTimestamp(bytes, start, end, zeros ?? 0);
+        const status = scanTimestamp(this.#view, bytes, start, end, zeros ?? 0);
         if (status === TIMESTAMP_OK && zeros === null) {
             // m and h: not a power of ten.
             const ns = wordsToBigInt(scanned.lo, scanned.hi) * NANOS_PER_UNIT[this.#precision];
@@ -652,24 +774,49 @@ class BodyParser {
     }
 }
 
+// The boolean spellings as little-endian words: "true", "True", "TRUE"; "fals", "Fals", "FALS" (+ "e"/"E").
+const TRUE_WORDS = [0x65757274, 0x65757254, 0x45555254];
+const FALS_WORDS = [0x736c6166, 0x736c6146, 0x534c4146];
+
+function columnLimitReason(measurement: string, total: number): string {
+    return `measurement "${measurement}" would have ${total} tag and field columns, the limit is ${LP_LIMITS.maxColumnsPerMeasurement}`;
+}
+
+/**
+ * What is wrong with the comment line `[start, stop)` (stop: its LF or the end), or null. A
+ * comment holds printable characters and tabs only (EBNF `comment`); a CR may only end it.
+ */
+function commentProblem(bytes: Uint8Array, start: number, stop: number): string | null {
+    for (let j = start + 1; j < stop; j++) {
+        const c = bytes[j]!;
+        if ((c < 0x20 && c !== TAB) || c === DEL) {
+            if (c === CR && j + 1 === stop) return null;
+            return c === CR ? "carriage return not followed by a line feed" : `invalid character ${hexByte(c)} in comment`;
+        }
+    }
+    return null;
+}
+
 /** 1 (true), 0 (false) or -1: the ten spellings of the grammar's `boolfield`; `scanned.end` set past it. */
-function booleanValue(bytes: Uint8Array, start: number, end: number): number {
+function booleanValue(view: DataView, bytes: Uint8Array, start: number, end: number): number {
     const stop = valueTokenEnd(bytes, start, end);
     scanned.end = stop;
     const length = stop - start;
-    const first = bytes[start]!;
-    if (length === 1) return first === 0x74 || first === 0x54 ? 1 : 0; // t T / f F
+    if (length === 1) {
+        const first = bytes[start]!;
+        return first === 0x74 || first === 0x54 ? 1 : 0; // t T / f F
+    }
     if (length === 4) {
-        if (matches(bytes, start, "true") || matches(bytes, start, "True") || matches(bytes, start, "TRUE")) return 1;
-    } else if (length === 5) {
-        if (matches(bytes, start, "false") || matches(bytes, start, "False") || matches(bytes, start, "FALSE")) return 0;
+        const word = view.getInt32(start, true);
+        return word === TRUE_WORDS[0] || word === TRUE_WORDS[1] || word === TRUE_WORDS[2] ? 1 : -1;
+    }
+    if (length === 5) {
+        const word = view.getInt32(start, true);
+        const last = bytes[start + 4];
+        if ((word === FALS_WORDS[0] || word === FALS_WORDS[1]) && last === 0x65) return 0; // false False
+        if (word === FALS_WORDS[2] && last === 0x45) return 0; // FALSE
     }
     return -1;
-}
-
-function matches(bytes: Uint8Array, start: number, word: string): boolean {
-    for (let i = 0; i < word.length; i++) if (bytes[start + i] !== word.charCodeAt(i)) return false;
-    return true;
 }
 
 function numberReason(kind: number, key: string, token: string): string {
