@@ -1,7 +1,8 @@
 /**
  * Named steps of the commit protocol and of recovery where a test can make the process die
- * (SIGKILL, nothing flushed or cleaned up) by setting `SLUICE_TEST_CRASH_AT=<step>`. Unset, a
- * crash point costs one comparison.
+ * (SIGKILL, nothing flushed or cleaned up) by setting `SLUICE_TEST_CRASH_AT=<step>`, or
+ * `<step>:<n>` to die at the n-th time the step is reached (e.g. a running server's second
+ * purge rather than the one that ends startup). Unset, a crash point costs one comparison.
  */
 export const CRASH_POINTS = [
     "after-temp-fsync",
@@ -14,8 +15,10 @@ export const CRASH_POINTS = [
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
-const target = process.env.SLUICE_TEST_CRASH_AT;
+const [targetStep, targetCount] = (process.env.SLUICE_TEST_CRASH_AT ?? "").split(":");
+const dieAt = Number(targetCount ?? 1);
+let reached = 0;
 
 export function crashPoint(step: CrashPoint): void {
-    if (target === step) process.kill(process.pid, "SIGKILL");
+    if (targetStep === step && ++reached >= dieAt) process.kill(process.pid, "SIGKILL");
 }

@@ -142,7 +142,7 @@ afterEach(async () => {
 });
 
 /** The environment of a server on this test's data directory. */
-function config(settings: { maxRows: number; maxAgeMs: number; walMaxFileBytes?: number; crashAt?: CrashPoint }): Record<string, string> {
+function config(settings: { maxRows: number; maxAgeMs: number; walMaxFileBytes?: number; crashAt?: CrashPoint | `${CrashPoint}:${number}` }): Record<string, string> {
     return {
         SLUICE_DATA_DIR: data,
         SLUICE_FLUSH_MAX_ROWS: String(settings.maxRows),
@@ -313,6 +313,23 @@ describe("crash: SIGKILL at each crash point of the commit protocol and recovery
         expect(await walFiles(data)).toEqual([]);
         const { report, files, problems } = await account(generator.ledger);
         console.log(`[crash] ${step}: ${report.counts.acked} points acked, ${report.counts.unknown} unanswered; recover ${JSON.stringify(stats)}; ${files.length} Parquet files`);
+        expect(problems).toEqual({});
+    });
+
+    it.each(["before-purge:2", "after-purge:2"] as const)("%s: a running server dies at its first purge after a flush; a restart loses and duplicates nothing", { timeout: 60_000 }, async (step) => {
+        // The first purge ends the start; the second is the one after the server's first flush.
+        const server = await serve(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 64 * 1024, crashAt: step }));
+        const generator = track(new LoadGenerator(load({ seed: 11 })));
+        generator.setTarget(server.url);
+        generator.start();
+        const exit = await exitWithin(server.proc, 20_000, `sluice serve with SLUICE_TEST_CRASH_AT=${step}`);
+        generator.setTarget(undefined);
+        await generator.stop();
+        expect(exit, server.proc.output()).toEqual({ code: null, signal: "SIGKILL" });
+        const result = await recover(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 64 * 1024 }));
+        expect(result.exit, result.output).toEqual({ code: 0, signal: null });
+        expect(await walFiles(data)).toEqual([]);
+        const { problems } = await account(generator.ledger);
         expect(problems).toEqual({});
     });
 
