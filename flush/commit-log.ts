@@ -14,7 +14,7 @@ import { crc32 } from "node:zlib";
 import { SluiceError } from "../src/errors.js";
 import type { Logger } from "../src/log.js";
 import type { FlushedThrough } from "../src/wal/recovery.js";
-import { ensureDurableDirectory, syncDirectory } from "../src/wal/fs.js";
+import { ensureDurableDirectory, replaceFileAtomically, syncDirectory } from "../src/wal/fs.js";
 import { crashPoint } from "./crash-points.js";
 import { flushDirOf, parquetRootOf, tempDirOf } from "./layout.js";
 
@@ -257,17 +257,8 @@ export class CommitLog {
      */
     async compact(): Promise<void> {
         const path = join(flushDirOf(this.dataDir), LOG_FILE);
-        const temp = `${path}.tmp`;
         const text = [this.#flushed.snapshot(), ...this.#unfinished].map(encodeLine).join("");
-        const out = await open(temp, "w", 0o600);
-        try {
-            await out.writeFile(text);
-            await out.sync();
-        } finally {
-            await out.close();
-        }
-        await rename(temp, path);
-        await syncDirectory(flushDirOf(this.dataDir));
+        await replaceFileAtomically(path, text);
         const reopened = await open(path, "r+", 0o600);
         await this.handle.close().catch(() => undefined);
         this.handle = reopened;

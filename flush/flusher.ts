@@ -4,10 +4,11 @@
  * the WAL files whose entries are all in Parquet. A failed flush puts its rows back (read again
  * from the WAL, which still holds them) and is retried with backoff; other measurements go on.
  */
-import { open, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../src/log.js";
 import { WalDirectoryReader, decodedRecords } from "../src/wal/directory-reader.js";
+import { writeNewFileDurably } from "../src/wal/fs.js";
 import type { Buffers } from "../ingest/buffer/buffers.js";
 import type { DrainedBuffer, MeasurementBuffer } from "../ingest/buffer/measurement-buffer.js";
 import { type CommitLog, type CommittedFile, CommitLogFailedError } from "./commit-log.js";
@@ -239,7 +240,7 @@ export class Flusher {
             for (const partition of partitions) {
                 const temp = `${process.pid}-${Date.now()}-${this.#tempCounter++}.parquet.tmp`;
                 temps.push(temp);
-                await writeDurably(this.#deps.commitLog.tempPath(temp), partition.bytes);
+                await writeNewFileDurably(this.#deps.commitLog.tempPath(temp), partition.bytes);
                 files.push({ path: join(partitionPath(database, measurement, partition.date, partition.hour), name), temp, rows: partition.rows, bytes: partition.bytes.length });
             }
             crashPoint("after-temp-fsync");
@@ -333,15 +334,4 @@ async function readBack(walDir: string, drained: DrainedBuffer): Promise<Drained
         restored.push({ database: record.database, batch: record.batch, minSequence: record.sequence, maxSequence: record.sequence, oldestAppendMs: drained.oldestAppendMs });
     }
     return restored;
-}
-
-// Invariant kept: when this resolves the bytes are on stable storage under `path`.
-async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
-    const handle = await open(path, "wx", 0o600);
-    try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-    } finally {
-        await handle.close();
-    }
 }

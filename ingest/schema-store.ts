@@ -3,9 +3,9 @@
  * fsync, rename, directory fsync) shortly after each new declaration and on `flush()`. A crash
  * before a save loses nothing: the WAL entries that brought the declaration replay it.
  */
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { syncDirectory } from "../src/wal/fs.js";
+import { replaceFileAtomically } from "../src/wal/fs.js";
 import type { Logger } from "../src/log.js";
 import { type SchemaSnapshot, SchemaRegistry } from "./schema.js";
 
@@ -63,19 +63,8 @@ export class SchemaStore {
         if (!this.#dirty) return;
         this.#dirty = false;
         const stored: StoredSchema = { version: 1, databases: [...this.databases], measurements: this.registry.snapshot() };
-        await mkdir(this.dataDir, { recursive: true });
-        const target = join(this.dataDir, FILE);
-        const temp = `${target}.tmp`;
         try {
-            const handle = await open(temp, "w", 0o600);
-            try {
-                await handle.writeFile(JSON.stringify(stored));
-                await handle.sync();
-            } finally {
-                await handle.close();
-            }
-            await rename(temp, target);
-            await syncDirectory(this.dataDir);
+            await replaceFileAtomically(join(this.dataDir, FILE), JSON.stringify(stored));
         } catch (error) {
             this.#dirty = true;
             throw error;

@@ -2,10 +2,10 @@
  * The WAL directory: which files are WAL files, in sequence order, and the persisted sequence
  * floor that keeps sequence numbers from going backwards after every file was purged.
  */
-import { open, readFile, readdir, rename } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { parseWalFileName } from "./format.js";
-import { syncDirectory } from "./fs.js";
+import { replaceFileAtomically } from "./fs.js";
 
 export interface WalFileRef {
     readonly name: string;
@@ -43,15 +43,5 @@ export async function readSequenceFloor(dir: string): Promise<number> {
 // Invariant kept: once this resolves, a crash cannot bring back a lower floor (temp file
 // fsynced, renamed over the old one, directory fsynced).
 export async function writeSequenceFloor(dir: string, next: number): Promise<void> {
-    const target = join(dir, FLOOR_FILE);
-    const temp = `${target}.tmp`;
-    const handle = await open(temp, "w", 0o600);
-    try {
-        await handle.writeFile(`${next}\n`);
-        await handle.sync();
-    } finally {
-        await handle.close();
-    }
-    await rename(temp, target);
-    await syncDirectory(dir);
+    await replaceFileAtomically(join(dir, FLOOR_FILE), `${next}\n`);
 }
