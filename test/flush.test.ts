@@ -169,6 +169,31 @@ describe("flusher", () => {
     });
 });
 
+describe("restart", () => {
+    it("keeps field types and created databases across a restart", async () => {
+        const dir = await tempDir();
+        try {
+            const first = await startTestServer("node", {}, {}, dir.path);
+            await fetch(`${first.url}/query?q=${encodeURIComponent("CREATE DATABASE empty")}`, { method: "POST" });
+            expect((await fetch(`${first.url}/write?db=s`, { method: "POST", body: "m f=1i 1" })).status).toBe(204);
+            await first.stop();
+            const second = await startTestServer("node", {}, {}, dir.path);
+            try {
+                const conflict = await fetch(`${second.url}/write?db=s`, { method: "POST", body: "m f=1.5 2" });
+                expect(conflict.status).toBe(400);
+                expect(((await conflict.json()) as { error: string }).error).toMatch(/field type conflict/);
+                const show = (await (await fetch(`${second.url}/query?q=SHOW+DATABASES`)).json()) as { results: { series: { values: string[][] }[] }[] };
+                expect(show.results[0]!.series[0]!.values).toEqual([["empty"], ["s"]]);
+            } finally {
+                await second.stop();
+            }
+            expect(await query(`select f from read_parquet('${dir.path}/parquet/s/m/**/*.parquet')`)).toEqual([{ f: 1n }]);
+        } finally {
+            await dir.cleanup();
+        }
+    });
+});
+
 describe("HTTP → Parquet", () => {
     let t: TestServer | undefined;
     afterEach(async () => {

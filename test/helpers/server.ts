@@ -14,9 +14,12 @@ export interface TestServer {
     stop(): Promise<void>;
 }
 
-/** An in-process server on 127.0.0.1 and a free port, with its own data directory. */
-export async function startTestServer(adapter: HttpServer, settings: Record<string, unknown> = {}, seams: EngineSeams = {}): Promise<TestServer> {
-    const dir = await tempDir("sluice-http-");
+/**
+ * An in-process server on 127.0.0.1 and a free port, with its own data directory (removed by
+ * `stop`), or with `reuse`, a data directory the caller owns (kept).
+ */
+export async function startTestServer(adapter: HttpServer, settings: Record<string, unknown> = {}, seams: EngineSeams = {}, reuse?: string): Promise<TestServer> {
+    const dir = reuse === undefined ? await tempDir("sluice-http-") : { path: reuse, cleanup: async () => undefined };
     const config = loadConfig({ env: {}, flags: { data_dir: dir.path, "http.host": "127.0.0.1", "http.port": 0, "http.server": adapter, ...settings } });
     let server: RunningServer;
     try {
