@@ -11,11 +11,14 @@
  *   characters with escaped quotes and backslashes, commas, spaces and `=`.
  *
  * Reported per scenario: the median over the runs of MB/s (decimal MB of body) and lines/s, the
- * fastest and slowest run, and the process's peak RSS so far. Every run is checked: all lines
+ * slowest and fastest run, MB per CPU-second of the process (robust to other load on a shared
+ * machine), the typed-array bytes of one parse's batches, and the process's peak
+ * RSS so far (the generated bodies, ~100 MB, included). Every run is checked: all lines
  * accepted, no errors, the row count right.
  */
 import { performance } from "node:perf_hooks";
-import { parseLineProtocol } from "../ingest/lp/index.js";
+import type { ColumnarBatch } from "../src/columnar/batch.js";
+import { type ParseResult, parseLineProtocol } from "../ingest/lp/index.js";
 import { SchemaRegistry } from "../ingest/schema.js";
 import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, progress, seededRandom } from "./common.js";
 
@@ -29,28 +32,48 @@ const NOW_NS = 1_800_000_000_000_000_000n;
 
 const REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"];
 
+/** Appends lines to one preallocated buffer (no per-line strings kept: the bench's RSS is the body's). */
+class BodyWriter {
+    readonly #bytes: Buffer;
+    length = 0;
+    lines = 0;
+
+    constructor(capacity: number) {
+        this.#bytes = Buffer.allocUnsafe(capacity);
+    }
+
+    get full(): boolean {
+        return this.length >= this.#bytes.length - 64 * 1024;
+    }
+
+    write(line: string): void {
+        this.length += this.#bytes.write(line, this.length, "utf8");
+        this.lines++;
+    }
+
+    body(): { body: Buffer; lines: number } {
+        return { body: this.#bytes.subarray(0, this.length), lines: this.lines };
+    }
+}
+
 /** Telegraf-like `cpu` lines, about `targetBytes` in total, one body. */
 export function telegrafBody(targetBytes: number, seed = SEED): { body: Buffer; lines: number } {
     const random = seededRandom(seed);
     const series = Array.from({ length: SERIES }, (_, s) => `cpu,host=host-${String(s).padStart(4, "0")}.prod.example.net,region=${REGIONS[s % REGIONS.length]},service=service-${String.fromCharCode(97 + (s % 20))}`);
     const two = (x: number) => (Math.round(x * 100) / 100).toFixed(2);
-    const chunks: string[] = [];
-    let bytes = 0;
-    let lines = 0;
+    const out = new BodyWriter(targetBytes + 64 * 1024);
     let time = BASE_TIME_NS;
-    while (bytes < targetBytes) {
+    while (!out.full) {
         const user = random() * 80;
         const system = random() * 15;
         const iowait = random() * 5;
-        const line =
+        out.write(
             `${series[Math.floor(random() * SERIES)]} usage_user=${two(user)},usage_system=${two(system)},usage_idle=${two(Math.max(0, 100 - user - system - iowait))},` +
-            `usage_iowait=${two(iowait)},load1=${two(random() * 8)},mem_used=${Math.floor(random() * 2 ** 34)}i,healthy=${random() < 0.98 ? "true" : "false"} ${time}\n`;
+                `usage_iowait=${two(iowait)},load1=${two(random() * 8)},mem_used=${Math.floor(random() * 2 ** 34)}i,healthy=${random() < 0.98 ? "true" : "false"} ${time}\n`,
+        );
         time += BigInt(1 + Math.floor(random() * 1_000_000));
-        chunks.push(line);
-        bytes += line.length;
-        lines++;
     }
-    return { body: Buffer.from(chunks.join(""), "latin1"), lines };
+    return out.body();
 }
 
 const WORDS = ["request", "served", "user", "cache", "miss", "timeout", "retry", "db", "query", "ok", "path=/api/v1", "a,b", "x\\y", 'say "hi"', "ünïcødé", "日本"];
@@ -67,20 +90,16 @@ function logText(random: () => number): string {
 export function logsBody(targetBytes: number, seed = SEED + 1): { body: Buffer; lines: number } {
     const random = seededRandom(seed);
     const levels = ["debug", "info", "warn", "error"];
-    const chunks: string[] = [];
-    let bytes = 0;
-    let lines = 0;
+    const out = new BodyWriter(targetBytes + 64 * 1024);
     let time = BASE_TIME_NS;
-    while (bytes < targetBytes) {
-        const line =
+    while (!out.full) {
+        out.write(
             `logs,app=app-${Math.floor(random() * 50)},level=${levels[Math.floor(random() * levels.length)]} ` +
-            `message="${logText(random)}",trace="${logText(random)}",detail="${logText(random)}" ${time}\n`;
+                `message="${logText(random)}",trace="${logText(random)}",detail="${logText(random)}" ${time}\n`,
+        );
         time += 1_000n;
-        chunks.push(line);
-        bytes += Buffer.byteLength(line);
-        lines++;
     }
-    return { body: Buffer.from(chunks.join(""), "utf8"), lines };
+    return out.body();
 }
 
 /** Cuts a body into bodies of `perBody` lines. */
@@ -99,6 +118,20 @@ function splitLines(body: Buffer, perBody: number): Buffer[] {
     return bodies;
 }
 
+/** Bytes of the typed arrays behind a parse's batches (their allocated capacity, each buffer once). */
+function batchBytes(batches: readonly ColumnarBatch[]): number {
+    const buffers = new Set<ArrayBufferLike>();
+    for (const batch of batches) {
+        for (const column of batch.columns.values()) {
+            buffers.add(column.type === "s" ? column.codes.buffer : column.values.buffer);
+            if (column.type !== "t" && column.valid !== undefined) buffers.add(column.valid.buffer);
+        }
+    }
+    let bytes = 0;
+    for (const buffer of buffers) bytes += buffer.byteLength;
+    return bytes;
+}
+
 interface ScenarioResult {
     readonly scenario: string;
     readonly bodyMB: number;
@@ -110,6 +143,10 @@ interface ScenarioResult {
     readonly linesPerSec: number;
     readonly minMbPerSec: number;
     readonly maxMbPerSec: number;
+    /** MB per second of this process's CPU time (user + system, GC threads included): less sensitive to other load on the machine. */
+    readonly mbPerCpuSec: number;
+    /** Typed-array bytes of one parse's batches (allocated capacity), all bodies together. */
+    readonly outputMB: number;
     readonly peakRssMB: number;
     readonly problems: string[];
 }
@@ -124,25 +161,37 @@ function median(values: readonly number[]): number {
 function runScenario(scenario: string, bodies: readonly Buffer[], lines: number, runs: number): ScenarioResult {
     const totalBytes = bodies.reduce((sum, b) => sum + b.length, 0);
     const problems: string[] = [];
+    let outputBytes = 0;
+    const cpuTimes: number[] = [];
     const once = (): number => {
         const schema = new SchemaRegistry();
         let accepted = 0;
         let errors = 0;
         let rows = 0;
+        const results: ParseResult[] = [];
+        const cpuStart = process.cpuUsage();
         const start = performance.now();
         for (const body of bodies) {
             const result = parseLineProtocol(body, { database: "bench", precision: "ns", nowNs: NOW_NS, schema });
             accepted += result.accepted;
             errors += result.errors.length;
-            for (const batch of result.batches) rows += batch.rows;
+            results.push(result);
         }
         const elapsed = performance.now() - start;
+        const cpu = process.cpuUsage(cpuStart);
+        cpuTimes.push((cpu.user + cpu.system) / 1000);
+        outputBytes = 0;
+        for (const result of results) {
+            for (const batch of result.batches) rows += batch.rows;
+            outputBytes += batchBytes(result.batches);
+        }
         if (accepted !== lines || errors !== 0 || rows !== lines) {
             problems.push(`expected ${lines} lines accepted, got ${accepted} accepted, ${rows} rows, ${errors} errors`);
         }
         return elapsed;
     };
     once(); // warm-up: JIT and the first allocation of every array size
+    cpuTimes.length = 0;
     const times: number[] = [];
     for (let r = 0; r < runs; r++) {
         times.push(once());
@@ -160,6 +209,8 @@ function runScenario(scenario: string, bodies: readonly Buffer[], lines: number,
         linesPerSec: lines / (medianMs / 1000),
         minMbPerSec: totalBytes / 1e6 / (Math.max(...times) / 1000),
         maxMbPerSec: totalBytes / 1e6 / (Math.min(...times) / 1000),
+        mbPerCpuSec: totalBytes / 1e6 / (median(cpuTimes) / 1000),
+        outputMB: outputBytes / 1e6,
         peakRssMB: process.resourceUsage().maxRSS / 1024,
         problems: [...new Set(problems)],
     };
@@ -175,6 +226,8 @@ const TABLE: readonly TableColumn<ScenarioResult>[] = [
     { title: "MB/s", align: "right", cell: (r) => fixed(r.mbPerSec, 1) },
     { title: "lines/s", align: "right", cell: (r) => fixed(r.linesPerSec, 0) },
     { title: "MB/s min..max", align: "right", cell: (r) => `${fixed(r.minMbPerSec, 0)}..${fixed(r.maxMbPerSec, 0)}` },
+    { title: "MB/CPU-s", align: "right", cell: (r) => fixed(r.mbPerCpuSec, 1) },
+    { title: "output MB", align: "right", cell: (r) => fixed(r.outputMB, 1) },
     { title: "peak RSS MB", align: "right", cell: (r) => fixed(r.peakRssMB, 0) },
     { title: "!", align: "left", cell: (r) => (r.problems.length > 0 ? "!" : "") },
 ];

@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import { type Column, type ColumnarBatch, type StringColumn, assertBatchShape, bitIsSet, valueAt } from "../src/columnar/batch.js";
 import { LP_LIMITS, type ParseResult, type Precision, parseLineProtocol } from "../ingest/lp/index.js";
 import { SchemaRegistry } from "../ingest/schema.js";
+import { hashBytes } from "../ingest/lp/bytes.js";
+import { SeriesKeyCache, sharedSeriesKeys } from "../ingest/lp/series-cache.js";
 
 const NOW_NS = 1_700_000_000_123_456_789n;
 
@@ -112,6 +114,18 @@ describe("parseLineProtocol: batches", () => {
         const s = column(b, "s") as StringColumn;
         expect(s.dict).toEqual(["x", "y"]);
         expect([...s.codes]).toEqual([0, 1, 0, 1]);
+    });
+
+    it("stops deduplicating a string column whose values are mostly distinct, values unchanged", () => {
+        const lines: string[] = [];
+        for (let i = 0; i < 3000; i++) lines.push(`m id="id-${i}",status="${i % 3 === 0 ? "ok" : "fail"}" ${i}`);
+        for (let i = 0; i < 10; i++) lines.push(`m id="same",status="ok" ${3000 + i}`);
+        const b = batch(parse(lines.join("\n")), "m");
+        const id = column(b, "id") as StringColumn;
+        const status = column(b, "status") as StringColumn;
+        expect(status.dict).toEqual(["ok", "fail"]);
+        expect(id.dict.length).toBeGreaterThan(3000); // "same" appended each time once deduplication stopped
+        expect(values(b, "id").slice(2998)).toEqual(["id-2998", "id-2999", ...Array.from({ length: 10 }, () => "same")]);
     });
 
     it("gives a series written with different tag orders the same tag columns", () => {
@@ -278,5 +292,112 @@ describe("parseLineProtocol: options", () => {
         const whole = Buffer.from("xxxxm,t=a f=1 1\nm,t=a f=2 2yyyy");
         const result = parse(whole.subarray(4, whole.length - 4));
         expect(values(batch(result, "m"), "f")).toEqual([1, 2]);
+    });
+});
+
+describe("SeriesKeyCache (decoded series keys shared across bodies)", () => {
+    it("decodes a key once for many bodies, and never changes what a body parses to", () => {
+        sharedSeriesKeys.clear();
+        const first = parse("m\\ x,k\\,1=v\\=1 f=1 1");
+        expect(sharedSeriesKeys.size).toBe(1);
+        const second = parse("m\\ x,k\\,1=v\\=1 f=2 2\nm\\ x,k\\,1=v\\=2 f=3 3");
+        expect(sharedSeriesKeys.size).toBe(2);
+        expect(values(batch(first, "m x"), "k,1")).toEqual(["v=1"]);
+        expect(values(batch(second, "m x"), "k,1")).toEqual(["v=1", "v=2"]);
+    });
+
+    it("serves a cached key to a body that is not valid UTF-8 elsewhere", () => {
+        sharedSeriesKeys.clear();
+        parse("mé,t=ü f=1 1");
+        const result = parse(Buffer.concat([Buffer.from("mé,t=ü f=2 2\n"), Buffer.from([0x6d, 0xff, 0x20, 0x66, 0x3d, 0x33])]));
+        expect(values(batch(result, "mé"), "t")).toEqual(["ü"]);
+        expect(result.errors.map((e) => e.message)).toEqual(["measurement is not valid UTF-8"]);
+    });
+
+    it("does not cache keys that failed to decode", () => {
+        sharedSeriesKeys.clear();
+        parse(Buffer.concat([Buffer.from("m,t=a,t=b f=1 1\nm,time=x f=1 1\nm,t="), Buffer.from([0xff]), Buffer.from(" f=1")]));
+        expect(sharedSeriesKeys.size).toBe(0);
+    });
+
+    it("empties itself when full, by entries or by bytes", () => {
+        const view = (b: Buffer) => new DataView(b.buffer, b.byteOffset, b.length);
+        const cache = new SeriesKeyCache({ maxEntries: 2, maxBytes: 10 });
+        const key = (text: string) => Buffer.from(text);
+        const decoded = { measurement: "m", tagKeys: [], tagValues: [] };
+        for (const text of ["aaaa", "bbbb"]) {
+            const b = key(text);
+            cache.set(b, hashBytes(view(b), b, 0, b.length), 0, b.length, decoded);
+        }
+        expect(cache.size).toBe(2);
+        const c = key("cccc");
+        cache.set(c, hashBytes(view(c), c, 0, c.length), 0, c.length, decoded);
+        expect(cache.size).toBe(1);
+        expect(cache.get(view(c), c, hashBytes(view(c), c, 0, 4), 0, 4)).toBe(decoded);
+        const a = key("aaaa");
+        expect(cache.get(view(a), a, hashBytes(view(a), a, 0, 4), 0, 4)).toBeUndefined();
+        const long = key("0123456789");
+        cache.set(long, hashBytes(view(long), long, 0, 10), 0, 10, decoded);
+        expect(cache.size).toBe(1);
+    });
+});
+
+describe("parseLineProtocol: no quadratic blow-up on hostile bodies", () => {
+    const cases: [string, () => Buffer][] = [
+        ["lines without spaces, one space at the end", () => Buffer.from(`${"abcdefgh\n".repeat(200_000)} `)],
+        ["long lines without spaces", () => Buffer.from(`${"x".repeat(60_000)}\n`.repeat(30) + " f=1")],
+        ["an unterminated string", () => Buffer.from(`m s="${"a\\\\".repeat(500_000)}`)],
+        ["many strings with escapes", () => Buffer.from('m s="a\\"b\\\\c"\n'.repeat(100_000))],
+        ["lines of backslashes", () => Buffer.from("\\\\\\\\\\\\\\\\\n".repeat(200_000))],
+        ["lines of quotes", () => Buffer.from('m f="\n'.repeat(200_000))],
+        ["comment lines", () => Buffer.from("# comment with a quote \" and a \\\n".repeat(100_000))],
+        ["many distinct series", () => Buffer.from(Array.from({ length: 100_000 }, (_, i) => `m,t=${i} f=1 ${i}\n`).join(""))],
+        ["many distinct field keys", () => Buffer.from(Array.from({ length: 20_000 }, (_, i) => `m f${i}=1 ${i}\n`).join(""))],
+        ["lines with thousands of tags", () => Buffer.from(Array.from({ length: 40 }, (_, l) => `m${Array.from({ length: 12_000 }, (_, i) => `,t${i}=${l}`).join("")} f=1\n`).join(""))],
+        ["lines with thousands of fields", () => Buffer.from(Array.from({ length: 40 }, (_, l) => `m ${Array.from({ length: 8_000 }, (_, i) => `f${l}_${i}=1`).join(",")}\n`).join(""))],
+        ["lines with thousands of duplicate fields", () => Buffer.from(Array.from({ length: 40 }, () => `m ${"f=1,".repeat(15_000)}f=2\n`).join(""))],
+    ];
+    it.each(cases)("%s", (_name, make) => {
+        const body = make();
+        const started = performance.now();
+        const result = parse(body);
+        const elapsed = performance.now() - started;
+        expect(result.accepted + result.errors.length).toBeLessThanOrEqual(body.length);
+        // Linear work takes well under a second here; a quadratic path would take minutes.
+        expect(elapsed).toBeLessThan(10_000 + body.length / 100);
+    }, 120_000);
+});
+
+describe("parseLineProtocol: column and memory limits", () => {
+    it("rejects a line that would take a measurement past the column limit, and keeps the rest", () => {
+        const max = LP_LIMITS.maxColumnsPerMeasurement;
+        const schema = new SchemaRegistry();
+        const lines = Array.from({ length: max + 5 }, (_, i) => `m f${i}=1 ${i}`);
+        lines.push("m f0=2 9999");
+        const result = parse(lines.join("\n"), schema);
+        expect(result.accepted).toBe(max + 1);
+        expect(result.errors).toHaveLength(5);
+        expect(result.errors[0]).toMatchObject({ line: max + 1, message: `measurement "m" would have ${max + 1} tag and field columns, the limit is ${max}` });
+        expect(schema.columnCount("db", "m")).toBe(max);
+        expect(batch(result, "m").columns.size).toBe(max + 1);
+    });
+
+    it("counts new tags against the column limit too", () => {
+        const max = LP_LIMITS.maxColumnsPerMeasurement;
+        const schema = new SchemaRegistry();
+        for (let i = 0; i < max - 1; i++) schema.declareField("db", "m", `f${i}`, "f");
+        expect(parse("m,a=1 f0=1 1", schema).errors).toEqual([]);
+        expect(parse("m,b=1,c=2 f0=1 2", schema).errors[0]?.message).toContain("the limit is");
+    });
+
+    it("stops accepting lines once sparse wide rows would make the batches too large", () => {
+        // Every column spans every row: a new column late in a long batch costs rows × width.
+        const dense = Array.from({ length: 200_000 }, (_, i) => `m a=1 ${i}`).join("\n");
+        const wide = Array.from({ length: 900 }, (_, i) => `m c${i}=1 ${i}`).join("\n");
+        const body = `${dense}\n${wide}`;
+        const result = parse(body);
+        const budgetErrors = result.errors.filter((e) => e.message.includes("every column spans every row"));
+        expect(budgetErrors.length).toBeGreaterThan(0);
+        expect(result.accepted + result.errors.length).toBe(200_900);
     });
 });

@@ -122,15 +122,20 @@ const layoutArb = fc.record({
 
 type Layout = typeof layoutArb extends fc.Arbitrary<infer T> ? T : never;
 
-function serialise(points: readonly Point[], layout: Layout): string {
+/** Each point as [what precedes its entry (comments, blank lines, spaces), the entry, its line end]. */
+function serialisedParts(points: readonly Point[], layout: Layout): [string, string, string][] {
     const eol = layout.crlf ? "\r\n" : "\n";
-    return points
-        .map((p) => {
-            const series = [escapeName(p.measurement, "measurement"), ...p.tags.map(([k, v]) => `${escapeName(k, "key")}=${escapeName(v, "key")}`)].join(",");
-            const fields = p.fields.map(([k, v]) => `${escapeName(k, "key")}=${formatValue(v)}`).join(",");
-            const time = p.time === null ? "" : `${layout.gap}${p.time}`;
-            return `${layout.extras.replace(/\n/g, eol)}${layout.leading}${series}${layout.gap}${fields}${time}${layout.trailing}${eol}`;
-        })
+    return points.map((p) => {
+        const series = [escapeName(p.measurement, "measurement"), ...p.tags.map(([k, v]) => `${escapeName(k, "key")}=${escapeName(v, "key")}`)].join(",");
+        const fields = p.fields.map(([k, v]) => `${escapeName(k, "key")}=${formatValue(v)}`).join(",");
+        const time = p.time === null ? "" : `${layout.gap}${p.time}`;
+        return [`${layout.extras.replace(/\n/g, eol)}${layout.leading}`, `${series}${layout.gap}${fields}${time}${layout.trailing}`, eol];
+    });
+}
+
+function serialise(points: readonly Point[], layout: Layout): string {
+    return serialisedParts(points, layout)
+        .map((parts) => parts.join(""))
         .join("");
 }
 
@@ -208,7 +213,9 @@ function checkInvariants(body: Buffer, result: ParseResult): void {
 
 // ---------------------------------------------------------------------------------------------
 
-const RUNS = 300;
+/** Runs per property (LP_PROPERTY_RUNS=N for a longer search). */
+const RUNS = Number(process.env["LP_PROPERTY_RUNS"] ?? 300);
+const TIMEOUT_MS = 30_000 + RUNS * 20;
 
 describe("line-protocol properties", () => {
     it("random valid points round-trip exactly (ns)", () => {
@@ -227,7 +234,7 @@ describe("line-protocol properties", () => {
             ),
             { numRuns: RUNS },
         );
-    });
+    }, TIMEOUT_MS);
 
     it("random valid points round-trip exactly at us, ms and s", () => {
         fc.assert(
@@ -244,7 +251,29 @@ describe("line-protocol properties", () => {
             ),
             { numRuns: RUNS },
         );
-    });
+    }, TIMEOUT_MS);
+
+    it("a bad entry among good ones is reported at its physical line, and only it is lost", () => {
+        const broken = fc.constantFrom("m,t=a=b f=1", "m f=1 1 2", "m f=NaN", "m,t f=1", "m f=1ii", "m f=1\r9", "m time=1", "m,x=1,x=2 f=1");
+        fc.assert(
+            fc.property(
+                fc.array(pointArb(schemaArb, "ns"), { minLength: 1, maxLength: 8 }).chain((points) => fc.tuple(fc.constant(points), fc.nat(points.length - 1))),
+                layoutArb,
+                broken,
+                ([points, bad], layout, badEntry) => {
+                    const parts = serialisedParts(points, layout);
+                    parts[bad]![1] = badEntry;
+                    const before = parts.slice(0, bad).map((p) => p.join("")).join("") + parts[bad]![0];
+                    const line = 1 + (before.match(/\n/g)?.length ?? 0);
+                    const body = Buffer.from(parts.map((p) => p.join("")).join(""), "utf8");
+                    const result = parse(body);
+                    expect(result.errors.map((e) => [e.line, e.text])).toEqual([[line, badEntry]]);
+                    expect(actualRows(result.batches)).toEqual(expectedRows(points.filter((_, i) => i !== bad), "ns"));
+                },
+            ),
+            { numRuns: RUNS },
+        );
+    }, TIMEOUT_MS);
 
     it("random bytes never throw, and every error is on a line of the body", () => {
         const interesting = fc.constantFrom(0x0a, 0x0d, 0x20, 0x2c, 0x3d, 0x22, 0x5c, 0x23, 0x2d, 0x2e, 0x30, 0x31, 0x39, 0x69, 0x75, 0x74, 0x66, 0x65, 0x09, 0x00, 0x7f, 0xff, 0xc3, 0xa9, 0x6d);
@@ -254,9 +283,9 @@ describe("line-protocol properties", () => {
                 const body = Buffer.from(bytes);
                 checkInvariants(body, parse(body, precision));
             }),
-            { numRuns: 2000 },
+            { numRuns: RUNS * 7 },
         );
-    });
+    }, TIMEOUT_MS);
 
     it("mutated valid bodies never throw, and every error is on a line of the body", () => {
         const mutation = fc.record({
@@ -280,7 +309,7 @@ describe("line-protocol properties", () => {
                 const again = parse(body, "ns", schema);
                 checkInvariants(body, again);
             }),
-            { numRuns: 1000 },
+            { numRuns: RUNS * 3 },
         );
-    });
+    }, TIMEOUT_MS);
 });

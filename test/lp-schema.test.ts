@@ -45,6 +45,18 @@ describe("SchemaRegistry", () => {
         expect(schema.isTag("c", "m", "f")).toBe(false);
     });
 
+    it("counts a measurement's tag and field columns", () => {
+        const schema = new SchemaRegistry();
+        expect(schema.columnCount("db", "m")).toBe(0);
+        schema.declareTag("db", "m", "host");
+        schema.declareField("db", "m", "f", "f");
+        schema.declareField("db", "m", "f", "f");
+        schema.declareField("db", "n", "g", "b");
+        expect(schema.columnCount("db", "m")).toBe(2);
+        expect(() => schema.declareField("db", "m", "host", "f")).toThrow();
+        expect(schema.columnCount("db", "m")).toBe(2);
+    });
+
     it("calls onDeclare once per new declaration, never for repeats or conflicts", () => {
         const schema = new SchemaRegistry();
         const calls: unknown[] = [];
