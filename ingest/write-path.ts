@@ -4,9 +4,24 @@
  * buffers in WAL order → acknowledge. A failure before durability leaves nothing anywhere.
  */
 import type { ColumnarBatch } from "../src/columnar/batch.js";
+import { sliceBatch } from "../src/columnar/slice.js";
 import { WalEntryTooLargeError, WalError, type WalWriter } from "../src/wal/index.js";
 import { type Buffers, estimateBytes } from "./buffer/buffers.js";
 import { BadRequestError, PayloadTooLargeError, UnavailableError } from "./errors.js";
+
+/** A batch larger than this (estimated) goes to the WAL as several entries of the same unit. */
+export const MAX_ENTRY_BYTES = 32 * 1024 * 1024;
+
+/** Slices of a batch, each estimated under MAX_ENTRY_BYTES (the WAL caps an entry at 100 MiB). */
+function splitForWal(batch: ColumnarBatch): ColumnarBatch[] {
+    const bytes = estimateBytes(batch);
+    if (bytes <= MAX_ENTRY_BYTES) return [batch];
+    const parts = Math.ceil(bytes / MAX_ENTRY_BYTES);
+    const rowsPerPart = Math.ceil(batch.rows / parts);
+    const slices: ColumnarBatch[] = [];
+    for (let start = 0; start < batch.rows; start += rowsPerPart) slices.push(sliceBatch(batch, start, Math.min(batch.rows, start + rowsPerPart)));
+    return slices;
+}
 
 export interface WriteOutcome {
     /** Rows now durable in the WAL and buffered. */
@@ -24,7 +39,7 @@ export class WritePath {
     // Invariant kept: resolves only once every row is durable under the sync mode and buffered;
     // rejects with nothing of the request stored anywhere.
     async write(database: string, batches: readonly ColumnarBatch[]): Promise<WriteOutcome> {
-        const nonEmpty = batches.filter((batch) => batch.rows > 0);
+        const nonEmpty = batches.filter((batch) => batch.rows > 0).flatMap(splitForWal);
         if (nonEmpty.length === 0) return { rows: 0 };
         for (const batch of nonEmpty) {
             if (!this.buffers.accepts(database, batch)) {

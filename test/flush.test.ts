@@ -10,7 +10,7 @@ import { silentLogger } from "../src/log.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { WalWriter } from "../src/wal/writer.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
-import { type TestServer, startTestServer } from "./helpers/server.js";
+import { type TestServer, startTestServer, walEntries } from "./helpers/server.js";
 
 async function query(sql: string): Promise<Record<string, unknown>[]> {
     const instance = await DuckDBInstance.create(":memory:");
@@ -165,6 +165,26 @@ describe("flusher", () => {
         } finally {
             await flusher.close();
             await encoder.close();
+        }
+    });
+});
+
+describe("large requests", () => {
+    it("splits a batch too large for one WAL entry into several entries of the same unit", async () => {
+        const t = await startTestServer("node", { "wal.sync_mode": "off" });
+        try {
+            const lines = 2_500_000;
+            const body = Buffer.alloc(lines * 16);
+            let at = 0;
+            for (let i = 0; i < lines; i++) at += body.write(`m f=${i % 10}i ${i}\n`, at);
+            const response = await fetch(`${t.url}/write?db=big`, { method: "POST", body: body.subarray(0, at) });
+            expect(response.status).toBe(204);
+            const entries = await walEntries(t.dataDir);
+            expect(entries.length).toBeGreaterThan(1);
+            expect(entries.reduce((sum, entry) => sum + entry.rows, 0)).toBe(lines);
+            expect(new Set(entries.map((entry) => entry.measurement))).toEqual(new Set(["m"]));
+        } finally {
+            await t.stop();
         }
     });
 });
