@@ -1,0 +1,729 @@
+/**
+ * End-to-end HTTP ingest benchmark: `npm run bench -- http [--seconds N] [--connections C]
+ * [--batch N] [--adapters node,hyper-express] [--cpu-prof] [--sink] [--gzip] [--json]`.
+ *
+ * For each `http.server` adapter, a fresh `sluice serve` process (the built CLI, 127.0.0.1, a
+ * free port, a fresh data directory under the scratch directory on the working disk, default
+ * configuration: `wal.sync_mode = fdatasync`) is loaded by `bench/load.ts` (batches of 5,000
+ * Telegraf-like lines over 16 keep-alive connections to `/write?db=bench`, 30 s after a 2 s
+ * warm-up). Reported: acknowledged lines/s and field values/s, p50/p99 request latency, the
+ * server's CPU (all threads, and the busiest threads) and RSS (idle, and peak sampled every
+ * 100 ms), the client's CPU, what else used the machine (other processes' user time, system
+ * time charged to neither process such as loopback softirqs and writeback, steal), and from the
+ * server's /metrics over the window: WAL MB/s, syncs/s, entries per group commit, rows flushed.
+ *
+ * Then every run is checked: `POST /api/v1/flush`, and DuckDB counts the rows of
+ * `<data>/parquet/**\/*.parquet`: the count must equal the acknowledged lines (every line the
+ * generator sends is a distinct (series, time) point), no (series, time) key twice, every field
+ * value present, the times within those sent. The server is then stopped with SIGTERM (a
+ * graceful shutdown) and its exit checked.
+ *
+ * `--cpu-prof` runs the server under `node --cpu-prof` and summarises the profiles' self time
+ * over the measured window (samples outside it are left out): by area (Sluice module folder,
+ * npm package, Node internals, GC, wasm) and by function, for each thread that wrote one.
+ * `--sink` first measures the load generator alone against a do-nothing node:http server (its
+ * ceiling on this machine). The issue's target: ≥ 500,000 lines/s durable (fdatasync).
+ */
+import { createHash } from "node:crypto";
+import { cp, mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, progress, runCommand, scratchDirectory } from "./common.js";
+import { FIELD_NAMES, FIELDS_PER_LINE, type LoadResult, type ServiceProcess, LineSource, processMemory, runLoad, startService, waitForQuiet } from "./load.js";
+
+const DEFAULT_SECONDS = 30;
+const DEFAULT_WARMUP = 2;
+const DEFAULT_CONNECTIONS = 16;
+const DEFAULT_BATCH = 5_000;
+const ADAPTERS = ["node", "hyper-express"] as const;
+type Adapter = (typeof ADAPTERS)[number];
+const TARGET_LINES_PER_SEC = 500_000;
+const DATABASE = "bench";
+const DEFAULT_TOP = 15;
+
+/** The built CLI, next to this file in dist/. */
+export const SLUICE_CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+
+/** The commit, and which files under src/, ingest/ and flush/ differ from it. */
+export async function gitDescription(): Promise<string> {
+    const head = await runCommand("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]).catch(() => undefined);
+    if (head === undefined || head.code !== 0) return "commit unknown";
+    const status = await runCommand("git", ["-C", REPO, "status", "--porcelain", "--", "src", "ingest", "flush"]).catch(() => undefined);
+    const dirty = status?.stdout.split("\n").filter((line) => line.trim() !== "") ?? [];
+    return `commit ${head.stdout.trim()}${dirty.length > 0 ? ` with uncommitted changes in ${dirty.map((l) => l.slice(3)).join(", ")}` : " (src/, ingest/, flush/ clean)"}`;
+}
+
+/** A short hash of the built server code under `root` (its src/, ingest/ and flush/ .js files). */
+async function buildFingerprint(root: string): Promise<string> {
+    const hash = createHash("sha256");
+    for (const folder of ["src", "ingest", "flush"]) {
+        const names = (await readdir(join(root, folder), { recursive: true }).catch(() => [] as string[])).filter((name) => name.endsWith(".js")).sort();
+        for (const name of names) hash.update(name).update(await readFile(join(root, folder, name)));
+    }
+    return hash.digest("hex").slice(0, 12);
+}
+
+export interface BuildSnapshot {
+    /** The snapshot's CLI entry point. */
+    readonly cli: string;
+    /** The commit and working-tree state when the snapshot was taken, and the build's hash. */
+    readonly description: string;
+}
+
+/**
+ * Copies the built server (dist/src, dist/ingest, dist/flush) under `scratch`, so that a rebuild
+ * of the checkout during a long run (another `npm run build`, `npm test`) cannot change the code
+ * under test halfway: every server of the run starts from this copy. It gets the checkout's
+ * package.json (`"type": "module"`, the version) and a link to its node_modules.
+ */
+export async function snapshotBuild(scratch: string): Promise<BuildSnapshot> {
+    const description = await gitDescription();
+    const root = join(scratch, "sluice-build");
+    for (const folder of ["src", "ingest", "flush"]) await cp(join(REPO, "dist", folder), join(root, "dist", folder), { recursive: true });
+    await cp(join(REPO, "package.json"), join(root, "package.json"));
+    await symlink(join(REPO, "node_modules"), join(root, "node_modules"), "dir");
+    const copied = await buildFingerprint(join(root, "dist"));
+    const live = await buildFingerprint(join(REPO, "dist"));
+    return {
+        cli: join(root, "dist", "src", "cli", "main.js"),
+        description: `${description}; build sha256 ${copied}${copied === live ? "" : " (dist/ changed while it was copied: rerun)"}, copied before the first run`,
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sluice as a process
+
+export interface SluiceSettings {
+    readonly dataDir: string;
+    readonly adapter?: Adapter;
+    readonly syncMode?: string;
+    /** Run under `node --cpu-prof --cpu-prof-dir=DIR`. */
+    readonly profileDir?: string;
+    /** More `--set key=value` pairs. */
+    readonly sets?: readonly string[];
+    /** The CLI to run (a `snapshotBuild`), default the checkout's dist/. */
+    readonly cli?: string;
+}
+
+export interface SluiceProcess {
+    readonly service: ServiceProcess;
+    /** `http://127.0.0.1:PORT` */
+    readonly url: string;
+    readonly writeUrl: string;
+}
+
+/** `sluice serve` on 127.0.0.1 and a free port; resolves once it logs `listening on …`. SLUICE_* variables are not passed on. */
+export async function startSluice(settings: SluiceSettings): Promise<SluiceProcess> {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [name, value] of Object.entries(process.env)) if (!name.startsWith("SLUICE_")) env[name] = value;
+    const nodeArgs = settings.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${settings.profileDir}`];
+    const sets = [`http.server=${settings.adapter ?? "node"}`, ...(settings.syncMode === undefined ? [] : [`wal.sync_mode=${settings.syncMode}`]), ...(settings.sets ?? [])];
+    const args = [...nodeArgs, settings.cli ?? SLUICE_CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", settings.dataDir, ...sets.flatMap((set) => ["--set", set])];
+    const { service, match } = await startService("sluice", process.execPath, args, /listening on (http:\/\/\S+)/, { env });
+    const url = match![1]!;
+    return { service, url, writeUrl: `${url}/write?db=${DATABASE}` };
+}
+
+/** GET /metrics, each metric summed over its labels. */
+export async function scrapeMetrics(url: string): Promise<Map<string, number>> {
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const values = new Map<string, number>();
+    for (const line of text.split("\n")) {
+        if (line === "" || line.startsWith("#")) continue;
+        const match = /^([a-zA-Z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
+        if (match === null) continue;
+        values.set(match[1]!, (values.get(match[1]!) ?? 0) + Number(match[2]));
+    }
+    return values;
+}
+
+export interface SluiceVerify {
+    readonly flushMs: number;
+    readonly files: number;
+    readonly rows: number;
+    readonly duplicateKeys: number;
+    readonly fieldValues: number;
+    readonly series: number;
+    readonly minSeconds: number;
+    readonly maxSeconds: number;
+    readonly ok: boolean;
+    readonly problems: readonly string[];
+}
+
+function sqlString(value: string): string {
+    return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** `POST /api/v1/flush`, then DuckDB over `<data>/parquet/**\/*.parquet`, compared with what the load generator had acknowledged. */
+export async function verifySluice(url: string, dataDir: string, load: LoadResult): Promise<SluiceVerify> {
+    const problems: string[] = [];
+    const t0 = performance.now();
+    const response = await fetch(`${url}/api/v1/flush`, { method: "POST", signal: AbortSignal.timeout(600_000) });
+    const flushMs = performance.now() - t0;
+    const flushText = await response.text();
+    if (response.status !== 200) problems.push(`POST /api/v1/flush answered ${response.status}: ${flushText.slice(0, 300)}`);
+    const root = join(dataDir, "parquet");
+    const files = (await readdir(root, { recursive: true }).catch(() => [] as string[])).filter((name) => name.endsWith(".parquet"));
+    let rows = 0;
+    let duplicateKeys = 0;
+    let fieldValues = 0;
+    let series = 0;
+    let minSeconds = Number.NaN;
+    let maxSeconds = Number.NaN;
+    if (files.length > 0) {
+        const instance = await DuckDBInstance.create(":memory:", { threads: "2" });
+        const connection = await instance.connect();
+        try {
+            const source = `read_parquet(${sqlString(join(root, "**", "*.parquet"))}, union_by_name = true, hive_partitioning = false)`;
+            const counted = (
+                await connection.runAndReadAll(
+                    `SELECT count(*) AS n, ${FIELD_NAMES.map((f) => `count(${f})`).join(" + ")} AS v, count(DISTINCT (host, region, service)) AS s, ` +
+                        `epoch_ns(min(time)) AS tmin, epoch_ns(max(time)) AS tmax FROM ${source}`,
+                )
+            ).getRowObjects()[0]!;
+            rows = Number(counted.n);
+            fieldValues = Number(counted.v);
+            series = Number(counted.s);
+            minSeconds = Number(BigInt(counted.tmin as bigint) / 1_000_000_000n);
+            maxSeconds = Number(BigInt(counted.tmax as bigint) / 1_000_000_000n);
+            const dups = (await connection.runAndReadAll(`SELECT count(*) AS d FROM (SELECT host, region, service, time FROM ${source} GROUP BY ALL HAVING count(*) > 1)`)).getRowObjects()[0]!;
+            duplicateKeys = Number(dups.d);
+        } finally {
+            connection.closeSync();
+            instance.closeSync();
+        }
+    }
+    const { ackedLines, errorLines } = load.total;
+    if (errorLines === 0 ? rows !== ackedLines : rows < ackedLines || rows > ackedLines + errorLines) {
+        problems.push(`Parquet holds ${rows} rows, ${ackedLines} lines were acknowledged${errorLines > 0 ? ` (+ ${errorLines} unanswered)` : ""}`);
+    }
+    if (duplicateKeys > 0) problems.push(`${duplicateKeys} (series, time) keys stored more than once`);
+    if (fieldValues !== rows * FIELDS_PER_LINE) problems.push(`${fieldValues} field values for ${rows} rows (expected ${FIELDS_PER_LINE} each)`);
+    if (rows > 0 && (minSeconds < load.total.firstSeconds || maxSeconds > load.total.lastSeconds)) {
+        problems.push(`stored times ${minSeconds}…${maxSeconds} s outside the ones sent (${load.total.firstSeconds}…${load.total.lastSeconds})`);
+    }
+    return { flushMs, files: files.length, rows, duplicateKeys, fieldValues, series, minSeconds, maxSeconds, ok: problems.length === 0, problems };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU profiles
+
+interface ProfileNode {
+    readonly id: number;
+    readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+}
+
+interface CpuProfile {
+    readonly nodes: readonly ProfileNode[];
+    readonly startTime: number;
+    readonly endTime: number;
+    readonly samples: readonly number[];
+    readonly timeDeltas: readonly number[];
+}
+
+export interface ProfileSummary {
+    readonly file: string;
+    /** Sampled ms inside the window (all ms when the window did not overlap the profile). */
+    readonly sampledMs: number;
+    readonly windowed: boolean;
+    readonly idleMs: number;
+    /** Self ms by area, busiest first. */
+    readonly areas: readonly { readonly area: string; readonly ms: number }[];
+    /** Self ms by function, busiest first. */
+    readonly frames: readonly { readonly frame: string; readonly area: string; readonly ms: number }[];
+}
+
+/** A path below a `dist/` folder (the checkout's or a snapshot's), relative to it. */
+function distRelative(file: string): string | undefined {
+    const at = file.lastIndexOf("/dist/");
+    return at < 0 ? undefined : file.slice(at + 6);
+}
+
+function areaOf(name: string, url: string): string {
+    if (name === "(garbage collector)") return "GC";
+    if (name === "(program)") return "(program): V8/native, no JS frame";
+    if (name === "(idle)") return "(idle)";
+    if (url === "") return "native builtins";
+    if (url.startsWith("wasm://")) return "wasm";
+    if (url.startsWith("node:")) {
+        const path = url.slice(5).split("/");
+        return `node:${path[0] === "internal" ? `internal/${path[1] ?? ""}` : path[0]}`.replace(/\.js$/, "");
+    }
+    const file = url.startsWith("file://") ? fileURLToPath(url) : url;
+    const modules = file.lastIndexOf("/node_modules/");
+    if (modules >= 0) {
+        const parts = file.slice(modules + 14).split("/");
+        return `npm:${parts[0]!.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]}`;
+    }
+    const inRepo = distRelative(file);
+    if (inRepo !== undefined) {
+        const parts = inRepo.split("/");
+        return parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
+    }
+    return file;
+}
+
+function frameName(node: ProfileNode): string {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const name = functionName === "" ? "(anonymous)" : functionName;
+    if (url === "") return name;
+    let where = url;
+    if (url.startsWith("file://")) {
+        const file = fileURLToPath(url);
+        const modules = file.lastIndexOf("/node_modules/");
+        where = modules >= 0 ? file.slice(modules + 14) : (distRelative(file) ?? file);
+    }
+    return `${name} ${where}:${lineNumber + 1}`;
+}
+
+/** Self time per area and function of one .cpuprofile, over [startUs, endUs] on its clock (CLOCK_MONOTONIC). */
+export function summarizeProfile(file: string, profile: CpuProfile, window: { start: number; end: number } | undefined, top = DEFAULT_TOP): ProfileSummary {
+    const nodes = new Map(profile.nodes.map((node) => [node.id, node] as const));
+    const self = new Map<number, number>();
+    const overlaps = window !== undefined && profile.startTime < window.end && profile.endTime > window.start;
+    let t = profile.startTime;
+    const stamps = profile.timeDeltas.map((delta) => (t += delta));
+    for (let i = 0; i < profile.samples.length; i++) {
+        const at = stamps[i]!;
+        if (overlaps && (at < window.start || at > window.end)) continue;
+        const duration = i + 1 < stamps.length ? stamps[i + 1]! - at : 0;
+        const id = profile.samples[i]!;
+        self.set(id, (self.get(id) ?? 0) + duration);
+    }
+    const areas = new Map<string, number>();
+    const frames = new Map<string, { area: string; us: number }>();
+    let total = 0;
+    let idle = 0;
+    for (const [id, us] of self) {
+        const node = nodes.get(id);
+        if (node === undefined) continue;
+        total += us;
+        const area = areaOf(node.callFrame.functionName, node.callFrame.url);
+        if (area === "(idle)") {
+            idle += us;
+            continue;
+        }
+        areas.set(area, (areas.get(area) ?? 0) + us);
+        const name = frameName(node);
+        const entry = frames.get(name) ?? { area, us: 0 };
+        entry.us += us;
+        frames.set(name, entry);
+    }
+    return {
+        file,
+        sampledMs: total / 1000,
+        windowed: overlaps,
+        idleMs: idle / 1000,
+        areas: [...areas].map(([area, us]) => ({ area, ms: us / 1000 })).sort((a, b) => b.ms - a.ms),
+        frames: [...frames]
+            .map(([frame, { area, us }]) => ({ frame, area, ms: us / 1000 }))
+            .sort((a, b) => b.ms - a.ms)
+            .slice(0, top),
+    };
+}
+
+/** Every .cpuprofile in `dir`, summarised (largest sampled busy time first). */
+export async function summarizeProfiles(dir: string, window: { start: number; end: number } | undefined, top = DEFAULT_TOP): Promise<ProfileSummary[]> {
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith(".cpuprofile")).sort();
+    const summaries: ProfileSummary[] = [];
+    for (const name of names) {
+        const profile = JSON.parse(await readFile(join(dir, name), "utf8")) as CpuProfile;
+        summaries.push(summarizeProfile(join(dir, name), profile, window, top));
+    }
+    return summaries.sort((a, b) => b.sampledMs - b.idleMs - (a.sampledMs - a.idleMs));
+}
+
+export function formatProfile(summary: ProfileSummary, label: string): string {
+    const busy = summary.sampledMs - summary.idleMs;
+    const pct = (ms: number) => `${fixed((ms / Math.max(busy, 1e-9)) * 100, 1)}%`;
+    const out = [
+        `${label}: ${fixed(summary.sampledMs / 1000, 1)} s sampled${summary.windowed ? " in the window" : " (whole process: the window did not overlap)"}, ` +
+            `busy ${fixed(busy / 1000, 1)} s (${fixed((busy / Math.max(summary.sampledMs, 1e-9)) * 100, 0)}%), idle ${fixed(summary.idleMs / 1000, 1)} s`,
+        `  by area (self time, % of busy): ${summary.areas
+            .filter((a) => a.ms / Math.max(busy, 1e-9) >= 0.01)
+            .map((a) => `${a.area} ${pct(a.ms)}`)
+            .join(", ")}`,
+        "  top functions (self):",
+        ...summary.frames.map((f) => `    ${pct(f.ms).padStart(6)}  ${fixed(f.ms, 0).padStart(7)} ms  ${f.frame}  [${f.area}]`),
+    ];
+    return out.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A do-nothing sink (the load generator's ceiling)
+
+const SINK_SCRIPT = `
+const { createServer } = require("node:http");
+const server = createServer((req, res) => { req.resume(); req.on("end", () => { res.writeHead(204); res.end(); }); });
+server.keepAliveTimeout = 65000;
+server.listen(0, "127.0.0.1", () => console.log("listening on http://127.0.0.1:" + server.address().port));
+process.on("SIGTERM", () => process.exit(0));
+`;
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+interface WindowMetrics {
+    readonly walMBps: number;
+    readonly walEntriesPerSec: number;
+    readonly syncsPerSec: number;
+    readonly entriesPerGroup: number;
+    readonly flushes: number;
+    readonly flushedRows: number;
+    readonly flushedRowsPerSec: number;
+    readonly bufferedRowsAtEnd: number;
+    readonly flushFailures: number;
+    readonly linesAccepted: number;
+}
+
+interface RunResult {
+    readonly name: string;
+    readonly load: LoadResult;
+    readonly idleRssBytes: number;
+    readonly metrics: WindowMetrics | undefined;
+    readonly verify: SluiceVerify | undefined;
+    readonly shutdown: { readonly ms: number; readonly code: number | null; readonly killed: boolean } | undefined;
+    readonly profiles: readonly ProfileSummary[];
+    readonly quiet: { readonly busyPct: number; readonly waitedMs: number };
+    readonly problems: readonly string[];
+}
+
+function windowMetrics(before: Map<string, number>, after: Map<string, number>, seconds: number): WindowMetrics {
+    const d = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    const groups = d("sluice_wal_groups_total");
+    return {
+        walMBps: d("sluice_wal_bytes_total") / 1e6 / seconds,
+        walEntriesPerSec: d("sluice_wal_entries_total") / seconds,
+        syncsPerSec: d("sluice_wal_syncs_total") / seconds,
+        entriesPerGroup: groups === 0 ? Number.NaN : d("sluice_wal_entries_total") / groups,
+        flushes: d("sluice_flushes_total"),
+        flushedRows: d("sluice_flushed_rows_total"),
+        flushedRowsPerSec: d("sluice_flushed_rows_total") / seconds,
+        bufferedRowsAtEnd: after.get("sluice_buffered_rows") ?? Number.NaN,
+        flushFailures: d("sluice_flush_failures_total"),
+        linesAccepted: d("sluice_lines_accepted_total"),
+    };
+}
+
+interface Settings {
+    readonly seconds: number;
+    readonly warmupSeconds: number;
+    readonly connections: number;
+    readonly batch: number;
+    readonly gzip: boolean;
+    readonly cpuProf: boolean;
+    readonly top: number;
+    readonly sets: readonly string[];
+}
+
+async function runAdapter(adapter: Adapter, settings: Settings, scratch: string, source: LineSource, profileRoot: string | undefined, cli: string): Promise<RunResult> {
+    const dataDir = join(scratch, `data-${adapter}`);
+    const profileDir = profileRoot === undefined ? undefined : join(profileRoot, adapter);
+    if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
+    const quiet = await waitForQuiet();
+    const sluice = await startSluice({ dataDir, adapter, ...(profileDir === undefined ? {} : { profileDir }), sets: settings.sets, cli });
+    const problems: string[] = [];
+    let shutdown: RunResult["shutdown"];
+    try {
+        const idleRssBytes = (await processMemory(sluice.service.pid))?.rss ?? Number.NaN;
+        let before = new Map<string, number>();
+        let after = new Map<string, number>();
+        const load = await runLoad({
+            url: sluice.writeUrl,
+            connections: settings.connections,
+            batchLines: settings.batch,
+            seconds: settings.seconds,
+            warmupSeconds: settings.warmupSeconds,
+            gzip: settings.gzip,
+            source,
+            serverPid: sluice.service.pid,
+            onWindow: async (edge) => {
+                if (edge === "start") before = await scrapeMetrics(sluice.url);
+                else after = await scrapeMetrics(sluice.url);
+            },
+        });
+        const metrics = windowMetrics(before, after, load.seconds);
+        progress(`  ${adapter}: ${fixed(load.window.linesPerSec, 0)} lines/s; flushing and counting...`);
+        const verify = await verifySluice(sluice.url, dataDir, load);
+        problems.push(...verify.problems);
+        const stopped = await sluice.service.stop(120_000);
+        shutdown = { ms: stopped.ms, code: stopped.code, killed: stopped.killed };
+        if (stopped.code !== 0) problems.push(`sluice exited with ${stopped.code ?? stopped.signal}${stopped.killed ? " (SIGKILL after 120 s)" : ""}: ${sluice.service.output().slice(-500)}`);
+        if (load.stoppedEarly !== undefined) problems.push(`load: ${load.stoppedEarly}`);
+        if (Object.keys(load.total.errors).length > 0) problems.push(`errors: ${JSON.stringify(load.total.errors)}`);
+        for (const [status, count] of Object.entries(load.total.non2xx)) problems.push(`${count} × ${status}: ${load.total.samples[status] ?? ""}`);
+        const profiles = profileDir === undefined ? [] : await summarizeProfiles(profileDir, load.windowMonotonicUs, settings.top);
+        return { name: adapter, load, idleRssBytes, metrics, verify, shutdown, profiles, quiet, problems };
+    } finally {
+        if (!sluice.service.exited()) await sluice.service.stop(10_000);
+    }
+}
+
+async function runSink(settings: Settings, source: LineSource): Promise<RunResult> {
+    const quiet = await waitForQuiet();
+    const { service, match } = await startService("sink", process.execPath, ["-e", SINK_SCRIPT], /listening on (http:\/\/\S+)/);
+    try {
+        const idleRssBytes = (await processMemory(service.pid))?.rss ?? Number.NaN;
+        const load = await runLoad({
+            url: `${match![1]}/write?db=${DATABASE}`,
+            connections: settings.connections,
+            batchLines: settings.batch,
+            seconds: settings.seconds,
+            warmupSeconds: settings.warmupSeconds,
+            gzip: settings.gzip,
+            source,
+            serverPid: service.pid,
+        });
+        return { name: "sink (no-op node:http)", load, idleRssBytes, metrics: undefined, verify: undefined, shutdown: undefined, profiles: [], quiet, problems: [] };
+    } finally {
+        await service.stop(5_000);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const MB = (bytes: number) => fixed(bytes / 2 ** 20, 0);
+
+const MAIN_TABLE: readonly TableColumn<RunResult>[] = [
+    { title: "server", align: "left", cell: (r) => r.name },
+    { title: "lines/s", align: "right", cell: (r) => fixed(r.load.window.linesPerSec, 0) },
+    { title: "values/s", align: "right", cell: (r) => fixed(r.load.window.fieldValuesPerSec, 0) },
+    { title: "MB/s", align: "right", cell: (r) => fixed(r.load.window.wireMBps, 1) },
+    { title: "p50 ms", align: "right", cell: (r) => fixed(r.load.window.p50Ms, 1) },
+    { title: "p99 ms", align: "right", cell: (r) => fixed(r.load.window.p99Ms, 1) },
+    { title: "non-2xx", align: "right", cell: (r) => String(Object.values(r.load.total.non2xx).reduce((a, b) => a + b, 0)) },
+    { title: "errors", align: "right", cell: (r) => String(Object.values(r.load.total.errors).reduce((a, b) => a + b, 0)) },
+    { title: "server CPU %", align: "right", cell: (r) => fixed(r.load.server?.cpuPct, 0) },
+    { title: "client CPU %", align: "right", cell: (r) => fixed(r.load.client.cpuPct, 0) },
+    { title: "other procs %", align: "right", cell: (r) => fixed(Math.max(0, r.load.machine?.otherUserPct ?? Number.NaN), 0) },
+    { title: "unattributed sys %", align: "right", cell: (r) => fixed(Math.max(0, (r.load.machine?.otherPct ?? Number.NaN) - (r.load.machine?.otherUserPct ?? Number.NaN)), 0) },
+    { title: "steal %", align: "right", cell: (r) => fixed(r.load.machine?.stealPct, 0) },
+    { title: "RSS idle→peak MB", align: "right", cell: (r) => `${MB(r.idleRssBytes)}→${MB(r.load.server?.rssPeakBytes ?? Number.NaN)}` },
+    { title: "stored = acked", align: "left", cell: (r) => (r.verify === undefined ? "-" : r.verify.ok ? `yes (${r.verify.rows})` : `NO (${r.verify.rows} / ${r.load.total.ackedLines})`) },
+];
+
+const COST_TABLE: readonly TableColumn<RunResult>[] = [
+    { title: "server", align: "left", cell: (r) => r.name },
+    { title: "server µs CPU/line", align: "right", cell: (r) => fixed(((r.load.server?.cpuSeconds ?? Number.NaN) * 1e6) / r.load.window.ackedLines, 2) },
+    { title: "client µs CPU/line", align: "right", cell: (r) => fixed((r.load.client.cpuSeconds * 1e6) / r.load.window.ackedLines, 2) },
+    { title: "main thread %", align: "right", cell: (r) => fixed(r.load.server?.threads.find((t) => t.main)?.cpuPct, 0) },
+    {
+        title: "other threads % (busiest)",
+        align: "left",
+        cell: (r) =>
+            r.load.server?.threads
+                .filter((t) => !t.main)
+                .slice(0, 4)
+                .map((t) => fixed(t.cpuPct, 0))
+                .join(" ") ?? "-",
+    },
+    { title: "WAL MB/s", align: "right", cell: (r) => fixed(r.metrics?.walMBps, 1) },
+    { title: "syncs/s", align: "right", cell: (r) => fixed(r.metrics?.syncsPerSec, 1) },
+    { title: "entries/group", align: "right", cell: (r) => fixed(r.metrics?.entriesPerGroup, 1) },
+    { title: "flushed rows/s", align: "right", cell: (r) => fixed(r.metrics?.flushedRowsPerSec, 0) },
+    { title: "flushes", align: "right", cell: (r) => (r.metrics === undefined ? "-" : String(r.metrics.flushes)) },
+    { title: "buffered at end", align: "right", cell: (r) => fixed(r.metrics?.bufferedRowsAtEnd, 0) },
+    { title: "flush call ms", align: "right", cell: (r) => fixed(r.verify?.flushMs, 0) },
+    { title: "shutdown ms", align: "right", cell: (r) => fixed(r.shutdown?.ms, 0) },
+];
+
+interface Report {
+    readonly benchmark: "http";
+    readonly machine: Awaited<ReturnType<typeof machineInfo>>;
+    readonly settings: Settings & { readonly meanLineBytes: number; readonly directory: string };
+    readonly git: string;
+    readonly runs: readonly RunResult[];
+    readonly target: { readonly linesPerSec: number; readonly best: number; readonly met: boolean };
+}
+
+function reportText(report: Report): string {
+    const s = report.settings;
+    const out: string[] = [];
+    out.push(
+        `http: ${s.seconds}s measured after ${s.warmupSeconds}s warm-up, ${s.connections} connections, ${s.batch} lines per request (${fixed(s.meanLineBytes, 1)} B/line)` +
+            `${s.gzip ? ", gzip" : ""}, wal.sync_mode=fdatasync${s.sets.length > 0 ? `, --set ${s.sets.join(" --set ")}` : ""}${s.cpuProf ? ", under --cpu-prof" : ""}, dir ${s.directory}`,
+    );
+    out.push(`sluice: ${report.git}`);
+    out.push("");
+    out.push(formatTable(MAIN_TABLE, report.runs));
+    out.push("");
+    out.push("where the time goes (window):");
+    out.push(formatTable(COST_TABLE, report.runs.filter((r) => r.metrics !== undefined)));
+    for (const run of report.runs) {
+        if (run.quiet.busyPct >= 25) out.push(`note: ${run.name}: the machine was busy before the run (${fixed(run.quiet.busyPct, 0)}% of a core after ${fixed(run.quiet.waitedMs / 1000, 0)} s of waiting)`);
+        if ((run.load.machine?.otherUserPct ?? 0) > 25) {
+            const others = run.load.others.map((o) => `${o.name} ${fixed(o.cpuPct, 0)}% (${o.command ?? "?"})`).join("; ");
+            out.push(`note: ${run.name}: DISTURBED: other processes used ${fixed(run.load.machine?.otherUserPct, 0)}% of a core (user time) during the window${others === "" ? "" : `: ${others}`}`);
+        }
+        if (run.verify !== undefined) {
+            out.push(
+                `check ${run.name}: ${run.verify.files} Parquet files, ${run.verify.rows} rows, ${run.verify.series} series, ${run.verify.duplicateKeys} duplicate keys, ` +
+                    `${run.verify.fieldValues} field values; acknowledged ${run.load.total.ackedLines} lines in ${run.load.total.ackedRequests} requests`,
+            );
+        }
+        for (const problem of run.problems) out.push(`  PROBLEM ${run.name}: ${problem}`);
+    }
+    for (const run of report.runs) {
+        for (const [i, profile] of run.profiles.entries()) {
+            out.push("");
+            out.push(formatProfile(profile, `profile ${run.name} #${i + 1} (${profile.file.split("/").at(-1)})`));
+        }
+    }
+    out.push("");
+    const t = report.target;
+    out.push(`target ≥ ${t.linesPerSec.toLocaleString("en-US")} lines/s durable (fdatasync): best ${fixed(t.best, 0)} lines/s → ${t.met ? "met" : "NOT met"} (${fixed((t.best / t.linesPerSec) * 100, 0)}% of it)`);
+    return out.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections of bench/RESULTS.md (the peers benchmark writes the file and keeps these)
+
+const SECTION = /<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->\n?/g;
+
+/** The marked sections (`<!-- NAME:begin -->…<!-- NAME:end -->`) of a results file. */
+export function markedSections(text: string): string[] {
+    return [...text.matchAll(SECTION)].map((match) => match[0].endsWith("\n") ? match[0] : `${match[0]}\n`);
+}
+
+/** Puts `body` into `path` as section `name`: in place of the old one, or at the end. */
+export async function writeSection(path: string, name: string, body: string): Promise<void> {
+    const section = `<!-- ${name}:begin -->\n${body.trimEnd()}\n<!-- ${name}:end -->\n`;
+    const old = await readFile(path, "utf8").catch(() => "");
+    const pattern = new RegExp(`<!-- ${name}:begin -->[\\s\\S]*?<!-- ${name}:end -->\\n?`);
+    const text = pattern.test(old) ? old.replace(pattern, () => section) : `${old}${old === "" || old.endsWith("\n\n") ? "" : old.endsWith("\n") ? "\n" : "\n\n"}${section}`;
+    await writeFile(path, text);
+}
+
+function positiveInteger(value: string | boolean | undefined, fallback: number, what: string): number {
+    if (typeof value !== "string") return fallback;
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${what} must be a positive integer, got "${value}"`);
+    return n;
+}
+
+async function run(options: BenchOptions): Promise<number> {
+    let settings: Settings;
+    let adapters: Adapter[];
+    try {
+        const warmup = options.values["warmup"];
+        const warmupSeconds = typeof warmup === "string" ? Number(warmup) : DEFAULT_WARMUP;
+        if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup must be a number of seconds ≥ 0, got "${String(warmup)}"`);
+        const sets = options.values["set"];
+        settings = {
+            seconds: options.seconds ?? DEFAULT_SECONDS,
+            warmupSeconds,
+            connections: positiveInteger(options.values["connections"], DEFAULT_CONNECTIONS, "--connections"),
+            batch: positiveInteger(options.values["batch"], DEFAULT_BATCH, "--batch"),
+            gzip: options.values["gzip"] === true,
+            cpuProf: options.values["cpu-prof"] === true,
+            top: positiveInteger(options.values["top"], DEFAULT_TOP, "--top"),
+            sets: Array.isArray(sets) ? (sets as string[]) : typeof sets === "string" ? [sets] : [],
+        };
+        const list = options.values["adapters"];
+        adapters =
+            typeof list === "string"
+                ? list.split(",").map((name) => {
+                      const adapter = ADAPTERS.find((a) => a === name.trim());
+                      if (adapter === undefined) throw new Error(`unknown adapter "${name}" (use ${ADAPTERS.join(", ")})`);
+                      return adapter;
+                  })
+                : [...ADAPTERS];
+    } catch (error) {
+        progress((error as Error).message);
+        return 2;
+    }
+
+    const scratch = await scratchDirectory(options.dir, "sluice-http");
+    try {
+        const build = await snapshotBuild(scratch.path);
+        const machine = await machineInfo(scratch.path);
+        if (!options.json) process.stdout.write(`${machineLine(machine)}\n`);
+        const keepProfiles = options.values["profile-dir"];
+        const profileRoot = !settings.cpuProf ? undefined : typeof keepProfiles === "string" ? keepProfiles : join(scratch.path, "profiles");
+        progress("generating bodies (seeded)...");
+        const source = new LineSource(settings.batch);
+        const runs: RunResult[] = [];
+        if (options.values["sink"] === true) {
+            progress("sink (the load generator alone)...");
+            runs.push(await runSink(settings, source));
+        }
+        for (const adapter of adapters) {
+            progress(`${adapter}: ${settings.warmupSeconds + settings.seconds}s of load...`);
+            runs.push(await runAdapter(adapter, settings, scratch.path, source, profileRoot, build.cli));
+        }
+        const sluiceRuns = runs.filter((r) => r.verify !== undefined);
+        const best = Math.max(0, ...sluiceRuns.filter((r) => r.problems.length === 0).map((r) => r.load.window.linesPerSec));
+        const report: Report = {
+            benchmark: "http",
+            machine,
+            settings: { ...settings, meanLineBytes: source.meanLineBytes, directory: scratch.path },
+            git: build.description,
+            runs,
+            target: { linesPerSec: TARGET_LINES_PER_SEC, best, met: best >= TARGET_LINES_PER_SEC },
+        };
+        if (options.json) {
+            process.stdout.write(`${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`);
+        } else {
+            process.stdout.write(`${reportText(report)}\n`);
+            if (typeof keepProfiles === "string") process.stdout.write(`profiles kept in ${keepProfiles}\n`);
+        }
+        const resultsPath = options.values["results"];
+        if (typeof resultsPath === "string") {
+            const name = settings.cpuProf ? "http-profile" : "http";
+            const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`;
+            await writeSection(
+                resultsPath,
+                name,
+                [
+                    `## End to end over HTTP${settings.cpuProf ? ", under the CPU profiler" : ""}: \`${command}\``,
+                    "",
+                    `Generated by bench/http.bench.ts on ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}. ${machineLine(machine)}`,
+                    "",
+                    "```text",
+                    reportText(report),
+                    "```",
+                ].join("\n"),
+            );
+            if (!options.json) process.stdout.write(`section "${name}" written to ${resultsPath}\n`);
+        }
+        return runs.some((r) => r.problems.length > 0) ? 1 : 0;
+    } finally {
+        await scratch.remove();
+    }
+}
+
+export const benchmark: Benchmark = {
+    options: {
+        connections: { type: "string" },
+        batch: { type: "string" },
+        adapters: { type: "string" },
+        warmup: { type: "string" },
+        gzip: { type: "boolean" },
+        sink: { type: "boolean" },
+        "cpu-prof": { type: "boolean" },
+        "profile-dir": { type: "string" },
+        top: { type: "string" },
+        set: { type: "string", multiple: true },
+        results: { type: "string" },
+    },
+    optionHelp: [
+        "http options:",
+        `  --connections C   concurrent keep-alive connections (default ${DEFAULT_CONNECTIONS})`,
+        `  --batch N         lines per request (default ${DEFAULT_BATCH})`,
+        `  --adapters LIST   http.server adapters to run (default ${ADAPTERS.join(",")})`,
+        `  --warmup S        seconds of load before the measured window (default ${DEFAULT_WARMUP})`,
+        "  --gzip            send gzip bodies (pre-compressed before the run)",
+        "  --sink            first measure the load generator against a do-nothing node:http server",
+        "  --cpu-prof        run the server under node --cpu-prof and summarise the window's self time",
+        "  --profile-dir D   keep the .cpuprofile files in D (default: deleted with the scratch directory)",
+        `  --top N           functions listed per profile (default ${DEFAULT_TOP})`,
+        "  --set key=value   more Sluice configuration (repeatable), e.g. --set flush.max_rows=2000000",
+        "  --results PATH    also put the report into PATH as a marked section (bench/RESULTS.md keeps it when peers rewrites the file)",
+        `  (the default --seconds is ${DEFAULT_SECONDS})`,
+    ],
+    run,
+};
