@@ -1,0 +1,103 @@
+/**
+ * `npm run bench -- sustained`: end-to-end ingest for minutes (default 5) at full speed against
+ * one Sluice in `fdatasync` mode, sampling the server's buffered bytes and RSS every few
+ * seconds. The question it answers: does the flush loop keep up (buffered bytes flat), and at
+ * what accepted rate; if it cannot, the buffers reach their budget and writes get 503, so the
+ * accepted rate falls to what flushing sustains.
+ */
+import type { Benchmark, BenchOptions } from "./common.js";
+import { fixed, formatTable, machineInfo, machineLine, progress, scratchDirectory, sleep } from "./common.js";
+import { scrapeMetrics, startSluice, verifySluice } from "./http.bench.js";
+import { runLoad } from "./load.js";
+
+const DEFAULT_SECONDS = 300;
+const SAMPLE_EVERY_MS = 5000;
+
+interface Sample {
+    readonly second: number;
+    readonly bufferedMiB: number;
+    readonly rssMiB: number;
+    readonly flushedRows: number;
+    readonly acceptedLines: number;
+}
+
+async function run(options: BenchOptions): Promise<number> {
+    const seconds = options.seconds ?? DEFAULT_SECONDS;
+    const connections = Number(options.values.connections ?? 8);
+    const batch = Number(options.values.batch ?? 5000);
+    const scratch = await scratchDirectory(options.dir, "sluice-sustained-");
+    try {
+        const machine = await machineInfo(scratch.path);
+        progress(machineLine(machine));
+        const sets = (options.values.set as string | undefined)?.split(",").filter((set) => set !== "") ?? [];
+        const sluice = await startSluice({ dataDir: `${scratch.path}/data`, sets });
+        const samples: Sample[] = [];
+        let done = false;
+        const started = performance.now();
+        const sampler = (async () => {
+            while (!done) {
+                await sleep(SAMPLE_EVERY_MS);
+                const metrics = await scrapeMetrics(sluice.url).catch(() => undefined);
+                if (metrics === undefined) continue;
+                const sample: Sample = {
+                    second: Math.round((performance.now() - started) / 1000),
+                    bufferedMiB: (metrics.get("sluice_buffered_bytes") ?? 0) / 2 ** 20,
+                    rssMiB: (metrics.get("sluice_process_resident_memory_bytes") ?? 0) / 2 ** 20,
+                    flushedRows: metrics.get("sluice_flushed_rows_total") ?? 0,
+                    acceptedLines: metrics.get("sluice_lines_accepted_total") ?? 0,
+                };
+                samples.push(sample);
+                progress(`t=${sample.second}s buffered ${fixed(sample.bufferedMiB, 1)} MiB, RSS ${fixed(sample.rssMiB, 0)} MiB, accepted ${sample.acceptedLines}, flushed ${sample.flushedRows}`);
+            }
+        })();
+        const result = await runLoad({ url: sluice.writeUrl, connections, batchLines: batch, seconds, warmupSeconds: 2, serverPid: sluice.service.pid });
+        done = true;
+        await sampler;
+        const verify = await verifySluice(sluice.url, `${scratch.path}/data`, result);
+        await sluice.service.stop(120_000);
+        const buffered = samples.map((sample) => sample.bufferedMiB);
+        const half = Math.floor(samples.length / 2);
+        const summary = {
+            machine: machineLine(machine),
+            seconds,
+            connections,
+            batch,
+            linesPerSecond: result.window.linesPerSec,
+            p99Ms: result.window.p99Ms,
+            refused: result.total.non2xx,
+            serverRssPeakMiB: (result.server?.rssPeakBytes ?? 0) / 2 ** 20,
+            bufferedMiBFirstHalfMax: Math.max(0, ...buffered.slice(0, half)),
+            bufferedMiBSecondHalfMax: Math.max(0, ...buffered.slice(half)),
+            stored: verify.ok ? "stored = acknowledged" : verify.problems.join("; "),
+            samples,
+        };
+        if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        else {
+            process.stdout.write(`${summary.machine}\n`);
+            process.stdout.write(
+                `sustained ${seconds}s, C=${connections}, batch ${batch}: ${Math.round(summary.linesPerSecond)} lines/s acknowledged (p99 ${fixed(summary.p99Ms, 1)} ms); refused ${JSON.stringify(summary.refused)}; server RSS peak ${fixed(summary.serverRssPeakMiB, 0)} MiB; buffered max ${fixed(summary.bufferedMiBFirstHalfMax, 1)} MiB (first half) / ${fixed(summary.bufferedMiBSecondHalfMax, 1)} MiB (second half); ${summary.stored}\n`,
+            );
+            process.stdout.write(
+                formatTable(
+                    [
+                        { title: "t s", align: "right", cell: (s: Sample) => String(s.second) },
+                        { title: "buffered MiB", align: "right", cell: (s: Sample) => fixed(s.bufferedMiB, 1) },
+                        { title: "RSS MiB", align: "right", cell: (s: Sample) => fixed(s.rssMiB, 0) },
+                        { title: "accepted lines", align: "right", cell: (s: Sample) => String(s.acceptedLines) },
+                        { title: "flushed rows", align: "right", cell: (s: Sample) => String(s.flushedRows) },
+                    ],
+                    samples,
+                ) + "\n",
+            );
+        }
+        return verify.ok ? 0 : 1;
+    } finally {
+        await scratch.remove();
+    }
+}
+
+export const benchmark: Benchmark = {
+    options: { connections: { type: "string" }, batch: { type: "string" }, set: { type: "string" } },
+    optionHelp: ["sustained options:", "  --connections N  (default 8)", "  --batch N        lines per request (default 5000)", "  --set k=v,k=v    Sluice settings"],
+    run,
+};
