@@ -15,7 +15,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CRASH_POINTS, type CrashPoint } from "../flush/crash-points.js";
 import { tempDir } from "./helpers/batches.js";
 import { CLI } from "./helpers/cli.js";
-import { Ledger, LoadGenerator, type LoadOptions, type VerifyReport, problemsOf, prng, seedFromEnv, sleep, waitFor } from "./helpers/load.js";
+import { seededRandom } from "../bench/common.js";
+import { Ledger, LoadGenerator, type LoadOptions, type VerifyReport, problemsOf, seedFromEnv, sleep, waitFor } from "./helpers/load.js";
 import { type ParquetFileInfo, parquetFiles, readParquet, walFiles } from "./helpers/parquet.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ describe("crash: random SIGKILL under write load", () => {
     it("keeps every acknowledged point exactly once across 5 kill -9 / restart cycles, then stops cleanly", { timeout: 120_000 }, async () => {
         const seed = seedFromEnv();
         console.log(`[crash] random SIGKILL seed ${seed} (replay: SLUICE_CRASH_SEED=${seed})`);
-        const random = prng(seed);
+        const random = seededRandom(seed);
         const env = config(SMALL);
         const generator = track(
             new LoadGenerator({

@@ -3,6 +3,7 @@
  * types, exact nanoseconds and 64-bit integers, NULLs, (tags, time) order, the hour split,
  * unicode names, the footer key-values, union_by_name across files, and the worker's transfers.
  */
+import { seededRandom } from "../bench/common.js";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -301,17 +302,6 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
 // ---------------------------------------------------------------------------------------------
 // Order and hours
 
-/** A seeded PRNG (mulberry32). */
-function random(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
 
 /** The reference order, by comparison: (hour, tags with null first in code point order, time, arrival). */
 function referenceOrder(tags: readonly string[], rows: readonly Row[]): number[] {
@@ -342,7 +332,7 @@ function actualOrder(batch: ColumnarBatch): number[] {
 const AWKWARD = ["b", "a", "", "ab", "Z", "é", "\uffff", "😀", "\ue000", "𝔸", null] as const;
 
 function randomRows(count: number, seed: number, options: { tags: readonly string[]; values: readonly (string | null)[]; ordered: boolean; spanHours: number }): Row[] {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const rows: Row[] = [];
     for (let i = 0; i < count; i++) {
         const row: Row = { id: BigInt(i) };
@@ -480,7 +470,7 @@ describe("EncodeWorker", () => {
 
     function sample(rows: number, seed: number): ColumnarBatch {
         const values = ["web-1", "web-2", "db-1", "😀", null];
-        const next = random(seed);
+        const next = seededRandom(seed);
         return makeBatch(
             "cpu",
             ["host"],

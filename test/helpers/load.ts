@@ -9,18 +9,8 @@
  * - `rejected`: a 4xx, which these well-formed points should never get (a test failure).
  * Never a point is sent twice, so a point found twice in Parquet is a duplicate of Sluice's.
  */
+import { seededRandom } from "../../bench/common.js";
 
-/** A seeded PRNG (mulberry32), so a failing random schedule can be replayed from its seed. */
-export function prng(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
 
 /** A seed from `SLUICE_CRASH_SEED` when set (to replay a failure), else a fresh one. */
 export function seedFromEnv(): number {
@@ -290,7 +280,7 @@ export class LoadGenerator {
     async #run(writer: number): Promise<void> {
         const { batchPoints, databases, measurements, maxRequestsPerWriter, requestTimeoutMs, pauseMs } = this.#options;
         // One PRNG per writer: each writer's batches (sizes, targets, endpoints) follow from the seed.
-        const random = prng((this.#options.seed + Math.imul(writer + 1, 0x9e3779b1)) >>> 0);
+        const random = seededRandom((this.#options.seed + Math.imul(writer + 1, 0x9e3779b1)) >>> 0);
         const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
         for (let sent = 0; sent < maxRequestsPerWriter && !this.#stopped; ) {
             const url = this.#target;
