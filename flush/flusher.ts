@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Logger } from "../src/log.js";
 import { WalDirectoryReader, decodedRecords } from "../src/wal/directory-reader.js";
 import { writeNewFileDurably } from "../src/wal/fs.js";
+import { sliceBatch } from "../src/columnar/slice.js";
 import type { Buffers } from "../ingest/buffer/buffers.js";
 import type { DrainedBuffer, MeasurementBuffer } from "../ingest/buffer/measurement-buffer.js";
 import { type CommitLog, type CommittedFile, CommitLogFailedError } from "./commit-log.js";
@@ -235,13 +236,22 @@ export class Flusher {
         const temps: string[] = [];
         const files: CommittedFile[] = [];
         try {
-            const partitions = await this.#deps.encoder.encode({ database, batch: drained.batch, minSequence: drained.minSequence, maxSequence: drained.maxSequence });
-            const name = parquetFileName(drained.minSequence, drained.maxSequence);
-            for (const partition of partitions) {
-                const temp = `${process.pid}-${Date.now()}-${this.#tempCounter++}.parquet.tmp`;
-                temps.push(temp);
-                await writeNewFileDurably(this.#deps.commitLog.tempPath(temp), partition.bytes);
-                files.push({ path: join(partitionPath(database, measurement, partition.date, partition.hour), name), temp, rows: partition.rows, bytes: partition.bytes.length });
+            // A buffer can hold more than flush.max_rows (rows arrive while a flush runs): encode it
+            // in parts of at most that many rows, so the worker's memory stays bounded, and commit
+            // all parts with one record.
+            const parts = Math.ceil(drained.batch.rows / this.#options.maxRows);
+            const rowsPerPart = Math.ceil(drained.batch.rows / parts);
+            for (let part = 0; part < parts; part++) {
+                const start = part * rowsPerPart;
+                const batch = sliceBatch(drained.batch, start, Math.min(drained.batch.rows, start + rowsPerPart));
+                const partitions = await this.#deps.encoder.encode({ database, batch, minSequence: drained.minSequence, maxSequence: drained.maxSequence });
+                const name = parquetFileName(drained.minSequence, drained.maxSequence, parts === 1 ? 0 : part + 1);
+                for (const partition of partitions) {
+                    const temp = `${process.pid}-${Date.now()}-${this.#tempCounter++}.parquet.tmp`;
+                    temps.push(temp);
+                    await writeNewFileDurably(this.#deps.commitLog.tempPath(temp), partition.bytes);
+                    files.push({ path: join(partitionPath(database, measurement, partition.date, partition.hour), name), temp, rows: partition.rows, bytes: partition.bytes.length });
+                }
             }
             crashPoint("after-temp-fsync");
             await this.#deps.commitLog.commit({ type: "commit", database, measurement, through: drained.maxSequence, min: drained.minSequence, files });

@@ -23,7 +23,10 @@ export function partitionPath(database: string, measurement: string, date: strin
     return join(encodeDirectoryName(database), encodeDirectoryName(measurement), `date=${date}`, `hour=${hour}`);
 }
 
-/** A file's name: the WAL sequences it holds, so names never collide and say where rows came from. */
-export function parquetFileName(minSequence: number, maxSequence: number): string {
-    return `${String(minSequence).padStart(20, "0")}-${String(maxSequence).padStart(20, "0")}.parquet`;
+/**
+ * A file's name: the WAL sequences it holds, so names never collide and say where rows came
+ * from; a flush encoded in several parts numbers them.
+ */
+export function parquetFileName(minSequence: number, maxSequence: number, part = 0): string {
+    return `${String(minSequence).padStart(20, "0")}-${String(maxSequence).padStart(20, "0")}${part === 0 ? "" : `-${part}`}.parquet`;
 }

@@ -162,6 +162,11 @@ describe("flusher", () => {
             while (flusher.stats.rows < 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
             expect(buffers.rows).toBe(0);
             expect(flusher.stats.rows).toBe(30);
+            // 30 rows against flush.max_rows = 25: one commit, encoded in two parts of 15.
+            expect(flusher.stats).toMatchObject({ flushes: 1, files: 2 });
+            const names = (await readdir(join(data, "parquet"), { recursive: true })).filter((name) => name.endsWith(".parquet")).map((name) => name.replace(/^.*\//, ""));
+            expect(names.sort()).toEqual(["00000000000000000000-00000000000000000002-1.parquet", "00000000000000000000-00000000000000000002-2.parquet"]);
+            expect(await query(`select count(*)::INT as n from read_parquet('${join(data, "parquet")}/**/*.parquet')`)).toEqual([{ n: 30 }]);
         } finally {
             await flusher.close();
             await encoder.close();
