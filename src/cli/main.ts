@@ -35,11 +35,15 @@ function buildProgram(): Command {
                     () => {
                         consoleLogger.info("shut down cleanly: every acknowledged write is in Parquet");
                         resolve();
+                        // Everything is flushed and closed; idle keep-alive sockets a client still
+                        // holds open (hyper-express cannot close them) must not keep the process.
+                        setImmediate(() => process.exit());
                     },
                     (error: unknown) => {
                         consoleLogger.error(`shutdown could not flush everything; the WAL is kept and the next start recovers it: ${(error as Error).message}`);
                         process.exitCode = EXIT_FAILURE;
                         resolve();
+                        setImmediate(() => process.exit());
                     },
                 );
             };
