@@ -16,6 +16,7 @@ import { CRASH_POINTS, type CrashPoint } from "../flush/crash-points.js";
 import { tempDir } from "./helpers/batches.js";
 import { CLI } from "./helpers/cli.js";
 import { seededRandom } from "../bench/common.js";
+import type { RecoverReport } from "../src/cli/recover-command.js";
 import { Ledger, LoadGenerator, type LoadOptions, type VerifyReport, problemsOf, seedFromEnv, sleep, waitFor } from "./helpers/load.js";
 import { type ParquetFileInfo, parquetFiles, readParquet, walFiles } from "./helpers/parquet.js";
 
@@ -95,30 +96,16 @@ async function terminate(server: Server, timeoutMs = 30_000): Promise<Exit> {
     return exitWithin(server.proc, timeoutMs, "sluice serve after SIGTERM");
 }
 
-interface RecoverStats {
-    recoveredFiles: number;
-    recoveredBatches: number;
-    recoveredEntries: number;
-    recoveredRows: number;
-    alreadyFlushedEntries: number;
-    corruptedEntries: number;
-    skippedFiles: number;
-    tornTails: number;
-    finishedCommits: number;
-    discardedTemps: number;
-    flushedFiles: number;
-    flushedRows: number;
-}
 
 /** `sluice recover --json`: the exit, and the stats object when it printed one. */
-async function recover(env: Record<string, string>): Promise<{ exit: Exit; stats: RecoverStats | undefined; output: string }> {
+async function recover(env: Record<string, string>): Promise<{ exit: Exit; stats: RecoverReport | undefined; output: string }> {
     const proc = spawnCli(["recover", "--json"], env);
     const exit = await exitWithin(proc, 60_000, "sluice recover");
     const line = proc
         .output()
         .split("\n")
         .find((text) => text.startsWith("{"));
-    return { exit, stats: line === undefined ? undefined : (JSON.parse(line) as RecoverStats), output: proc.output() };
+    return { exit, stats: line === undefined ? undefined : (JSON.parse(line) as RecoverReport), output: proc.output() };
 }
 
 function track(generator: LoadGenerator): LoadGenerator {

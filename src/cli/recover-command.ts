@@ -3,7 +3,16 @@ import type { Command } from "commander";
 import { createEncoder } from "../../flush/encoder.js";
 import { Engine } from "../engine.js";
 import { consoleLogger, silentLogger } from "../log.js";
+import type { RecoveryStats } from "../wal/index.js";
 import { type ConfigOptions, configFrom, withConfigOptions } from "./options.js";
+
+/** What `sluice recover --json` prints: the replay's stats and what the flushes made of them. */
+export interface RecoverReport extends RecoveryStats {
+    readonly finishedCommits: number;
+    readonly discardedTemps: number;
+    readonly flushedFiles: number;
+    readonly flushedRows: number;
+}
 
 export function registerRecoverCommand(program: Command): void {
     withConfigOptions(program.command("recover").description("replay the WAL into Parquet offline, purge it, print what was recovered"), false)
@@ -12,7 +21,7 @@ export function registerRecoverCommand(program: Command): void {
             const { engine, startup } = await Engine.open(configFrom(options), options.json ? silentLogger : consoleLogger, createEncoder());
             await engine.shutdown();
             const flushed = engine.flusher.stats;
-            const report = {
+            const report: RecoverReport = {
                 ...startup.wal,
                 finishedCommits: startup.commitLog.finishedCommits,
                 discardedTemps: startup.commitLog.discardedTemps,
