@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readdir, rm, rmdir } from "node:fs/promises";
 import { cpus, availableParallelism, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import type { ParseArgsConfig } from "node:util";
+import type { StringColumn } from "../src/columnar/batch.js";
 
 export type BenchOptionSpec = NonNullable<ParseArgsConfig["options"]>;
 
@@ -241,4 +242,25 @@ export function fixed(value: number | undefined, digits: number): string {
 
 export function sleep(ms: number): Promise<void> {
     return new Promise((resolvePromise) => setTimeout(resolvePromise, ms));
+}
+
+/**
+ * A dictionary column whose row i holds `values[pick(i)]`, its dictionary holding only the
+ * values used, in order of first use (as the line-protocol decoder builds it).
+ */
+export function firstUseDictionaryColumn(values: readonly string[], rows: number, pick: (row: number) => number): StringColumn {
+    const codeOf = new Int32Array(values.length).fill(-1);
+    const dict: string[] = [];
+    const codes = new Uint32Array(rows);
+    for (let i = 0; i < rows; i++) {
+        const chosen = pick(i);
+        let code = codeOf[chosen]!;
+        if (code < 0) {
+            code = dict.length;
+            codeOf[chosen] = code;
+            dict.push(values[chosen]!);
+        }
+        codes[i] = code;
+    }
+    return { type: "s", dict, codes };
 }

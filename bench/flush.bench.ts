@@ -26,7 +26,7 @@ import { orderRows } from "../flush/encode/sort.js";
 import { type Compression, type EncodeTimings, type TimeEncoding, COMPRESSIONS, TIME_ENCODINGS } from "../flush/encode/types.js";
 import { EncodeWorker } from "../flush/encode-worker.js";
 import { SLUICE_VERSION } from "../src/version.js";
-import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, progress, seededRandom } from "./common.js";
+import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, firstUseDictionaryColumn, progress, seededRandom } from "./common.js";
 
 const SEED = 0xf1a5;
 const DEFAULT_RUNS = 3;
@@ -43,24 +43,6 @@ const FLOATS = ["usage_user", "usage_system", "usage_idle", "usage_iowait", "usa
 // ---------------------------------------------------------------------------------------------
 // Data
 
-/** A dictionary column over `values` with codes picked at random (dictionary in first-use order, as a parser builds it). */
-function pickColumn(values: readonly string[], rows: number, random: () => number): StringColumn {
-    const codeOf = new Int32Array(values.length).fill(-1);
-    const dict: string[] = [];
-    const codes = new Uint32Array(rows);
-    for (let i = 0; i < rows; i++) {
-        const pick = Math.floor(random() * values.length);
-        let code = codeOf[pick]!;
-        if (code < 0) {
-            code = dict.length;
-            codeOf[pick] = code;
-            dict.push(values[pick]!);
-        }
-        codes[i] = code;
-    }
-    return { type: "s", dict, codes };
-}
-
 /** A dictionary column whose row i holds `values[pick(i)]`. */
 function seriesColumn(values: readonly string[], rows: number, pick: (row: number) => number): StringColumn {
     return { type: "s", dict: values, codes: Uint32Array.from({ length: rows }, (_, i) => pick(i)) };
@@ -76,9 +58,9 @@ export function telegrafBatch(rows: number, shape: Shape, seed = SEED): Columnar
     for (let i = 0; i < rows; i++) time[i] = BASE_TIME_NS + BigInt(i) * STEP_NS;
     const columns = new Map<string, Column>([["time", { type: "t", values: time }]]);
     if (shape === "random") {
-        columns.set("host", pickColumn(HOSTS, rows, random));
-        columns.set("region", pickColumn(REGIONS, rows, random));
-        columns.set("service", pickColumn(SERVICES, rows, random));
+        columns.set("host", firstUseDictionaryColumn(HOSTS, rows, () => Math.floor(random() * HOSTS.length)));
+        columns.set("region", firstUseDictionaryColumn(REGIONS, rows, () => Math.floor(random() * REGIONS.length)));
+        columns.set("service", firstUseDictionaryColumn(SERVICES, rows, () => Math.floor(random() * SERVICES.length)));
     } else {
         // Series s: host s mod 100, and (region, service) from s div 100: 100 × 20 = 2,000 series.
         columns.set("host", seriesColumn(HOSTS, rows, (i) => (i % ROUND_ROBIN_SERIES) % 100));
@@ -229,7 +211,7 @@ function sortInputs(batch: ColumnarBatch, random: ColumnarBatch): { name: string
     const wide = Array.from({ length: 5000 }, (_, i) => `v${String(i).padStart(4, "0")}`);
     const manyColumns = new Map<string, Column>([["time", batch.columns.get("time")!]]);
     const manyTags = ["t1", "t2", "t3", "t4", "t5"];
-    for (const tag of manyTags) manyColumns.set(tag, pickColumn(wide, rows, next));
+    for (const tag of manyTags) manyColumns.set(tag, firstUseDictionaryColumn(wide, rows, () => Math.floor(next() * wide.length)));
     return [
         { name: "round-robin (2k series), time-ordered", batch },
         { name: "random (8k series), time-ordered", batch: random },

@@ -15,7 +15,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { type Column, type ColumnarBatch, type StringColumn, setBit } from "../src/columnar/batch.js";
+import { type Column, type ColumnarBatch, setBit } from "../src/columnar/batch.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { encodeEntryHeader, nowMicros } from "../src/wal/format.js";
 import { decodePayload, encodePayload } from "../src/wal/payload.js";
@@ -29,6 +29,7 @@ import {
     type TableColumn,
     LatencyReservoir,
     ddBandwidth,
+    firstUseDictionaryColumn,
     fixed,
     formatTable,
     machineInfo,
@@ -69,23 +70,6 @@ const REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"];
 const SERVICES = Array.from({ length: 20 }, (_, i) => `service-${String.fromCharCode(97 + i)}`);
 const BASE_TIME_NS = 1_700_000_000_000_000_000n;
 
-/** A dictionary column holding only the values the batch uses, in order of first use (as a parser builds it). */
-function dictionaryColumn(values: readonly string[], picks: Uint8Array): StringColumn {
-    const codeOf = new Int32Array(values.length).fill(-1);
-    const dict: string[] = [];
-    const codes = new Uint32Array(picks.length);
-    for (let i = 0; i < picks.length; i++) {
-        const pick = picks[i]!;
-        let code = codeOf[pick]!;
-        if (code < 0) {
-            code = dict.length;
-            codeOf[pick] = code;
-            dict.push(values[pick]!);
-        }
-        codes[i] = code;
-    }
-    return { type: "s", dict, codes };
-}
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
@@ -121,9 +105,9 @@ export function buildBatches(rows: number, count: number, random: () => number):
         }
         const columns = new Map<string, Column>([
             ["time", { type: "t", values: time }],
-            ["host", dictionaryColumn(HOSTS, host)],
-            ["region", dictionaryColumn(REGIONS, region)],
-            ["service", dictionaryColumn(SERVICES, service)],
+            ["host", firstUseDictionaryColumn(HOSTS, host.length, (row) => host[row]!)],
+            ["region", firstUseDictionaryColumn(REGIONS, region.length, (row) => region[row]!)],
+            ["service", firstUseDictionaryColumn(SERVICES, service.length, (row) => service[row]!)],
             ["usage_user", { type: "f", values: user }],
             ["usage_system", { type: "f", values: system }],
             ["usage_idle", { type: "f", values: idle }],
