@@ -417,6 +417,8 @@ interface Settings {
     readonly cpuProf: boolean;
     readonly top: number;
     readonly sets: readonly string[];
+    /** Offered lines/s (`--rate`); unset: as fast as the server answers. */
+    readonly rate: number | undefined;
 }
 
 async function runAdapter(adapter: Adapter, settings: Settings, scratch: string, source: LineSource, profileRoot: string | undefined, cli: string): Promise<RunResult> {
@@ -440,6 +442,7 @@ async function runAdapter(adapter: Adapter, settings: Settings, scratch: string,
             gzip: settings.gzip,
             source,
             serverPid: sluice.service.pid,
+            ...(settings.rate === undefined ? {} : { linesPerSecond: settings.rate }),
             onWindow: async (edge) => {
                 if (edge === "start") before = await scrapeMetrics(sluice.url);
                 else after = await scrapeMetrics(sluice.url);
@@ -622,6 +625,7 @@ async function run(options: BenchOptions): Promise<number> {
             cpuProf: options.values["cpu-prof"] === true,
             top: positiveInteger(options.values["top"], DEFAULT_TOP, "--top"),
             sets: Array.isArray(sets) ? (sets as string[]) : typeof sets === "string" ? [sets] : [],
+            rate: options.values["rate"] === undefined ? undefined : positiveInteger(options.values["rate"], 1, "--rate"),
         };
         const list = options.values["adapters"];
         adapters =
@@ -706,6 +710,7 @@ export const benchmark: Benchmark = {
         sink: { type: "boolean" },
         "cpu-prof": { type: "boolean" },
         "profile-dir": { type: "string" },
+        rate: { type: "string" },
         top: { type: "string" },
         set: { type: "string", multiple: true },
         results: { type: "string" },
@@ -714,6 +719,7 @@ export const benchmark: Benchmark = {
         "http options:",
         `  --connections C   concurrent keep-alive connections (default ${DEFAULT_CONNECTIONS})`,
         `  --batch N         lines per request (default ${DEFAULT_BATCH})`,
+        "  --rate L          offer L lines/s, paced evenly over the connections (default: as fast as answered)",
         `  --adapters LIST   http.server adapters to run (default ${ADAPTERS.join(",")})`,
         `  --warmup S        seconds of load before the measured window (default ${DEFAULT_WARMUP})`,
         "  --gzip            send gzip bodies (pre-compressed before the run)",

@@ -338,6 +338,12 @@ export interface LoadOptions {
     readonly source?: LineSource;
     /** Awaited at the measured window's start and end (e.g. to scrape the server's metrics). */
     readonly onWindow?: (edge: "start" | "end") => Promise<void>;
+    /**
+     * Offered load in lines/s, spread evenly over the connections (each sends a batch every
+     * connections × batchLines / rate seconds, at once when it is behind); unset: as fast as
+     * the server answers.
+     */
+    readonly linesPerSecond?: number;
 }
 
 export interface ServerSample {
@@ -566,9 +572,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     );
 
     const scratchSize = source.maxBodyBytes;
-    const loop = async () => {
+    const pacingMs = options.linesPerSecond === undefined ? undefined : (1000 * connections * batchLines) / options.linesPerSecond;
+    const loop = async (index: number) => {
         let scratch = Buffer.allocUnsafe(scratchSize);
+        let due = performance.now() + (pacingMs === undefined ? 0 : (pacingMs * index) / connections);
         for (;;) {
+            if (pacingMs !== undefined) {
+                const wait = due - performance.now();
+                if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+                due += pacingMs;
+            }
             const started = performance.now();
             if (started >= tEnd) return;
             const k = nextBatch++;
@@ -614,7 +627,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
             }
         }
     };
-    const loops = Promise.all(Array.from({ length: connections }, loop));
+    const loops = Promise.all(Array.from({ length: connections }, (_, index) => loop(index)));
     await windowEnded;
     clearInterval(rssTimer);
     // Drain: bounded.
