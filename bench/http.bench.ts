@@ -31,7 +31,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, progress, runCommand, scratchDirectory } from "./common.js";
-import { FIELD_NAMES, FIELDS_PER_LINE, type LoadResult, type ServiceProcess, LineSource, processMemory, runLoad, startService, waitForQuiet } from "./load.js";
+import { FIELD_NAMES, FIELDS_PER_LINE, type LoadOptions, type LoadResult, type ServiceProcess, LineSource, processMemory, runLoad, startService, waitForQuiet } from "./load.js";
 
 const DEFAULT_SECONDS = 30;
 const DEFAULT_WARMUP = 2;
@@ -421,6 +421,21 @@ interface Settings {
     readonly rate: number | undefined;
 }
 
+/** The load every run of this benchmark offers, against `url`, sampling server `pid`. */
+function loadOptions(settings: Settings, source: LineSource, url: string, pid: number): LoadOptions {
+    return {
+        url,
+        connections: settings.connections,
+        batchLines: settings.batch,
+        seconds: settings.seconds,
+        warmupSeconds: settings.warmupSeconds,
+        gzip: settings.gzip,
+        source,
+        serverPid: pid,
+        ...(settings.rate === undefined ? {} : { linesPerSecond: settings.rate }),
+    };
+}
+
 async function runAdapter(adapter: Adapter, settings: Settings, scratch: string, source: LineSource, profileRoot: string | undefined, cli: string): Promise<RunResult> {
     const dataDir = join(scratch, `data-${adapter}`);
     const profileDir = profileRoot === undefined ? undefined : join(profileRoot, adapter);
@@ -434,15 +449,7 @@ async function runAdapter(adapter: Adapter, settings: Settings, scratch: string,
         let before = new Map<string, number>();
         let after = new Map<string, number>();
         const load = await runLoad({
-            url: sluice.writeUrl,
-            connections: settings.connections,
-            batchLines: settings.batch,
-            seconds: settings.seconds,
-            warmupSeconds: settings.warmupSeconds,
-            gzip: settings.gzip,
-            source,
-            serverPid: sluice.service.pid,
-            ...(settings.rate === undefined ? {} : { linesPerSecond: settings.rate }),
+            ...loadOptions(settings, source, sluice.writeUrl, sluice.service.pid),
             onWindow: async (edge) => {
                 if (edge === "start") before = await scrapeMetrics(sluice.url);
                 else after = await scrapeMetrics(sluice.url);
@@ -470,16 +477,7 @@ async function runSink(settings: Settings, source: LineSource): Promise<RunResul
     const { service, match } = await startService("sink", process.execPath, ["-e", SINK_SCRIPT], /listening on (http:\/\/\S+)/);
     try {
         const idleRssBytes = (await processMemory(service.pid))?.rss ?? Number.NaN;
-        const load = await runLoad({
-            url: `${match![1]}/write?db=${DATABASE}`,
-            connections: settings.connections,
-            batchLines: settings.batch,
-            seconds: settings.seconds,
-            warmupSeconds: settings.warmupSeconds,
-            gzip: settings.gzip,
-            source,
-            serverPid: service.pid,
-        });
+        const load = await runLoad(loadOptions(settings, source, `${match![1]}/write?db=${DATABASE}`, service.pid));
         return { name: "sink (no-op node:http)", load, idleRssBytes, metrics: undefined, verify: undefined, shutdown: undefined, profiles: [], quiet, problems: [] };
     } finally {
         await service.stop(5_000);

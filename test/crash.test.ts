@@ -257,6 +257,19 @@ describe("crash: random SIGKILL under write load", () => {
     });
 });
 
+/** Writes to a server started with a crash point until it kills itself there; the load's ledger. */
+async function loadUntilCrash(env: Record<string, string>, seed: number): Promise<LoadGenerator> {
+    const server = await serve(env);
+    const generator = track(new LoadGenerator(load({ seed })));
+    generator.setTarget(server.url);
+    generator.start();
+    const exit = await exitWithin(server.proc, 20_000, `sluice serve with SLUICE_TEST_CRASH_AT=${env.SLUICE_TEST_CRASH_AT}`);
+    generator.setTarget(undefined);
+    await generator.stop();
+    expect(exit, server.proc.output()).toEqual({ code: null, signal: "SIGKILL" });
+    return generator;
+}
+
 const FLUSH_STEPS: readonly CrashPoint[] = ["after-temp-fsync", "before-commit-record", "after-commit-record", "after-rename"];
 
 describe("crash: SIGKILL at each crash point of the commit protocol and recovery", () => {
@@ -266,14 +279,7 @@ describe("crash: SIGKILL at each crash point of the commit protocol and recovery
 
     it.each(FLUSH_STEPS)("%s: dies at its first flush; recover finishes or discards it; exactly once", { timeout: 60_000 }, async (step) => {
         // One WAL file (no rotation), so the restart's replay meets only what this crash point left.
-        const server = await serve(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: ONE_WAL_FILE, crashAt: step }));
-        const generator = track(new LoadGenerator(load({ seed: 7 })));
-        generator.setTarget(server.url);
-        generator.start();
-        const exit = await exitWithin(server.proc, 20_000, `sluice serve with SLUICE_TEST_CRASH_AT=${step}`);
-        generator.setTarget(undefined);
-        await generator.stop();
-        expect(exit, server.proc.output()).toEqual({ code: null, signal: "SIGKILL" });
+        const generator = await loadUntilCrash(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: ONE_WAL_FILE, crashAt: step }), 7);
         expect(generator.ledger.counts.acked).toBeGreaterThan(0);
 
         // What the crash left, before anything repairs it.
@@ -306,14 +312,7 @@ describe("crash: SIGKILL at each crash point of the commit protocol and recovery
 
     it.each(["before-purge:2", "after-purge:2"] as const)("%s: a running server dies at its first purge after a flush; a restart loses and duplicates nothing", { timeout: 60_000 }, async (step) => {
         // The first purge ends the start; the second is the one after the server's first flush.
-        const server = await serve(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 64 * 1024, crashAt: step }));
-        const generator = track(new LoadGenerator(load({ seed: 11 })));
-        generator.setTarget(server.url);
-        generator.start();
-        const exit = await exitWithin(server.proc, 20_000, `sluice serve with SLUICE_TEST_CRASH_AT=${step}`);
-        generator.setTarget(undefined);
-        await generator.stop();
-        expect(exit, server.proc.output()).toEqual({ code: null, signal: "SIGKILL" });
+        const generator = await loadUntilCrash(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 64 * 1024, crashAt: step }), 11);
         const result = await recover(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 64 * 1024 }));
         expect(result.exit, result.output).toEqual({ code: 0, signal: null });
         expect(await walFiles(data)).toEqual([]);
