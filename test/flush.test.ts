@@ -267,6 +267,27 @@ describe("HTTP → Parquet", () => {
         expect(t.server.context.buffers.rows).toBe(0);
     });
 
+    it("stores requests that add and drop fields of every type in one buffer, the missing values NULL", async () => {
+        t = await startTestServer("node");
+        const requests = [
+            "m,host=a i=1i,u=2u,f=3.5,b=true,s=\"x\" 1",
+            "m,host=a f=4 2",
+            "m z=9i 3",
+            "m,host=b i=5i,b=false 4",
+        ];
+        for (const body of requests) expect((await fetch(`${t.url}/write?db=db`, { method: "POST", body })).status).toBe(204);
+        expect((await fetch(`${t.url}/api/v1/flush`, { method: "POST" })).status).toBe(200);
+        const rows = await query(
+            `select epoch_ns(time)::INT as t, host, i::VARCHAR as i, u::VARCHAR as u, f, b, s, z::VARCHAR as z from read_parquet('${join(t.dataDir, "parquet")}/db/m/**/*.parquet') order by time`,
+        );
+        expect(rows).toEqual([
+            { t: 1, host: "a", i: "1", u: "2", f: 3.5, b: true, s: "x", z: null },
+            { t: 2, host: "a", i: null, u: null, f: 4, b: null, s: null, z: null },
+            { t: 3, host: null, i: null, u: null, f: null, b: null, s: null, z: "9" },
+            { t: 4, host: "b", i: "5", u: null, f: null, b: false, s: null, z: null },
+        ]);
+    });
+
     it("purges WAL files once their entries are in Parquet, and shutdown leaves no WAL file", async () => {
         t = await startTestServer("node", { "wal.max_file_bytes": 4096 });
         for (let i = 0; i < 40; i++) expect((await fetch(`${t.url}/write?db=p`, { method: "POST", body: `m,host=h${i} v=${i},s="${"x".repeat(200)}" ${i}` })).status).toBe(204);

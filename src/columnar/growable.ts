@@ -52,10 +52,9 @@ export class GrowableArray<T extends Typed> {
         this.#length += values.length;
     }
 
-    /** Appends `count` zeros. */
+    /** Appends `count` zeros (memory past `length` was never written: it is still zero). */
     appendZeros(count: number): void {
         this.#reserve(count);
-        this.#data.fill(0 as never, this.#length, this.#length + count);
         this.#length += count;
     }
 
