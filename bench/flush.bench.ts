@@ -129,7 +129,7 @@ async function runCell(shape: Shape, batch: ColumnarBatch, compression: Compress
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), RSS_SAMPLE_MS);
     try {
         for (let run = 0; run <= runs; run++) {
-            const input = { database: "bench", batch: copyBatch(batch), minSequence: 1, maxSequence: 1 };
+            const input = { database: "bench", segments: [copyBatch(batch)], minSequence: 1, maxSequence: 1 };
             const started = performance.now();
             const result = await worker.encodeWithTimings(input, options);
             const wall = performance.now() - started;

@@ -8,10 +8,10 @@
  *   worker, the rest queued; a worker that dies mid-job fails that job and is replaced for the
  *   next one. The main thread never loads Arrow or the wasm module.
  *
- * A job's typed arrays are transferred, not copied: after `encode()` the caller's batch is
- * detached (its arrays read as empty). Arrays that are views into a larger buffer (a growable
- * column's spare capacity, Node's Buffer pool) are copied to exact-size buffers first, so a
- * transfer never takes memory that is not the batch's. The encoded files come back the same way.
+ * A job's typed arrays are transferred, not copied: after `encode()` the caller's segments are
+ * detached (their arrays read as empty). Arrays that are views into a larger buffer (an open
+ * segment's spare capacity, Node's Buffer pool) are copied to exact-size buffers first, so a
+ * transfer never takes memory that is not the segments'. The encoded files come back the same way.
  */
 import { type ResourceLimits, Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { Column, ColumnarBatch } from "../src/columnar/batch.js";
@@ -72,15 +72,18 @@ function coversBuffer(array: TypedArray): boolean {
 }
 
 /**
- * The batch as it is posted, and the buffers to transfer with it: every buffer some array
- * covers exactly, once (posting a buffer twice throws); arrays that are views into a larger
- * buffer nobody transfers are replaced by exact copies, which are transferred.
+ * The segments as they are posted, and the buffers to transfer with them: every buffer some
+ * array covers exactly, once (posting a buffer twice throws); arrays that are views into a
+ * larger buffer nobody transfers (an open segment's spare capacity) are replaced by exact
+ * copies, which are transferred.
  */
-export function transferableBatch(batch: ColumnarBatch): { batch: ColumnarBatch; transfer: ArrayBuffer[] } {
+export function transferableSegments(segments: readonly ColumnarBatch[]): { segments: ColumnarBatch[]; transfer: ArrayBuffer[] } {
     const whole = new Set<ArrayBuffer>();
-    for (const column of batch.columns.values()) {
-        for (const array of typedArrays(column)) {
-            if (array.buffer instanceof ArrayBuffer && coversBuffer(array)) whole.add(array.buffer);
+    for (const segment of segments) {
+        for (const column of segment.columns.values()) {
+            for (const array of typedArrays(column)) {
+                if (array.buffer instanceof ArrayBuffer && coversBuffer(array)) whole.add(array.buffer);
+            }
         }
     }
     const exact = <T extends TypedArray>(array: T): T => {
@@ -89,6 +92,11 @@ export function transferableBatch(batch: ColumnarBatch): { batch: ColumnarBatch;
         whole.add(copy.buffer as ArrayBuffer);
         return copy;
     };
+    return { segments: segments.map((segment) => withColumns(segment, exact)), transfer: [...whole] };
+}
+
+/** The batch with every typed array passed through `exact`. */
+function withColumns(batch: ColumnarBatch, exact: <T extends TypedArray>(array: T) => T): ColumnarBatch {
     const columns = new Map<string, Column>();
     for (const [name, column] of batch.columns) {
         const validity = column.type !== "t" && column.valid !== undefined ? { valid: exact(column.valid) } : {};
@@ -113,7 +121,7 @@ export function transferableBatch(batch: ColumnarBatch): { batch: ColumnarBatch;
                 break;
         }
     }
-    return { batch: { measurement: batch.measurement, rows: batch.rows, tags: [...batch.tags], columns }, transfer: [...whole] };
+    return { measurement: batch.measurement, rows: batch.rows, tags: [...batch.tags], columns };
 }
 
 function isDataCloneError(error: unknown): boolean {
@@ -279,8 +287,8 @@ export class EncodeWorker {
             return;
         }
         worker.ref();
-        const { batch, transfer } = transferableBatch(job.input.batch);
-        const message: EncodeJobMessage = { kind: "encode", id: job.id, input: { ...job.input, batch }, options: job.options };
+        const { segments, transfer } = transferableSegments(job.input.segments);
+        const message: EncodeJobMessage = { kind: "encode", id: job.id, input: { ...job.input, segments }, options: job.options };
         try {
             try {
                 worker.postMessage(message, transfer);

@@ -9,9 +9,10 @@ import { join } from "node:path";
 import type { Logger } from "../src/log.js";
 import { WalDirectoryReader, decodedRecords } from "../src/wal/directory-reader.js";
 import { writeNewFileDurably } from "../src/wal/fs.js";
+import type { ColumnarBatch } from "../src/columnar/batch.js";
 import { sliceBatch } from "../src/columnar/slice.js";
 import type { Buffers } from "../ingest/buffer/buffers.js";
-import type { DrainedBuffer, MeasurementBuffer } from "../ingest/buffer/measurement-buffer.js";
+import type { DrainedBuffer, MeasurementBuffer, SequencedRows } from "../ingest/buffer/measurement-buffer.js";
 import { type CommitLog, type CommittedFile, CommitLogFailedError } from "./commit-log.js";
 import { crashPoint } from "./crash-points.js";
 import type { EncodeInput, EncodedFile } from "./encode/types.js";
@@ -239,13 +240,10 @@ export class Flusher {
             // A buffer can hold more than flush.max_rows (rows arrive while a flush runs): encode it
             // in parts of at most that many rows, so the worker's memory stays bounded, and commit
             // all parts with one record.
-            const parts = Math.ceil(drained.batch.rows / this.#options.maxRows);
-            const rowsPerPart = Math.ceil(drained.batch.rows / parts);
-            for (let part = 0; part < parts; part++) {
-                const start = part * rowsPerPart;
-                const batch = sliceBatch(drained.batch, start, Math.min(drained.batch.rows, start + rowsPerPart));
-                const partitions = await this.#deps.encoder.encode({ database, batch, minSequence: drained.minSequence, maxSequence: drained.maxSequence });
-                const name = parquetFileName(drained.minSequence, drained.maxSequence, parts === 1 ? 0 : part + 1);
+            const parts = splitIntoParts(drained.segments, drained.rows, this.#options.maxRows);
+            for (const [part, segments] of parts.entries()) {
+                const partitions = await this.#deps.encoder.encode({ database, segments, minSequence: drained.minSequence, maxSequence: drained.maxSequence });
+                const name = parquetFileName(drained.minSequence, drained.maxSequence, parts.length === 1 ? 0 : part + 1);
                 for (const partition of partitions) {
                     const temp = `${process.pid}-${Date.now()}-${this.#tempCounter++}.parquet.tmp`;
                     temps.push(temp);
@@ -270,7 +268,7 @@ export class Flusher {
         this.#failures.delete(key);
         this.#stats.flushes++;
         this.#stats.files += files.length;
-        this.#stats.rows += drained.batch.rows;
+        this.#stats.rows += drained.rows;
         this.#stats.bytes += files.reduce((sum, file) => sum + file.bytes, 0);
         try {
             await this.#deps.purge();
@@ -334,14 +332,41 @@ export class Flusher {
  * The rows a drained buffer held, read back from the WAL: every entry of its (database,
  * measurement) between its lowest and highest sequence went into it, whole and in order.
  */
-async function readBack(walDir: string, drained: DrainedBuffer): Promise<DrainedBuffer[]> {
-    const restored: DrainedBuffer[] = [];
+async function readBack(walDir: string, drained: DrainedBuffer): Promise<SequencedRows[]> {
+    const restored: SequencedRows[] = [];
     const reader = new WalDirectoryReader(walDir, { fromSequence: drained.minSequence });
     for await (const record of decodedRecords(reader)) {
         if (record.kind !== "entry") continue;
         if (record.sequence > drained.maxSequence) break;
-        if (record.database !== drained.database || record.batch.measurement !== drained.batch.measurement) continue;
-        restored.push({ database: record.database, batch: record.batch, minSequence: record.sequence, maxSequence: record.sequence, oldestAppendMs: drained.oldestAppendMs });
+        if (record.database !== drained.database || record.batch.measurement !== drained.measurement) continue;
+        const { batch, sequence } = record;
+        restored.push({ database: record.database, segments: [batch], rows: batch.rows, minSequence: sequence, maxSequence: sequence, oldestAppendMs: drained.oldestAppendMs });
     }
     return restored;
+}
+
+/**
+ * The segments (of `rows` rows in all) cut into the fewest parts of at most `maxRows` rows, of
+ * near-equal size, in order; a segment is cut only where a part ends.
+ */
+export function splitIntoParts(segments: readonly ColumnarBatch[], rows: number, maxRows: number): ColumnarBatch[][] {
+    const rowsPerPart = Math.ceil(rows / Math.ceil(rows / maxRows));
+    const parts: ColumnarBatch[][] = [];
+    let part: ColumnarBatch[] = [];
+    let partRows = 0;
+    for (const segment of segments) {
+        for (let start = 0; start < segment.rows; ) {
+            const end = Math.min(segment.rows, start + rowsPerPart - partRows);
+            part.push(sliceBatch(segment, start, end));
+            partRows += end - start;
+            start = end;
+            if (partRows === rowsPerPart) {
+                parts.push(part);
+                part = [];
+                partRows = 0;
+            }
+        }
+    }
+    if (partRows > 0) parts.push(part);
+    return parts;
 }

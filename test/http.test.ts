@@ -3,6 +3,7 @@ import { InfluxDB, Point } from "@influxdata/influxdb-client";
 import { Packr, unpack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
 import { valueAt } from "../src/columnar/batch.js";
+import { joinBatches } from "../src/columnar/batch-builder.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { WalFileReader } from "../src/wal/reader.js";
 import { FaultyFileSystem } from "./helpers/faulty-fs.js";
@@ -130,7 +131,7 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
         expect((await post(`${t!.url}/write?db=p&precision=m`, "m f=1 2")).status).toBe(204);
         expect((await post(`${t!.url}/api/v3/write_lp?db=p`, "m f=1 1700000000")).status).toBe(204);
         const buffer = t!.server.context.buffers.get("p", "m")!;
-        const { batch } = buffer.drain();
+        const batch = joinBatches(buffer.drain().segments);
         const time = batch.columns.get("time")!;
         expect([valueAt(time, 0), valueAt(time, 1)]).toEqual([120_000_000_000n, 1_700_000_000_000_000_000n]);
     });
@@ -248,7 +249,7 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
         expect((await post(url, packr.pack(map), { "x-arc-database": "arc" })).status).toBe(204);
         expect((await post(`${url}?db=arc`, packr.pack([{ m: "mem", columns: { time: [3], used: [4] } }]))).status).toBe(204);
         expect((await post(url, gzipSync(packr.pack({ batch: [{ m: "mem", columns: { time: [5], used: [6] } }] })), { "x-arc-database": "arc" })).status).toBe(204);
-        const cpu = t!.server.context.buffers.get("arc", "cpu")!.drain().batch;
+        const cpu = joinBatches(t!.server.context.buffers.get("arc", "cpu")!.drain().segments);
         expect(cpu.tags).toEqual(["host"]);
         expect(cpu.columns.get("usage")?.type).toBe("f");
         expect(cpu.columns.get("n")?.type).toBe("i");
@@ -283,7 +284,7 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
         for (let i = 0; i < 10; i++) writeApi.writePoint(new Point("cpu").tag("host", `h${i % 3}`).floatField("usage", i / 2).intField("n", i).timestamp(new Date(1_700_000_000_000 + i)));
         await writeApi.close();
         expect(rows("client-db", "cpu")).toBe(10);
-        const { batch } = t!.server.context.buffers.get("client-db", "cpu")!.drain();
+        const batch = joinBatches(t!.server.context.buffers.get("client-db", "cpu")!.drain().segments);
         expect(batch.tags.slice().sort()).toEqual(["host", "region"]);
         expect(valueAt(batch.columns.get("time")!, 9)).toBe(1_700_000_000_009_000_000n);
     });

@@ -87,7 +87,7 @@ function makeBatch(measurement: string, tags: readonly string[], types: Record<s
 }
 
 function input(batch: ColumnarBatch, database = "db", minSequence = 12, maxSequence = 345): EncodeInput {
-    return { database, batch, minSequence, maxSequence };
+    return { database, segments: [batch], minSequence, maxSequence };
 }
 
 /** A copy of a batch whose arrays own their memory (the worker detaches the original's). */
@@ -425,6 +425,38 @@ describe("encodeParquet: row order and hour partitions", () => {
             { ns: T0, host: "a", dc: null, usage: 1.5, count: null, hour: 22n },
             { ns: T0 + HOUR, host: "b", dc: "x", usage: 2.5, count: 3n, hour: 23n },
         ]);
+    });
+});
+
+describe("encodeParquet: segments", () => {
+    it("joins segments in order into one file; a column missing from a segment is NULL there", async () => {
+        const first = makeBatch("m", ["host"], { host: "s", usage: "f" }, [
+            { time: T0 + 5n, host: "b", usage: 1 },
+            { time: T0 + 1n, host: "a", usage: 2 },
+        ]);
+        const second = makeBatch("m", ["host", "dc"], { host: "s", dc: "s", count: "i" }, [
+            { time: T0 + 3n, host: "b", dc: "x", count: 7n },
+            { time: T0 + 2n, host: "c", count: 8n },
+        ]);
+        const files = encodeParquet({ database: "db", segments: [first, second], minSequence: 1, maxSequence: 2 }, OPTIONS);
+        expect(files.map((file) => file.rows)).toEqual([4]);
+        const back = await fileRows(await saveFile(files[0]!), "host, dc, usage, count");
+        // File order is (host, dc, time), a missing tag first.
+        expect(back).toEqual([
+            { ns: T0 + 1n, host: "a", dc: null, usage: 2, count: null },
+            { ns: T0 + 5n, host: "b", dc: null, usage: 1, count: null },
+            { ns: T0 + 3n, host: "b", dc: "x", usage: null, count: 7n },
+            { ns: T0 + 2n, host: "c", dc: null, usage: null, count: 8n },
+        ]);
+    });
+
+    it("refuses segments of different measurements or column types, and no segments at all", () => {
+        const a = makeBatch("m", [], { v: "f" }, [{ time: 1n, v: 1 }]);
+        const other = makeBatch("n", [], { v: "f" }, [{ time: 2n, v: 2 }]);
+        const retyped = makeBatch("m", [], { v: "i" }, [{ time: 2n, v: 2n }]);
+        for (const segments of [[a, other], [a, retyped], []]) {
+            expect(() => encodeParquet({ database: "db", segments, minSequence: 1, maxSequence: 1 }, OPTIONS)).toThrow(EncodeInputError);
+        }
     });
 });
 

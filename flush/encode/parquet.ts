@@ -15,7 +15,8 @@ import {
     wasmMemory,
     writeParquet,
 } from "parquet-wasm/node";
-import { BatchShapeError, TIME_COLUMN, assertBatchShape } from "../../src/columnar/batch.js";
+import { BatchShapeError, type ColumnType, type ColumnarBatch, TIME_COLUMN, assertBatchShape } from "../../src/columnar/batch.js";
+import { joinBatches } from "../../src/columnar/batch-builder.js";
 import { buildArrowTable } from "./arrow.js";
 import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
 import { hourLabels } from "./hour.js";
@@ -66,30 +67,42 @@ export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOpti
     return resolved;
 }
 
-// Invariant kept: whatever reaches Arrow is a well-formed batch with a sane sequence range.
-function checkInput(input: EncodeInput): void {
+// Invariant kept: whatever reaches Arrow is one well-formed batch with a sane sequence range.
+function checkedBatch(input: EncodeInput): ColumnarBatch {
     if (typeof input.database !== "string" || input.database.length === 0) throw new EncodeInputError("database name is empty");
-    const { minSequence, maxSequence } = input;
+    const { minSequence, maxSequence, segments } = input;
     if (!Number.isSafeInteger(minSequence) || !Number.isSafeInteger(maxSequence) || minSequence < 0 || minSequence > maxSequence) {
         throw new EncodeInputError(`WAL sequence range ${minSequence}-${maxSequence} is not 0 ≤ min ≤ max`);
     }
-    try {
-        assertBatchShape(input.batch);
-    } catch (error) {
-        if (error instanceof BatchShapeError) throw new EncodeInputError(`measurement "${input.batch.measurement}": ${error.message}`, { cause: error });
-        throw error;
+    if (!Array.isArray(segments) || segments.length === 0) throw new EncodeInputError("no segments to encode");
+    const measurement = segments[0]!.measurement;
+    const types = new Map<string, ColumnType>();
+    for (const segment of segments) {
+        try {
+            assertBatchShape(segment);
+        } catch (error) {
+            if (error instanceof BatchShapeError) throw new EncodeInputError(`measurement "${segment.measurement}": ${error.message}`, { cause: error });
+            throw error;
+        }
+        if (segment.measurement !== measurement) throw new EncodeInputError(`segments of measurements "${measurement}" and "${segment.measurement}" cannot share a file`);
+        for (const [name, column] of segment.columns) {
+            if ((types.get(name) ?? column.type) !== column.type) throw new EncodeInputError(`measurement "${measurement}": column "${name}" is ${types.get(name)} in one segment and ${column.type} in another`);
+            types.set(name, column.type);
+        }
     }
-    const tags = input.batch.tags;
+    const batch = joinBatches(segments);
+    const tags = batch.tags;
     if (tags.includes(TIME_COLUMN)) throw new EncodeInputError(`"${TIME_COLUMN}" cannot be a tag`);
     if (new Set(tags).size !== tags.length) throw new EncodeInputError(`tag list ${JSON.stringify(tags)} names a column twice`);
+    return batch;
 }
 
-/** The footer key-values every file of this input carries. */
-export function footerMetadata(input: EncodeInput, options: ResolvedEncodeOptions): Map<string, string> {
+/** The footer key-values every file of this input (joined into `batch`) carries. */
+export function footerMetadata(input: EncodeInput, batch: ColumnarBatch, options: ResolvedEncodeOptions): Map<string, string> {
     return new Map([
         [FOOTER_KEYS.database, input.database],
-        [FOOTER_KEYS.measurement, input.batch.measurement],
-        [FOOTER_KEYS.tags, JSON.stringify(input.batch.tags)],
+        [FOOTER_KEYS.measurement, batch.measurement],
+        [FOOTER_KEYS.tags, JSON.stringify(batch.tags)],
         [FOOTER_KEYS.walSequence, `${input.minSequence}-${input.maxSequence}`],
         [FOOTER_KEYS.version, options.sluiceVersion],
         [FOOTER_KEYS.timeZone, "UTC"],
@@ -114,22 +127,22 @@ function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, 
 }
 
 /**
- * Encodes a batch as one Parquet file per UTC hour touched, hours ascending. Pure: no I/O.
+ * Encodes the input's rows as one Parquet file per UTC hour touched, hours ascending. Pure: no I/O.
  * Pass `timings` to have the time spent per stage added to it.
  */
 export function encodeParquet(input: EncodeInput, options: EncodeOptions, timings?: EncodeTimings): EncodedFile[] {
     const resolved = resolveEncodeOptions(options);
-    checkInput(input);
-    const { batch } = input;
+    let mark = performance.now();
+    const lap = (stage: Exclude<keyof EncodeTimings, "wasmMemoryBytes">) => {
+        const now = performance.now();
+        if (timings !== undefined) timings[stage] += now - mark;
+        mark = now;
+    };
+    const batch = checkedBatch(input);
+    lap("joinMs");
     if (batch.rows === 0) return [];
-    const metadata = footerMetadata(input, resolved);
+    const metadata = footerMetadata(input, batch, resolved);
     try {
-        let mark = performance.now();
-        const lap = (stage: Exclude<keyof EncodeTimings, "wasmMemoryBytes">) => {
-            const now = performance.now();
-            if (timings !== undefined) timings[stage] += now - mark;
-            mark = now;
-        };
         const order = orderRows(batch);
         lap("sortMs");
         const files: EncodedFile[] = [];

@@ -1,5 +1,5 @@
 /**
- * What the Parquet encoder takes and gives: one (database, measurement) batch in, one Parquet
+ * What the Parquet encoder takes and gives: one (database, measurement)'s rows in, one Parquet
  * file's bytes per UTC hour touched out (DESIGN.md §4). Plain data only, so every shape here
  * crosses the worker boundary by structured clone.
  */
@@ -19,9 +19,12 @@ export type TimeEncoding = (typeof TIME_ENCODINGS)[number];
 export interface EncodeInput {
     /** The raw database name (written to `sluice:database`). */
     readonly database: string;
-    /** The rows; its column names are final (the `<name>_field` rule is applied upstream). */
-    readonly batch: ColumnarBatch;
-    /** The lowest and highest WAL sequence whose rows this batch holds (`sluice:wal_seq`). */
+    /**
+     * The rows, as segments of one measurement joined in order (a column missing from a segment
+     * is null there); column names are final (the `<name>_field` rule is applied upstream).
+     */
+    readonly segments: readonly ColumnarBatch[];
+    /** The lowest and highest WAL sequence whose rows the segments hold (`sluice:wal_seq`). */
     readonly minSequence: number;
     readonly maxSequence: number;
 }
@@ -62,6 +65,8 @@ export interface EncodedFile {
 
 /** Where an encode spent its time, summed over the files it produced (milliseconds). */
 export interface EncodeTimings {
+    /** Checking the segments and joining them into one batch. */
+    joinMs: number;
     /** Hour split and (hour, tags, time) ordering. */
     sortMs: number;
     /** Gathering every column through the order and building the Arrow table. */
@@ -75,5 +80,5 @@ export interface EncodeTimings {
 }
 
 export function emptyTimings(): EncodeTimings {
-    return { sortMs: 0, arrowMs: 0, ipcMs: 0, parquetMs: 0, wasmMemoryBytes: 0 };
+    return { joinMs: 0, sortMs: 0, arrowMs: 0, ipcMs: 0, parquetMs: 0, wasmMemoryBytes: 0 };
 }

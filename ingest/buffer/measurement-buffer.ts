@@ -1,24 +1,41 @@
 /**
- * The rows of one (database, measurement) waiting for a flush: typed columns that grow by
- * whole batches, with the WAL sequences they came from.
+ * The rows of one (database, measurement) waiting for a flush, with the WAL sequences they came
+ * from. Rows go into segments of at most SEGMENT_ROWS rows; a full segment is sealed and never
+ * copied again: a flush hands the segments' arrays to the encode worker as they are (each
+ * sealed segment's arrays cover their memory exactly, so they are transferred, not copied), and
+ * the buffer never holds one huge array that must double.
  */
-import { type Accumulator, accumulatorFor } from "../../src/columnar/accumulator.js";
-import { type Column, type ColumnarBatch, TIME_COLUMN } from "../../src/columnar/batch.js";
+import { BatchBuilder } from "../../src/columnar/batch-builder.js";
+import type { ColumnType, ColumnarBatch } from "../../src/columnar/batch.js";
+import { sliceBatch } from "../../src/columnar/slice.js";
 
-/** What a flush takes out of a buffer. */
-export interface DrainedBuffer {
+/** Rows per segment: a power of two, so a filled segment's arrays are exactly their memory. */
+export const SEGMENT_ROWS = 65_536;
+
+/** Rows appended with the WAL sequences they came from (a buffer's contents, or an entry read back). */
+export interface SequencedRows {
     readonly database: string;
-    readonly batch: ColumnarBatch;
-    /** The lowest and highest WAL sequence whose rows are in `batch`. */
+    /** In order; every one of the same measurement. */
+    readonly segments: readonly ColumnarBatch[];
+    readonly rows: number;
+    /** The lowest and highest WAL sequence whose rows are in `segments`. */
     readonly minSequence: number;
     readonly maxSequence: number;
     /** When the oldest of its rows was appended. */
     readonly oldestAppendMs: number;
 }
 
+/** What a flush takes out of a buffer. */
+export interface DrainedBuffer extends SequencedRows {
+    readonly measurement: string;
+}
+
 export class MeasurementBuffer {
-    #columns = new Map<string, Accumulator>();
-    #tags = new Set<string>();
+    #sealed: ColumnarBatch[] = [];
+    #sealedBytes = 0;
+    #current: BatchBuilder;
+    /** Every column held, in any segment, and its type. */
+    #types = new Map<string, ColumnType>();
     #rows = 0;
     #minSequence = Number.POSITIVE_INFINITY;
     #maxSequence = -1;
@@ -27,7 +44,9 @@ export class MeasurementBuffer {
     constructor(
         readonly database: string,
         readonly measurement: string,
-    ) {}
+    ) {
+        this.#current = new BatchBuilder(measurement);
+    }
 
     get rows(): number {
         return this.#rows;
@@ -43,17 +62,16 @@ export class MeasurementBuffer {
         return this.#oldestAppendMs;
     }
 
+    /** Bytes allocated for the rows held (the open segment's spare capacity included). */
     get bytes(): number {
-        let bytes = 0;
-        for (const column of this.#columns.values()) bytes += column.bytes;
-        return bytes;
+        return this.#sealedBytes + this.#current.bytes;
     }
 
     /** Whether `batch` fits the columns held: no column changes type. */
     accepts(batch: ColumnarBatch): boolean {
         for (const [name, column] of batch.columns) {
-            const held = this.#columns.get(name);
-            if (held !== undefined && held.type !== column.type) return false;
+            const held = this.#types.get(name);
+            if (held !== undefined && held !== column.type) return false;
         }
         return true;
     }
@@ -66,43 +84,51 @@ export class MeasurementBuffer {
      * Puts rows taken out by `drain()` (or read back from the WAL) in front of the rows held now,
      * as if they had never left: used when a flush fails.
      */
-    restore(restored: readonly DrainedBuffer[]): void {
+    restore(restored: readonly SequencedRows[]): void {
         const held = this.drain();
-        for (const item of restored) this.#append(item.batch, item.minSequence, item.maxSequence, item.oldestAppendMs);
-        if (held.batch.rows > 0) this.#append(held.batch, held.minSequence, held.maxSequence, held.oldestAppendMs);
+        for (const item of [...restored, held]) {
+            for (const segment of item.segments) this.#append(segment, item.minSequence, item.maxSequence, item.oldestAppendMs);
+        }
     }
 
-    // Invariant kept: every column holds exactly `rows` rows; a column absent from a batch gets
-    // nulls for its rows, a column new in a batch gets nulls for the rows before it.
+    // Invariant kept: segments hold the rows in append order, every one but the open one full.
     #append(batch: ColumnarBatch, minSequence: number, maxSequence: number, appendMs: number): void {
         if (batch.rows === 0) return;
-        for (const [name, column] of batch.columns) {
-            if (!this.#columns.has(name)) this.#columns.set(name, accumulatorFor(column.type, this.#rows));
+        for (const [name, column] of batch.columns) this.#types.set(name, column.type);
+        for (let start = 0; start < batch.rows; ) {
+            const end = Math.min(batch.rows, start + SEGMENT_ROWS - this.#current.rows);
+            this.#current.append(sliceBatch(batch, start, end));
+            start = end;
+            if (this.#current.rows === SEGMENT_ROWS) this.#seal();
         }
-        for (const [name, accumulator] of this.#columns) accumulator.append(batch.columns.get(name), batch.rows);
-        for (const tag of batch.tags) this.#tags.add(tag);
         this.#rows += batch.rows;
         this.#minSequence = Math.min(this.#minSequence, minSequence);
         this.#maxSequence = Math.max(this.#maxSequence, maxSequence);
         this.#oldestAppendMs = Math.min(this.#oldestAppendMs, appendMs);
     }
 
-    /** Takes every row out as one batch (time first, then tags, then fields) and empties the buffer. */
+    /** Closes the open segment and opens an empty one. */
+    #seal(): void {
+        this.#sealedBytes += this.#current.bytes;
+        this.#sealed.push(this.#current.take());
+        this.#current = new BatchBuilder(this.measurement);
+    }
+
+    /** Takes every row out, as its segments, and empties the buffer. */
     drain(): DrainedBuffer {
-        const columns = new Map<string, Column>();
-        const time = this.#columns.get(TIME_COLUMN);
-        if (time !== undefined) columns.set(TIME_COLUMN, time.take());
-        for (const tag of this.#tags) columns.set(tag, this.#columns.get(tag)!.take());
-        for (const [name, accumulator] of this.#columns) if (!columns.has(name)) columns.set(name, accumulator.take());
+        if (this.#current.rows > 0) this.#seal();
         const drained: DrainedBuffer = {
             database: this.database,
-            batch: { measurement: this.measurement, rows: this.#rows, tags: [...this.#tags], columns },
+            measurement: this.measurement,
+            segments: this.#sealed,
+            rows: this.#rows,
             minSequence: this.#minSequence,
             maxSequence: this.#maxSequence,
             oldestAppendMs: this.#oldestAppendMs,
         };
-        this.#columns = new Map();
-        this.#tags = new Set();
+        this.#sealed = [];
+        this.#sealedBytes = 0;
+        this.#types = new Map();
         this.#rows = 0;
         this.#minSequence = Number.POSITIVE_INFINITY;
         this.#maxSequence = -1;

@@ -1,6 +1,7 @@
 /**
- * Column accumulators: a column that grows by whole batch columns (the buffers) and is taken
- * out as one batch column (the flush). Missing rows are nulls; string dictionaries are merged.
+ * Column accumulators: a column that grows by whole batch columns and is taken out as one batch
+ * column. Missing rows are nulls; string dictionaries are merged. Given a capacity in rows, the
+ * storage is allocated for exactly that many up front.
  */
 import type { Column, ColumnType, FieldColumn } from "./batch.js";
 import { GrowableArray, GrowableBitmap } from "./growable.js";
@@ -13,11 +14,13 @@ export class ColumnTypeMismatchError extends Error {
 class LazyValidity {
     #bitmap: GrowableBitmap | undefined;
 
+    constructor(private readonly capacityRows: number) {}
+
     /** Appends the validity of `count` rows: all present, all absent, or as a bitmap says. */
     append(rowsBefore: number, count: number, valid: Uint8Array | undefined | "absent"): void {
         if (valid === undefined && this.#bitmap === undefined) return;
         if (this.#bitmap === undefined) {
-            this.#bitmap = new GrowableBitmap(rowsBefore + count);
+            this.#bitmap = new GrowableBitmap(Math.max(this.capacityRows, rowsBefore + count));
             this.#bitmap.appendRun(true, rowsBefore);
         }
         if (valid === undefined) this.#bitmap.appendRun(true, count);
@@ -50,7 +53,11 @@ function expectType(column: Column, type: ColumnType): void {
 
 class TimeAccumulator implements Accumulator {
     readonly type = "t";
-    readonly #values = new GrowableArray(BigInt64Array);
+    readonly #values: GrowableArray<BigInt64Array>;
+
+    constructor(capacityRows: number) {
+        this.#values = new GrowableArray(BigInt64Array, capacityRows);
+    }
 
     get rows(): number {
         return this.#values.length;
@@ -75,11 +82,15 @@ const NUMERIC_ARRAYS = { f: Float64Array, i: BigInt64Array, u: BigUint64Array } 
 
 class NumericAccumulator implements Accumulator {
     readonly #values: GrowableArray<NumericArray>;
-    readonly #validity = new LazyValidity();
+    readonly #validity: LazyValidity;
     #rows = 0;
 
-    constructor(readonly type: NumericType) {
-        this.#values = new GrowableArray<NumericArray>(NUMERIC_ARRAYS[type]);
+    constructor(
+        readonly type: NumericType,
+        capacityRows: number,
+    ) {
+        this.#values = new GrowableArray<NumericArray>(NUMERIC_ARRAYS[type], capacityRows);
+        this.#validity = new LazyValidity(capacityRows);
     }
 
     get rows(): number {
@@ -106,9 +117,14 @@ class NumericAccumulator implements Accumulator {
 
 class BoolAccumulator implements Accumulator {
     readonly type = "b";
-    readonly #values = new GrowableBitmap();
-    readonly #validity = new LazyValidity();
+    readonly #values: GrowableBitmap;
+    readonly #validity: LazyValidity;
     #rows = 0;
+
+    constructor(capacityRows: number) {
+        this.#values = new GrowableBitmap(capacityRows);
+        this.#validity = new LazyValidity(capacityRows);
+    }
 
     get rows(): number {
         return this.#rows;
@@ -137,9 +153,14 @@ class StringAccumulator implements Accumulator {
     readonly type = "s";
     readonly #dict: string[] = [];
     readonly #index = new Map<string, number>();
-    readonly #codes = new GrowableArray(Uint32Array);
-    readonly #validity = new LazyValidity();
+    readonly #codes: GrowableArray<Uint32Array>;
+    readonly #validity: LazyValidity;
     #dictBytes = 0;
+
+    constructor(capacityRows: number) {
+        this.#codes = new GrowableArray(Uint32Array, capacityRows);
+        this.#validity = new LazyValidity(capacityRows);
+    }
 
     get rows(): number {
         return this.#codes.length;
@@ -178,10 +199,20 @@ class StringAccumulator implements Accumulator {
     }
 }
 
-/** A new accumulator for `type`, holding `rowsBefore` nulls (a column that appears late). */
-export function accumulatorFor(type: ColumnType, rowsBefore: number): Accumulator {
+/**
+ * A new accumulator for `type`, holding `rowsBefore` nulls (a column that appears late), with
+ * room for `capacityRows` rows up front (0: it grows from a few).
+ */
+export function accumulatorFor(type: ColumnType, rowsBefore: number, capacityRows = 0): Accumulator {
+    const capacity = capacityRows > 0 ? Math.max(capacityRows, rowsBefore) : 0;
     const accumulator =
-        type === "t" ? new TimeAccumulator() : type === "b" ? new BoolAccumulator() : type === "s" ? new StringAccumulator() : new NumericAccumulator(type);
+        type === "t"
+            ? new TimeAccumulator(capacity)
+            : type === "b"
+              ? new BoolAccumulator(capacity)
+              : type === "s"
+                ? new StringAccumulator(capacity)
+                : new NumericAccumulator(type, capacity);
     if (rowsBefore > 0) accumulator.append(undefined, rowsBefore);
     return accumulator;
 }

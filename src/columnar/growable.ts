@@ -1,7 +1,8 @@
 /**
- * Growable typed storage: arrays that double (rounded to 64 bytes) as they fill, and bitmaps
- * appended at any bit offset. `view()` is a subarray of the live memory; nothing is copied
- * until the capacity runs out.
+ * Growable typed storage: arrays that grow to the next power of two bytes (at least 64) as they
+ * fill, and bitmaps appended at any bit offset. `view()` is a subarray of the live memory;
+ * nothing is copied until the capacity runs out. A given initial capacity is taken exactly, so
+ * storage filled to it (or to a power of two bytes) is covered by its view, whole.
  */
 import { bitIsSet, bitmapBytes } from "./batch.js";
 
@@ -21,7 +22,7 @@ export class GrowableArray<T extends Typed> {
     #length = 0;
 
     constructor(private readonly Type: TypedConstructor<T>, capacity = 0) {
-        this.#data = new Type(grownCapacity(capacity, Type.BYTES_PER_ELEMENT));
+        this.#data = new Type(capacity > 0 ? capacity : grownCapacity(0, Type.BYTES_PER_ELEMENT));
     }
 
     get length(): number {
@@ -69,7 +70,7 @@ export class GrowableBitmap {
     #bits = 0;
 
     constructor(capacityBits = 0) {
-        this.#bytes = new Uint8Array(grownCapacity(bitmapBytes(capacityBits), 1));
+        this.#bytes = new Uint8Array(capacityBits > 0 ? bitmapBytes(capacityBits) : grownCapacity(0, 1));
     }
 
     get length(): number {
