@@ -13,6 +13,8 @@
  * segment's spare capacity, Node's Buffer pool) are copied to exact-size buffers first, so a
  * transfer never takes memory that is not the segments'. The encoded files come back the same way.
  */
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { type ResourceLimits, Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { Column, ColumnarBatch } from "../src/columnar/batch.js";
 import {
@@ -53,8 +55,13 @@ function isReply(value: unknown): value is EncodeReplyMessage {
     return (kind === "encoded" || kind === "failed") && typeof (value as { id?: unknown }).id === "number";
 }
 
-/** `workerData` of an encode worker: what tells this module to serve jobs. */
-const WORKER_MARK = { kind: "sluice-encode-worker" } as const;
+/** `workerData` of an encode worker: what tells this module to serve jobs, and how. */
+const WORKER_KIND = "sluice-encode-worker";
+interface EncodeWorkerData {
+    readonly kind: typeof WORKER_KIND;
+    /** Nice value to give the worker's thread (0: leave it). */
+    readonly nice: number;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Transfer lists
@@ -136,7 +143,29 @@ function isWasmTrap(error: unknown): boolean {
     return error instanceof Error && error.name === "RuntimeError";
 }
 
-async function serve(): Promise<void> {
+/**
+ * Gives the calling thread a lower CPU priority. On Linux a thread's id works as a pid for
+ * setpriority(2), and only that thread changes; elsewhere (no /proc/thread-self) nothing
+ * does, rather than renicing the whole process. Lowering needs no privilege; a refusal leaves
+ * the priority as it was.
+ */
+function lowerThreadPriority(nice: number): void {
+    let tid: number;
+    try {
+        tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    } catch {
+        return;
+    }
+    if (!Number.isSafeInteger(tid) || tid <= 0) return;
+    try {
+        setPriority(tid, nice);
+    } catch {
+        // EACCES/EPERM in a locked-down sandbox: encoding still works, at normal priority.
+    }
+}
+
+async function serve(nice: number): Promise<void> {
+    if (nice > 0) lowerThreadPriority(nice);
     const port = parentPort!;
     const { encodeParquet } = await import("./encode/parquet.js");
     const { emptyTimings } = await import("./encode/types.js");
@@ -155,8 +184,8 @@ async function serve(): Promise<void> {
     });
 }
 
-if (!isMainThread && (workerData as { kind?: unknown } | null)?.kind === WORKER_MARK.kind) {
-    serve().catch((error: unknown) => {
+if (!isMainThread && (workerData as { kind?: unknown } | null)?.kind === WORKER_KIND) {
+    serve((workerData as EncodeWorkerData).nice).catch((error: unknown) => {
         // Could not load the encoder (e.g. the wasm module): die loudly, the client reports it.
         setImmediate(() => {
             throw error;
@@ -182,11 +211,17 @@ export interface EncodeWorkerOptions {
     readonly workerUrl?: URL;
     /** V8 heap limits of the worker thread (parquet-wasm's linear memory is outside them). */
     readonly resourceLimits?: ResourceLimits;
+    /**
+     * Nice value of the worker's thread, 0-19 (Linux): encoding yields the CPU to ingest when
+     * both want it, and still takes any CPU left over. 0 leaves the process's priority.
+     */
+    readonly nice?: number;
 }
 
 export const ENCODE_WORKER_DEFAULTS = {
     workerUrl: defaultWorkerUrl(),
     resourceLimits: {},
+    nice: 0,
 } as const satisfies { [K in keyof Required<EncodeWorkerOptions>]: EncodeWorkerOptions[K] };
 
 export interface EncodeResult {
@@ -227,7 +262,11 @@ export class EncodeWorker {
         this.#options = {
             workerUrl: options.workerUrl ?? ENCODE_WORKER_DEFAULTS.workerUrl,
             resourceLimits: options.resourceLimits ?? ENCODE_WORKER_DEFAULTS.resourceLimits,
+            nice: options.nice ?? ENCODE_WORKER_DEFAULTS.nice,
         };
+        if (!Number.isInteger(this.#options.nice) || this.#options.nice < 0 || this.#options.nice > 19) {
+            throw new RangeError(`nice must be an integer from 0 to 19, got ${this.#options.nice}`);
+        }
     }
 
     get stats(): Readonly<EncodeWorkerStats> {
@@ -303,7 +342,8 @@ export class EncodeWorker {
     }
 
     #start(): Worker {
-        const worker = new Worker(this.#options.workerUrl, { workerData: WORKER_MARK, resourceLimits: this.#options.resourceLimits });
+        const workerData: EncodeWorkerData = { kind: WORKER_KIND, nice: this.#options.nice };
+        const worker = new Worker(this.#options.workerUrl, { workerData, resourceLimits: this.#options.resourceLimits });
         this.#stats.workersStarted++;
         this.#worker = worker;
         this.#lastError = undefined;

@@ -7,8 +7,9 @@ export interface ClosableEncoder extends BatchEncoder {
     close(): Promise<void>;
 }
 
-export function createEncoder(): ClosableEncoder {
-    const worker = new EncodeWorker();
+/** `nice`: the encode thread's nice value (flush.worker_nice). */
+export function createEncoder(options: { readonly nice?: number } = {}): ClosableEncoder {
+    const worker = new EncodeWorker(options.nice === undefined ? {} : { nice: options.nice });
     return {
         encode: (input) => worker.encode(input, { sluiceVersion: SLUICE_VERSION }),
         close: () => worker.close(),

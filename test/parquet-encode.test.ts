@@ -4,7 +4,7 @@
  * unicode names, the footer key-values, union_by_name across files, and the worker's transfers.
  */
 import { seededRandom } from "../bench/common.js";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -516,6 +516,28 @@ describe("EncodeWorker", () => {
             })),
         );
     }
+
+    /** The nice value of each thread of this process (Linux: field 19 of /proc/self/task/TID/stat). */
+    function threadNices(): Map<number, number> {
+        const nices = new Map<number, number>();
+        for (const tid of readdirSync("/proc/self/task")) {
+            const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+            nices.set(Number(tid), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+        }
+        return nices;
+    }
+
+    it.runIf(process.platform === "linux")("runs its thread, and only it, at the nice value it is given", async () => {
+        const before = threadNices();
+        worker = new EncodeWorker({ nice: 7 });
+        expect((await worker.encode(input(sample(100, 5)), OPTIONS)).length).toBeGreaterThan(0);
+        const niced = [...threadNices()].filter(([tid, nice]) => nice === 7 && before.get(tid) !== 7);
+        expect(niced).toHaveLength(1);
+        expect(threadNices().get(process.pid)).toBe(before.get(process.pid));
+        await worker.close();
+        expect(threadNices().has(niced[0]![0])).toBe(false);
+        expect(() => new EncodeWorker({ nice: 20 })).toThrow(RangeError);
+    });
 
     it("transfers the batch's arrays and returns what the in-thread encoder returns", async () => {
         worker = new EncodeWorker();

@@ -18,7 +18,8 @@ export function registerRecoverCommand(program: Command): void {
     withConfigOptions(program.command("recover").description("replay the WAL into Parquet offline, purge it, print what was recovered"), false)
         .option("--json", "one JSON object")
         .action(async (options: ConfigOptions & { json?: boolean }) => {
-            const { engine, startup } = await Engine.open(configFrom(options), options.json ? silentLogger : consoleLogger, createEncoder());
+            const config = configFrom(options);
+            const { engine, startup } = await Engine.open(config, options.json ? silentLogger : consoleLogger, createEncoder({ nice: config.flush.worker_nice }));
             await engine.shutdown();
             const flushed = engine.flusher.stats;
             const report: RecoverReport = {

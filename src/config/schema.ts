@@ -75,7 +75,7 @@ export const CONFIG_SCHEMA = {
     "wal.max_file_age_ms": { type: "integer", default: 600_000, min: 10, doc: "Rotate a WAL file with entries once it is this old, in ms." },
     "ingest.max_buffered_bytes": {
         type: "integer",
-        default: BYTE_UNITS.GiB,
+        default: 512 * BYTE_UNITS.MiB,
         min: BYTE_UNITS.MiB,
         bytes: true,
         doc: 'Memory budget of all ingest buffers; near it Sluice flushes early, above it writes get 503 (at least 1MiB; sizes like "1GiB" are accepted).',
@@ -88,6 +88,13 @@ export const CONFIG_SCHEMA = {
     },
     "flush.max_rows": { type: "integer", default: 1_000_000, min: 1, doc: "Flush a buffer to Parquet once it holds this many rows." },
     "flush.max_age_ms": { type: "integer", default: 60_000, min: 10, doc: "Flush a buffer to Parquet once its oldest row is this old, in ms." },
+    "flush.worker_nice": {
+        type: "integer",
+        default: 10,
+        min: 0,
+        max: 19,
+        doc: "Nice value of the Parquet encode thread (Linux), so ingest wins the CPU when both want it; 0 keeps the process's priority.",
+    },
 } as const satisfies Record<string, KeySpec>;
 
 type Schema = typeof CONFIG_SCHEMA;
