@@ -1,6 +1,7 @@
 /**
  * End-to-end HTTP ingest benchmark: `npm run bench -- http [--seconds N] [--connections C]
- * [--batch N] [--adapters node,hyper-express] [--cpu-prof] [--sink] [--gzip] [--json]`.
+ * [--batch N] [--adapters node,hyper-express] [--rate L | --shares P,...] [--cpu-prof] [--sink] [--gzip]
+ * [--json]`.
  *
  * For each `http.server` adapter, a fresh `sluice serve` process (the built CLI, 127.0.0.1, a
  * free port, a fresh data directory under the scratch directory on the working disk, default
@@ -22,7 +23,9 @@
  * over the measured window (samples outside it are left out): by area (Sluice module folder,
  * npm package, Node internals, GC, wasm) and by function, for each thread that wrote one.
  * `--sink` first measures the load generator alone against a do-nothing node:http server (its
- * ceiling on this machine). The issue's target: ≥ 500,000 lines/s durable (fdatasync).
+ * ceiling on this machine). `--shares 50,60,70,80` then runs each server again, paced at those
+ * shares of its own unpaced lines/s (fresh data each time), for latency by load. The issue's
+ * targets: ≥ 500,000 lines/s durable (fdatasync); p99 < 50 ms at 80 % of the maximum.
  */
 import { createHash } from "node:crypto";
 import { cp, mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
@@ -419,6 +422,8 @@ interface Settings {
     readonly sets: readonly string[];
     /** Offered lines/s (`--rate`); unset: as fast as the server answers. */
     readonly rate: number | undefined;
+    /** `--shares`: after each adapter's unpaced run, one paced run at each of these % of its lines/s. */
+    readonly shares: readonly number[];
 }
 
 /** The load every run of this benchmark offers, against `url`, sampling server `pid`. */
@@ -437,7 +442,7 @@ function loadOptions(settings: Settings, source: LineSource, url: string, pid: n
 }
 
 async function runAdapter(adapter: Adapter, settings: Settings, scratch: string, source: LineSource, profileRoot: string | undefined, cli: string): Promise<RunResult> {
-    const dataDir = join(scratch, `data-${adapter}`);
+    const dataDir = join(scratch, `data-${adapter}${settings.rate === undefined ? "" : `-${settings.rate}`}`);
     const profileDir = profileRoot === undefined ? undefined : join(profileRoot, adapter);
     if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
     const quiet = await waitForQuiet();
@@ -532,12 +537,33 @@ const COST_TABLE: readonly TableColumn<RunResult>[] = [
     { title: "shutdown ms", align: "right", cell: (r) => fixed(r.shutdown?.ms, 0) },
 ];
 
+/** A paced run at a share of an adapter's unpaced lines/s. */
+interface SweepRun {
+    readonly sharePct: number;
+    readonly offered: number;
+    readonly run: RunResult;
+}
+
+const SWEEP_TABLE: readonly TableColumn<SweepRun>[] = [
+    { title: "server", align: "left", cell: (r) => r.run.name },
+    { title: "load % of max", align: "right", cell: (r) => String(r.sharePct) },
+    { title: "offered lines/s", align: "right", cell: (r) => fixed(r.offered, 0) },
+    { title: "acked lines/s", align: "right", cell: (r) => fixed(r.run.load.window.linesPerSec, 0) },
+    { title: "p50 ms", align: "right", cell: (r) => fixed(r.run.load.window.p50Ms, 1) },
+    { title: "p99 ms", align: "right", cell: (r) => fixed(r.run.load.window.p99Ms, 1) },
+    { title: "max ms", align: "right", cell: (r) => fixed(r.run.load.window.maxMs, 0) },
+    { title: "main thread %", align: "right", cell: (r) => fixed(r.run.load.server?.threads.find((t) => t.main)?.cpuPct, 0) },
+    { title: "RSS peak MB", align: "right", cell: (r) => MB(r.run.load.server?.rssPeakBytes ?? Number.NaN) },
+    { title: "stored = acked", align: "left", cell: (r) => (r.run.verify === undefined ? "-" : r.run.verify.ok ? "yes" : "NO") },
+];
+
 interface Report {
     readonly benchmark: "http";
     readonly machine: Awaited<ReturnType<typeof machineInfo>>;
     readonly settings: Settings & { readonly meanLineBytes: number; readonly directory: string };
     readonly git: string;
     readonly runs: readonly RunResult[];
+    readonly sweep: readonly SweepRun[];
     readonly target: { readonly linesPerSec: number; readonly best: number; readonly met: boolean };
 }
 
@@ -567,6 +593,12 @@ function reportText(report: Report): string {
             );
         }
         for (const problem of run.problems) out.push(`  PROBLEM ${run.name}: ${problem}`);
+    }
+    if (report.sweep.length > 0) {
+        out.push("");
+        out.push("latency by load (paced at a share of each server's unpaced lines/s above):");
+        out.push(formatTable(SWEEP_TABLE, report.sweep));
+        for (const { run } of report.sweep) for (const problem of run.problems) out.push(`  PROBLEM ${run.name} at ${run.load.window.linesPerSec.toFixed(0)} lines/s: ${problem}`);
     }
     for (const run of report.runs) {
         for (const [i, profile] of run.profiles.entries()) {
@@ -624,7 +656,10 @@ async function run(options: BenchOptions): Promise<number> {
             top: positiveInteger(options.values["top"], DEFAULT_TOP, "--top"),
             sets: Array.isArray(sets) ? (sets as string[]) : typeof sets === "string" ? [sets] : [],
             rate: options.values["rate"] === undefined ? undefined : positiveInteger(options.values["rate"], 1, "--rate"),
+            shares: typeof options.values["shares"] === "string" ? options.values["shares"].split(",").map((share) => positiveInteger(share.trim(), 1, "--shares")) : [],
         };
+        if (settings.shares.length > 0 && settings.rate !== undefined) throw new Error("--shares measures each server's maximum first: leave out --rate");
+        if (settings.shares.some((share) => share > 100)) throw new Error("--shares are percentages of the maximum, at most 100");
         const list = options.values["adapters"];
         adapters =
             typeof list === "string"
@@ -657,6 +692,15 @@ async function run(options: BenchOptions): Promise<number> {
             progress(`${adapter}: ${settings.warmupSeconds + settings.seconds}s of load...`);
             runs.push(await runAdapter(adapter, settings, scratch.path, source, profileRoot, build.cli));
         }
+        const sweep: SweepRun[] = [];
+        for (const max of runs.filter((r) => r.verify !== undefined && r.problems.length === 0)) {
+            for (const sharePct of settings.shares) {
+                const offered = Math.round((max.load.window.linesPerSec * sharePct) / 100);
+                progress(`${max.name}: ${settings.warmupSeconds + settings.seconds}s at ${sharePct}% of ${fixed(max.load.window.linesPerSec, 0)} lines/s...`);
+                const paced = await runAdapter(max.name as Adapter, { ...settings, rate: offered }, scratch.path, source, undefined, build.cli);
+                sweep.push({ sharePct, offered, run: paced });
+            }
+        }
         const sluiceRuns = runs.filter((r) => r.verify !== undefined);
         const best = Math.max(0, ...sluiceRuns.filter((r) => r.problems.length === 0).map((r) => r.load.window.linesPerSec));
         const report: Report = {
@@ -665,6 +709,7 @@ async function run(options: BenchOptions): Promise<number> {
             settings: { ...settings, meanLineBytes: source.meanLineBytes, directory: scratch.path },
             git: build.description,
             runs,
+            sweep,
             target: { linesPerSec: TARGET_LINES_PER_SEC, best, met: best >= TARGET_LINES_PER_SEC },
         };
         if (options.json) {
@@ -675,7 +720,7 @@ async function run(options: BenchOptions): Promise<number> {
         }
         const resultsPath = options.values["results"];
         if (typeof resultsPath === "string") {
-            const name = settings.cpuProf ? "http-profile" : "http";
+            const name = settings.cpuProf ? "http-profile" : settings.shares.length > 0 ? "http-latency" : "http";
             const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`;
             await writeSection(
                 resultsPath,
@@ -692,7 +737,7 @@ async function run(options: BenchOptions): Promise<number> {
             );
             if (!options.json) process.stdout.write(`section "${name}" written to ${resultsPath}\n`);
         }
-        return runs.some((r) => r.problems.length > 0) ? 1 : 0;
+        return [...runs, ...sweep.map((s) => s.run)].some((r) => r.problems.length > 0) ? 1 : 0;
     } finally {
         await scratch.remove();
     }
@@ -709,6 +754,7 @@ export const benchmark: Benchmark = {
         "cpu-prof": { type: "boolean" },
         "profile-dir": { type: "string" },
         rate: { type: "string" },
+        shares: { type: "string" },
         top: { type: "string" },
         set: { type: "string", multiple: true },
         results: { type: "string" },
@@ -718,6 +764,7 @@ export const benchmark: Benchmark = {
         `  --connections C   concurrent keep-alive connections (default ${DEFAULT_CONNECTIONS})`,
         `  --batch N         lines per request (default ${DEFAULT_BATCH})`,
         "  --rate L          offer L lines/s, paced evenly over the connections (default: as fast as answered)",
+        "  --shares P,P,...  then, per server, a paced run at each P % of its unpaced lines/s (latency by load), e.g. 50,60,70,80",
         `  --adapters LIST   http.server adapters to run (default ${ADAPTERS.join(",")})`,
         `  --warmup S        seconds of load before the measured window (default ${DEFAULT_WARMUP})`,
         "  --gzip            send gzip bodies (pre-compressed before the run)",
