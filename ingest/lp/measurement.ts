@@ -103,17 +103,12 @@ export class Series {
     readonly tagValues: readonly string[];
     /** Index in the builder's bound series (-1: no accepted line yet). */
     id = -1;
-    /** Per tag, parallel to `tagKeys`: its tag column's index and its value's code. */
-    readonly tagColumns: Int32Array;
-    readonly codes: Uint32Array;
     #tagSet: Set<string> | null = null;
 
     constructor(builder: MeasurementBuilder, tagKeys: readonly string[], tagValues: readonly string[]) {
         this.builder = builder;
         this.tagKeys = tagKeys;
         this.tagValues = tagValues;
-        this.tagColumns = new Int32Array(tagKeys.length);
-        this.codes = new Uint32Array(tagKeys.length);
     }
 
     hasTag(key: string): boolean {
@@ -135,6 +130,13 @@ export class MeasurementBuilder {
     seriesIds = new Uint32Array(0);
     /** Series with an accepted line, by id. */
     readonly series: Series[] = [];
+    /**
+     * The bound series' tags, flat: series id s has its tags at [tagStart[s], tagStart[s + 1]),
+     * each as its tag column's index and its value's code in that column.
+     */
+    readonly #tagStart: number[] = [0];
+    readonly #tagColumnOf: number[] = [];
+    readonly #tagCodeOf: number[] = [];
     /** Tag columns by name, in order of first use. */
     readonly tagColumns = new Map<string, TagColumn>();
     /** Field columns by name, in order of creation (some may end with no value: left out). */
@@ -181,9 +183,10 @@ export class MeasurementBuilder {
                 this.tagColumns.set(key, column);
                 created.push(column);
             }
-            series.tagColumns[t] = column.index;
-            series.codes[t] = column.code(series.tagValues[t]!);
+            this.#tagColumnOf.push(column.index);
+            this.#tagCodeOf.push(column.code(series.tagValues[t]!));
         }
+        this.#tagStart.push(this.#tagColumnOf.length);
         series.id = this.series.length;
         this.series.push(series);
         return created;
@@ -202,8 +205,8 @@ export class MeasurementBuilder {
         if (tagCount > 0) {
             // codeTable[series * tagCount + tag]: the series' code in that tag column, -1 when it has no such tag.
             const codeTable = new Int32Array(this.series.length * tagCount).fill(-1);
-            for (const series of this.series) {
-                for (let t = 0; t < series.tagKeys.length; t++) codeTable[series.id * tagCount + series.tagColumns[t]!] = series.codes[t]!;
+            for (let id = 0; id < this.series.length; id++) {
+                for (let k = this.#tagStart[id]!; k < this.#tagStart[id + 1]!; k++) codeTable[id * tagCount + this.#tagColumnOf[k]!] = this.#tagCodeOf[k]!;
             }
             for (const column of this.tagColumns.values()) {
                 tags.push(column.name);
