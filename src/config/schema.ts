@@ -90,10 +90,10 @@ export const CONFIG_SCHEMA = {
     "flush.max_age_ms": { type: "integer", default: 60_000, min: 10, doc: "Flush a buffer to Parquet once its oldest row is this old, in ms." },
     "flush.worker_nice": {
         type: "integer",
-        default: 10,
+        default: 0,
         min: 0,
         max: 19,
-        doc: "Nice value of the Parquet encode thread (Linux), so ingest wins the CPU when both want it; 0 keeps the process's priority.",
+        doc: "Nice value (0-19) of the Parquet encode thread (Linux): above 0, ingest wins the CPU when both want it and the flush gets what is left.",
     },
 } as const satisfies Record<string, KeySpec>;
 
