@@ -14,7 +14,7 @@
  * transfer never takes memory that is not the segments'. The encoded files come back the same way.
  */
 import { readlinkSync } from "node:fs";
-import { setPriority } from "node:os";
+import { getPriority, setPriority } from "node:os";
 import { type ResourceLimits, Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { Column, ColumnarBatch } from "../src/columnar/batch.js";
 import {
@@ -144,21 +144,22 @@ function isWasmTrap(error: unknown): boolean {
 }
 
 /**
- * Gives the calling thread a lower CPU priority. On Linux a thread's id works as a pid for
- * setpriority(2), and only that thread changes; elsewhere (no /proc/thread-self) nothing
- * does, rather than renicing the whole process. Lowering needs no privilege; a refusal leaves
- * the priority as it was.
+ * Gives the calling thread a lower CPU priority, never a higher one. On Linux a thread's id works
+ * as a pid for setpriority(2), and only that thread changes. Nothing changes where that id
+ * cannot be trusted: no /proc/thread-self (not Linux), or a /proc of another pid namespace (its
+ * `<pid>/task/<tid>` does not name this process), rather than renicing some other process.
  */
 function lowerThreadPriority(nice: number): void {
     let tid: number;
     try {
-        tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+        const match = /^(\d+)\/task\/(\d+)$/.exec(readlinkSync("/proc/thread-self"));
+        if (match === null || Number(match[1]) !== process.pid) return;
+        tid = Number(match[2]);
     } catch {
         return;
     }
-    if (!Number.isSafeInteger(tid) || tid <= 0) return;
     try {
-        setPriority(tid, nice);
+        if (nice > getPriority(tid)) setPriority(tid, nice);
     } catch {
         // EACCES/EPERM in a locked-down sandbox: encoding still works, at normal priority.
     }

@@ -4,7 +4,8 @@
  * unicode names, the footer key-values, union_by_name across files, and the worker's transfers.
  */
 import { seededRandom } from "../bench/common.js";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -537,6 +538,31 @@ describe("EncodeWorker", () => {
         await worker.close();
         expect(threadNices().has(niced[0]![0])).toBe(false);
         expect(() => new EncodeWorker({ nice: 20 })).toThrow(RangeError);
+    });
+
+    it.runIf(process.platform === "linux")("never raises its thread's priority above the process's", () => {
+        // A process already at nice 12 asks for 5: its encode thread must stay at 12 (as root a
+        // plain setpriority would succeed and raise it; unprivileged it would be refused).
+        const script = `
+            import { setPriority } from "node:os";
+            import { readFileSync, readdirSync } from "node:fs";
+            setPriority(12);
+            const { EncodeWorker } = await import(${JSON.stringify(defaultWorkerUrl().href)});
+            const worker = new EncodeWorker({ nice: 5 });
+            const time = BigInt64Array.of(1n);
+            await worker.encode({ database: "db", segments: [{ measurement: "m", rows: 1, tags: [], columns: new Map([["time", { type: "t", values: time }]]) }], minSequence: 1, maxSequence: 1 }, { sluiceVersion: "t" });
+            const nices = readdirSync("/proc/self/task").map((tid) => { const stat = readFileSync("/proc/self/task/" + tid + "/stat", "utf8"); return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]); });
+            await worker.close();
+            console.log(JSON.stringify(nices));`;
+        // A file, not -e: a worker inherits the parent's execArgv, and --input-type breaks it.
+        const file = join(dir.path, "nice.mjs");
+        writeFileSync(file, script);
+        const child = spawnSync(process.execPath, [file], { encoding: "utf8", timeout: 60_000 });
+        expect(child.stderr).toBe("");
+        const nices = JSON.parse(child.stdout) as number[];
+        expect(nices.length).toBeGreaterThan(1);
+        expect(Math.min(...nices)).toBeGreaterThanOrEqual(0);
+        expect(nices).not.toContain(5);
     });
 
     it("transfers the batch's arrays and returns what the in-thread encoder returns", async () => {
