@@ -76,20 +76,21 @@ class TimeAccumulator implements Accumulator {
     }
 }
 
-type NumericType = "f" | "i" | "u";
+type ScalarType = "f" | "i" | "u" | "b";
 type NumericArray = Float64Array | BigInt64Array | BigUint64Array;
 const NUMERIC_ARRAYS = { f: Float64Array, i: BigInt64Array, u: BigUint64Array } as const;
 
-class NumericAccumulator implements Accumulator {
-    readonly #values: GrowableArray<NumericArray>;
+/** Numbers in a growable typed array, booleans in a growable bitmap; validity either way. */
+class ScalarAccumulator implements Accumulator {
+    readonly #values: GrowableArray<NumericArray> | GrowableBitmap;
     readonly #validity: LazyValidity;
     #rows = 0;
 
     constructor(
-        readonly type: NumericType,
+        readonly type: ScalarType,
         capacityRows: number,
     ) {
-        this.#values = new GrowableArray<NumericArray>(NUMERIC_ARRAYS[type], capacityRows);
+        this.#values = type === "b" ? new GrowableBitmap(capacityRows) : new GrowableArray<NumericArray>(NUMERIC_ARRAYS[type], capacityRows);
         this.#validity = new LazyValidity(capacityRows);
     }
 
@@ -101,10 +102,14 @@ class NumericAccumulator implements Accumulator {
     }
 
     append(column: Column | undefined, count: number): void {
-        if (column === undefined) this.#values.appendZeros(count);
-        else {
+        const values = this.#values;
+        if (column === undefined) {
+            if (values instanceof GrowableBitmap) values.appendRun(false, count);
+            else values.appendZeros(count);
+        } else {
             expectType(column, this.type);
-            this.#values.append((column as { values: NumericArray }).values);
+            if (values instanceof GrowableBitmap) values.appendBits((column as { values: Uint8Array }).values, count);
+            else values.append((column as { values: NumericArray }).values);
         }
         this.#validity.append(this.#rows, count, column === undefined ? "absent" : (column as FieldColumn).valid);
         this.#rows += count;
@@ -112,39 +117,6 @@ class NumericAccumulator implements Accumulator {
 
     take(): Column {
         return { type: this.type, values: this.#values.view(), ...this.#validity.view() } as Column;
-    }
-}
-
-class BoolAccumulator implements Accumulator {
-    readonly type = "b";
-    readonly #values: GrowableBitmap;
-    readonly #validity: LazyValidity;
-    #rows = 0;
-
-    constructor(capacityRows: number) {
-        this.#values = new GrowableBitmap(capacityRows);
-        this.#validity = new LazyValidity(capacityRows);
-    }
-
-    get rows(): number {
-        return this.#rows;
-    }
-    get bytes(): number {
-        return this.#values.capacityBytes + this.#validity.capacityBytes;
-    }
-
-    append(column: Column | undefined, count: number): void {
-        if (column === undefined) this.#values.appendRun(false, count);
-        else {
-            expectType(column, "b");
-            this.#values.appendBits((column as { values: Uint8Array }).values, count);
-        }
-        this.#validity.append(this.#rows, count, column === undefined ? "absent" : (column as FieldColumn).valid);
-        this.#rows += count;
-    }
-
-    take(): Column {
-        return { type: "b", values: this.#values.view(), ...this.#validity.view() };
     }
 }
 
@@ -205,14 +177,7 @@ class StringAccumulator implements Accumulator {
  */
 export function accumulatorFor(type: ColumnType, rowsBefore: number, capacityRows = 0): Accumulator {
     const capacity = capacityRows > 0 ? Math.max(capacityRows, rowsBefore) : 0;
-    const accumulator =
-        type === "t"
-            ? new TimeAccumulator(capacity)
-            : type === "b"
-              ? new BoolAccumulator(capacity)
-              : type === "s"
-                ? new StringAccumulator(capacity)
-                : new NumericAccumulator(type, capacity);
+    const accumulator = type === "t" ? new TimeAccumulator(capacity) : type === "s" ? new StringAccumulator(capacity) : new ScalarAccumulator(type, capacity);
     if (rowsBefore > 0) accumulator.append(undefined, rowsBefore);
     return accumulator;
 }

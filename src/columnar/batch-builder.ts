@@ -3,7 +3,7 @@
  * build their segments with it; the flush worker joins a flush's segments with it.
  */
 import { type Accumulator, accumulatorFor } from "./accumulator.js";
-import { type Column, type ColumnType, type ColumnarBatch, TIME_COLUMN } from "./batch.js";
+import { type Column, type ColumnarBatch, TIME_COLUMN } from "./batch.js";
 
 export class BatchBuilder {
     readonly #columns = new Map<string, Accumulator>();
@@ -25,10 +25,6 @@ export class BatchBuilder {
         let bytes = 0;
         for (const column of this.#columns.values()) bytes += column.bytes;
         return bytes;
-    }
-
-    typeOf(name: string): ColumnType | undefined {
-        return this.#columns.get(name)?.type;
     }
 
     // Invariant kept: every column holds exactly `rows` rows; a column absent from a batch gets
