@@ -50,6 +50,15 @@ export type EncodeReplyMessage =
           readonly fatal: boolean;
       };
 
+/** Worker → main thread, once, before any reply: the encoder (Arrow, parquet-wasm) is loaded. */
+export interface WorkerReadyMessage {
+    readonly kind: "ready";
+}
+
+function isReady(value: unknown): value is WorkerReadyMessage {
+    return (value as { kind?: unknown } | null)?.kind === "ready";
+}
+
 function isReply(value: unknown): value is EncodeReplyMessage {
     const kind = (value as { kind?: unknown } | null)?.kind;
     return (kind === "encoded" || kind === "failed") && typeof (value as { id?: unknown }).id === "number";
@@ -165,11 +174,13 @@ function lowerThreadPriority(nice: number): void {
     }
 }
 
-async function serve(nice: number): Promise<void> {
+async function serve({ nice }: EncodeWorkerData): Promise<void> {
     if (nice > 0) lowerThreadPriority(nice);
     const port = parentPort!;
     const { encodeParquet } = await import("./encode/parquet.js");
     const { emptyTimings } = await import("./encode/types.js");
+    const ready: WorkerReadyMessage = { kind: "ready" };
+    port.postMessage(ready);
     port.on("message", (message: EncodeJobMessage) => {
         if (message?.kind !== "encode") return;
         try {
@@ -186,7 +197,7 @@ async function serve(nice: number): Promise<void> {
 }
 
 if (!isMainThread && (workerData as { kind?: unknown } | null)?.kind === WORKER_KIND) {
-    serve((workerData as EncodeWorkerData).nice).catch((error: unknown) => {
+    serve(workerData as EncodeWorkerData).catch((error: unknown) => {
         // Could not load the encoder (e.g. the wasm module): die loudly, the client reports it.
         setImmediate(() => {
             throw error;
@@ -245,13 +256,17 @@ export interface EncodeWorkerStats {
     workersStarted: number;
     /** Workers that exited or were replaced while holding a job. */
     workerDeaths: number;
+    /** A worker runs and has loaded its encoder. */
+    ready: boolean;
 }
 
 export class EncodeWorker {
     readonly #options: Required<EncodeWorkerOptions>;
     readonly #queue: Job[] = [];
-    readonly #stats: EncodeWorkerStats = { jobs: 0, failedJobs: 0, workersStarted: 0, workerDeaths: 0 };
+    readonly #stats: Omit<EncodeWorkerStats, "ready"> = { jobs: 0, failedJobs: 0, workersStarted: 0, workerDeaths: 0 };
     #worker: Worker | undefined;
+    /** The last worker that reported ready. */
+    #readyWorker: Worker | undefined;
     #current: Job | undefined;
     /** The last 'error' event of the current worker: the reason given when it exits. */
     #lastError: Error | undefined;
@@ -271,12 +286,29 @@ export class EncodeWorker {
     }
 
     get stats(): Readonly<EncodeWorkerStats> {
-        return { ...this.#stats };
+        return { ...this.#stats, ready: this.#worker !== undefined && this.#readyWorker === this.#worker };
     }
 
     /** The worker thread's id while one runs (for tests and diagnostics). */
     get threadId(): number | undefined {
         return this.#worker?.threadId;
+    }
+
+    /**
+     * Starts the worker now if none runs, so that its start (a V8 isolate, Arrow, compiling
+     * parquet-wasm: ~0.2 s of CPU on several threads) happens before the first job instead of
+     * during the first flush. It does not keep the process alive while it has no job.
+     */
+    start(): void {
+        if (this.#closing !== undefined || this.#worker !== undefined) return;
+        let worker: Worker;
+        try {
+            worker = this.#start();
+        } catch {
+            // The first job starts it again and reports why it cannot.
+            return;
+        }
+        if (this.#current === undefined) worker.unref();
     }
 
     /** Encodes in the worker; the input's typed arrays are transferred (detached here). */
@@ -362,6 +394,10 @@ export class EncodeWorker {
     }
 
     #onMessage(worker: Worker, message: unknown): void {
+        if (worker === this.#worker && isReady(message)) {
+            this.#readyWorker = worker;
+            return;
+        }
         const job = this.#current;
         if (worker !== this.#worker || job === undefined || !isReply(message) || message.id !== job.id) return;
         if (message.kind === "encoded") {

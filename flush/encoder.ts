@@ -4,14 +4,17 @@ import { EncodeWorker } from "./encode-worker.js";
 import type { BatchEncoder } from "./flusher.js";
 
 export interface ClosableEncoder extends BatchEncoder {
+    /** Starts the encoder now (it loads off the event loop), rather than at the first flush. */
+    start(): void;
     close(): Promise<void>;
 }
 
 /** `nice`: the encode thread's nice value (flush.worker_nice). */
 export function createEncoder(options: { readonly nice?: number } = {}): ClosableEncoder {
-    const worker = new EncodeWorker(options.nice === undefined ? {} : { nice: options.nice });
+    const worker = new EncodeWorker(options);
     return {
         encode: (input) => worker.encode(input, { sluiceVersion: SLUICE_VERSION }),
+        start: () => worker.start(),
         close: () => worker.close(),
     };
 }

@@ -56,6 +56,8 @@ export class Engine {
     static async open(config: Config, log: Logger, encoder: ClosableEncoder, seams: EngineSeams = {}): Promise<{ engine: Engine; startup: StartupReport }> {
         const lock = await lockDataDir(config.data_dir);
         const undo: (() => Promise<unknown>)[] = [() => lock.release(), () => encoder.close()];
+        // The encode worker loads while recovery runs, not during the first flush (unless faked).
+        if (seams.encoder === undefined) encoder.start();
         try {
             const schemaStore = await SchemaStore.open(config.data_dir, log);
             const { commitLog, recovery } = await CommitLog.open(config.data_dir, log);

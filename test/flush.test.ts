@@ -3,9 +3,11 @@ import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CommitRecord, CommitLog } from "../flush/commit-log.js";
-import { createEncoder } from "../flush/encoder.js";
+import { type ClosableEncoder, createEncoder } from "../flush/encoder.js";
 import { type BatchEncoder, Flusher } from "../flush/flusher.js";
 import { Buffers } from "../ingest/buffer/buffers.js";
+import { loadConfig } from "../src/config/load.js";
+import { Engine } from "../src/engine.js";
 import { silentLogger } from "../src/log.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { WalWriter } from "../src/wal/writer.js";
@@ -170,6 +172,28 @@ describe("flusher", () => {
         } finally {
             await flusher.close();
             await encoder.close();
+        }
+    });
+});
+
+describe("engine", () => {
+    it("starts the encode worker when it opens, before any flush, and not when a test fakes it", async () => {
+        const dir = await tempDir();
+        const real = createEncoder();
+        let starts = 0;
+        const counting: ClosableEncoder = { encode: (input) => real.encode(input), start: () => void (starts++, real.start()), close: () => real.close() };
+        const config = loadConfig({ env: {}, flags: { data_dir: dir.path } });
+        try {
+            const { engine } = await Engine.open(config, silentLogger, counting);
+            expect(starts).toBe(1);
+            await engine.shutdown();
+            const fake: BatchEncoder = { encode: () => Promise.reject(new Error("unused")) };
+            const { engine: faked } = await Engine.open(config, silentLogger, counting, { encoder: fake });
+            expect(starts).toBe(1);
+            await faked.shutdown();
+        } finally {
+            await real.close();
+            await dir.cleanup();
         }
     });
 });

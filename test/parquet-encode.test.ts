@@ -10,7 +10,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type Column, type ColumnType, type ColumnarBatch, bitmapBytes, setBit } from "../src/columnar/batch.js";
 import { EncodeInputError, EncodeWorkerClosedError, EncodeWorkerDiedError } from "../flush/encode/errors.js";
 import { hourLabels, hourOf } from "../flush/encode/hour.js";
@@ -538,6 +538,21 @@ describe("EncodeWorker", () => {
         await worker.close();
         expect(threadNices().has(niced[0]![0])).toBe(false);
         expect(() => new EncodeWorker({ nice: 20 })).toThrow(RangeError);
+    });
+
+    it("starts and loads its encoder before the first job when asked, without a second worker", async () => {
+        worker = new EncodeWorker();
+        expect(worker.stats).toMatchObject({ ready: false, workersStarted: 0 });
+        worker.start();
+        await vi.waitFor(() => expect(worker!.stats.ready).toBe(true), { timeout: 60_000, interval: 20 });
+        expect(worker.stats).toMatchObject({ jobs: 0, workersStarted: 1 });
+        worker.start();
+        const files = await worker.encode(input(sample(100, 5)), OPTIONS);
+        expect(files.reduce((sum, file) => sum + file.rows, 0)).toBe(100);
+        expect(worker.stats).toMatchObject({ jobs: 1, workersStarted: 1, ready: true });
+        await worker.close();
+        worker.start();
+        expect(worker.stats).toMatchObject({ workersStarted: 1, ready: false });
     });
 
     it.runIf(process.platform === "linux")("never raises its thread's priority above the process's", () => {
