@@ -28,6 +28,7 @@
  * targets: ≥ 500,000 lines/s durable (fdatasync); p99 < 50 ms at 80 % of the maximum.
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { cp, mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -48,6 +49,14 @@ const DEFAULT_TOP = 15;
 
 /** The built CLI, next to this file in dist/. */
 export const SLUICE_CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+
+/** The node flags of a script's `#!/usr/bin/env -S node ...` line (the server runs as its bin would). */
+export function shebangNodeFlags(script: string): string[] {
+    const first = readFileSync(script, "utf8").split("\n", 1)[0]!;
+    const match = /^#!\S*env(?: -S)? node((?: -\S+)*)\s*$/.exec(first);
+    if (match === null) throw new Error(`${script} does not start with a "#!/usr/bin/env -S node" line: ${first}`);
+    return match[1]!.split(" ").filter((flag) => flag !== "");
+}
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 
 /** The commit, and which files under src/, ingest/ and flush/ differ from it. */
@@ -122,9 +131,10 @@ export interface SluiceProcess {
 export async function startSluice(settings: SluiceSettings): Promise<SluiceProcess> {
     const env: NodeJS.ProcessEnv = {};
     for (const [name, value] of Object.entries(process.env)) if (!name.startsWith("SLUICE_")) env[name] = value;
-    const nodeArgs = settings.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${settings.profileDir}`];
+    const cli = settings.cli ?? SLUICE_CLI;
+    const nodeArgs = [...shebangNodeFlags(cli), ...(settings.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${settings.profileDir}`])];
     const sets = [`http.server=${settings.adapter ?? "node"}`, ...(settings.syncMode === undefined ? [] : [`wal.sync_mode=${settings.syncMode}`]), ...(settings.sets ?? [])];
-    const args = [...nodeArgs, settings.cli ?? SLUICE_CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", settings.dataDir, ...sets.flatMap((set) => ["--set", set])];
+    const args = [...nodeArgs, cli, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", settings.dataDir, ...sets.flatMap((set) => ["--set", set])];
     const { service, match } = await startService("sluice", process.execPath, args, /listening on (http:\/\/\S+)/, { env });
     const url = match![1]!;
     return { service, url, writeUrl: `${url}/write?db=${DATABASE}` };

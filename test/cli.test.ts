@@ -1,6 +1,8 @@
 import { access, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { shebangNodeFlags } from "../bench/http.bench.js";
 import { CommitLog } from "../flush/commit-log.js";
 import { silentLogger } from "../src/log.js";
 import { listWalFiles } from "../src/wal/files.js";
@@ -158,5 +160,19 @@ describe("sluice CLI", () => {
         expect(second.stderr).toMatch(/in use by process \d+/);
         expect(await server.stop("SIGTERM")).toBe(0);
         await expect(access(join(data, "sluice.lock"))).rejects.toThrow();
+    });
+});
+
+describe("node flags", () => {
+    it("npm start and npm run sluice run node with the flags of the bin's #! line, which the benchmarks read", async () => {
+        const root = new URL("../", import.meta.url);
+        const source = await readFile(new URL("src/cli/main.ts", root), "utf8");
+        const built = fileURLToPath(new URL("dist/src/cli/main.js", root));
+        const shebang = /^#!\/usr\/bin\/env -S node((?: --[\w-]+=\w+)+)\n/.exec(source);
+        expect(shebang).not.toBeNull();
+        const flags = shebang![1]!.trim().split(" ");
+        expect(shebangNodeFlags(built)).toEqual(flags);
+        const { scripts } = JSON.parse(await readFile(new URL("package.json", root), "utf8")) as { scripts: Record<string, string> };
+        for (const name of ["start", "sluice"]) expect(scripts[name]).toContain(`node ${flags.join(" ")} dist/src/cli/main.js`);
     });
 });

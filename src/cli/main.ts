@@ -1,7 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 /**
  * The `sluice` command line: `serve`, and the offline WAL tools (`wal read|verify|stats|purge`).
  * Exit codes: 0 success, 1 `wal verify` found corruption, 2 any error.
+ *
+ * The first line's V8 flag (also in package.json's `start`): each request leaves a few hundred
+ * KB of parser objects that outlive a scavenge, and with V8's default limit, sized to the
+ * ~10 MB the server keeps, that forced 7-8 full collections a second under load (~25 % of a core
+ * in V8's helper threads). Measured in bench/RESULTS.md; the flag cannot go in NODE_OPTIONS.
  */
 import { Command, CommanderError } from "commander";
 import { consoleLogger } from "../log.js";
