@@ -35,6 +35,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, progress, runCommand, scratchDirectory } from "./common.js";
+import { FlushTimeline, type LatencySplit } from "./flush-timeline.js";
 import { FIELD_NAMES, FIELDS_PER_LINE, type LoadOptions, type LoadResult, type ServiceProcess, LineSource, processMemory, runLoad, startService, waitForQuiet } from "./load.js";
 
 const DEFAULT_SECONDS = 30;
@@ -401,6 +402,8 @@ interface RunResult {
     readonly shutdown: { readonly ms: number; readonly code: number | null; readonly killed: boolean } | undefined;
     readonly profiles: readonly ProfileSummary[];
     readonly quiet: { readonly busyPct: number; readonly waitedMs: number };
+    /** Sluice only: window latency split by whether a flush ran meanwhile (from its `flushed` log lines). */
+    readonly flushSplit: LatencySplit | undefined;
     readonly problems: readonly string[];
 }
 
@@ -463,13 +466,17 @@ async function runAdapter(adapter: Adapter, settings: Settings, scratch: string,
         const idleRssBytes = (await processMemory(sluice.service.pid))?.rss ?? Number.NaN;
         let before = new Map<string, number>();
         let after = new Map<string, number>();
+        const timeline = new FlushTimeline();
+        sluice.service.child.stdout!.on("data", (chunk: Buffer) => timeline.onOutput(chunk));
         const load = await runLoad({
             ...loadOptions(settings, source, sluice.writeUrl, sluice.service.pid),
             onWindow: async (edge) => {
                 if (edge === "start") before = await scrapeMetrics(sluice.url);
                 else after = await scrapeMetrics(sluice.url);
             },
+            onAnswer: (sentMs, latencyMs) => timeline.record(sentMs, latencyMs),
         });
+        const flushSplit = timeline.split();
         const metrics = windowMetrics(before, after, load.seconds);
         progress(`  ${adapter}: ${fixed(load.window.linesPerSec, 0)} lines/s; flushing and counting...`);
         const verify = await verifySluice(sluice.url, dataDir, load);
@@ -481,7 +488,7 @@ async function runAdapter(adapter: Adapter, settings: Settings, scratch: string,
         if (Object.keys(load.total.errors).length > 0) problems.push(`errors: ${JSON.stringify(load.total.errors)}`);
         for (const [status, count] of Object.entries(load.total.non2xx)) problems.push(`${count} × ${status}: ${load.total.samples[status] ?? ""}`);
         const profiles = profileDir === undefined ? [] : await summarizeProfiles(profileDir, load.windowMonotonicUs, settings.top);
-        return { name: adapter, load, idleRssBytes, metrics, verify, shutdown, profiles, quiet, problems };
+        return { name: adapter, load, idleRssBytes, metrics, verify, shutdown, profiles, quiet, flushSplit, problems };
     } finally {
         if (!sluice.service.exited()) await sluice.service.stop(10_000);
     }
@@ -493,7 +500,7 @@ async function runSink(settings: Settings, source: LineSource): Promise<RunResul
     try {
         const idleRssBytes = (await processMemory(service.pid))?.rss ?? Number.NaN;
         const load = await runLoad(loadOptions(settings, source, `${match![1]}/write?db=${DATABASE}`, service.pid));
-        return { name: "sink (no-op node:http)", load, idleRssBytes, metrics: undefined, verify: undefined, shutdown: undefined, profiles: [], quiet, problems: [] };
+        return { name: "sink (no-op node:http)", load, idleRssBytes, metrics: undefined, verify: undefined, shutdown: undefined, profiles: [], quiet, flushSplit: undefined, problems: [] };
     } finally {
         await service.stop(5_000);
     }
@@ -554,6 +561,10 @@ interface SweepRun {
     readonly run: RunResult;
 }
 
+function shareCell(share: LatencySplit["duringFlush"] | undefined): string {
+    return share === undefined ? "-" : `${share.requests}, ${fixed(share.p99Ms, 1)}`;
+}
+
 const SWEEP_TABLE: readonly TableColumn<SweepRun>[] = [
     { title: "server", align: "left", cell: (r) => r.run.name },
     { title: "load % of max", align: "right", cell: (r) => String(r.sharePct) },
@@ -562,6 +573,8 @@ const SWEEP_TABLE: readonly TableColumn<SweepRun>[] = [
     { title: "p50 ms", align: "right", cell: (r) => fixed(r.run.load.window.p50Ms, 1) },
     { title: "p99 ms", align: "right", cell: (r) => fixed(r.run.load.window.p99Ms, 1) },
     { title: "max ms", align: "right", cell: (r) => fixed(r.run.load.window.maxMs, 0) },
+    { title: "during a flush: requests, p99 ms", align: "right", cell: (r) => shareCell(r.run.flushSplit?.duringFlush) },
+    { title: "otherwise: requests, p99 ms", align: "right", cell: (r) => shareCell(r.run.flushSplit?.otherwise) },
     { title: "main thread %", align: "right", cell: (r) => fixed(r.run.load.server?.threads.find((t) => t.main)?.cpuPct, 0) },
     { title: "RSS peak MB", align: "right", cell: (r) => MB(r.run.load.server?.rssPeakBytes ?? Number.NaN) },
     { title: "stored = acked", align: "left", cell: (r) => (r.run.verify === undefined ? "-" : r.run.verify.ok ? "yes" : "NO") },

@@ -338,6 +338,8 @@ export interface LoadOptions {
     readonly source?: LineSource;
     /** Awaited at the measured window's start and end (e.g. to scrape the server's metrics). */
     readonly onWindow?: (edge: "start" | "end") => Promise<void>;
+    /** Called for each answered request of the window: when it was sent (`performance.now()`) and its latency, in ms. */
+    readonly onAnswer?: (sentMs: number, latencyMs: number) => void;
     /**
      * Offered load in lines/s, spread evenly over the connections (each sends a batch every
      * connections × batchLines / rate seconds, at once when it is behind); unset: as fast as
@@ -614,6 +616,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
                     winAckedLines += batchLines;
                     winBytes += body.length;
                     latency.record(now - started);
+                    options.onAnswer?.(started, now - started);
                 }
             } else {
                 const key = String(outcome.status);
@@ -623,6 +626,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
                 if (inWindow) {
                     winNon2xx++;
                     latency.record(now - started);
+                    options.onAnswer?.(started, now - started);
                 }
             }
         }

@@ -232,6 +232,8 @@ export class Flusher {
         const key = keyOf(database, measurement);
         if (buffer.rows === 0 || this.#inFlight.has(key)) return [];
         const bytes = buffer.bytes;
+        const started = performance.now();
+        let encodeMs = 0;
         const drained = buffer.drain();
         this.#inFlight.set(key, { minSequence: drained.minSequence, bytes });
         const temps: string[] = [];
@@ -242,7 +244,9 @@ export class Flusher {
             // all parts with one record.
             const parts = splitIntoParts(drained.segments, drained.rows, this.#options.maxRows);
             for (const [part, segments] of parts.entries()) {
+                const encodeStarted = performance.now();
                 const partitions = await this.#deps.encoder.encode({ database, segments, minSequence: drained.minSequence, maxSequence: drained.maxSequence });
+                encodeMs += performance.now() - encodeStarted;
                 const name = parquetFileName(drained.minSequence, drained.maxSequence, parts.length === 1 ? 0 : part + 1);
                 for (const partition of partitions) {
                     const temp = `${process.pid}-${Date.now()}-${this.#tempCounter++}.parquet.tmp`;
@@ -269,7 +273,18 @@ export class Flusher {
         this.#stats.flushes++;
         this.#stats.files += files.length;
         this.#stats.rows += drained.rows;
-        this.#stats.bytes += files.reduce((sum, file) => sum + file.bytes, 0);
+        const fileBytes = files.reduce((sum, file) => sum + file.bytes, 0);
+        this.#stats.bytes += fileBytes;
+        this.#deps.log.info("flushed", {
+            database,
+            measurement,
+            rows: drained.rows,
+            files: files.length,
+            bytes: fileBytes,
+            wal_seq: `${drained.minSequence}-${drained.maxSequence}`,
+            encode_ms: Math.round(encodeMs),
+            ms: Math.round(performance.now() - started),
+        });
         try {
             await this.#deps.purge();
         } catch (error) {

@@ -8,7 +8,7 @@ import { type BatchEncoder, Flusher } from "../flush/flusher.js";
 import { Buffers } from "../ingest/buffer/buffers.js";
 import { loadConfig } from "../src/config/load.js";
 import { Engine } from "../src/engine.js";
-import { silentLogger } from "../src/log.js";
+import { type LogFields, type Logger, silentLogger } from "../src/log.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { WalWriter } from "../src/wal/writer.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
@@ -149,6 +149,37 @@ describe("flusher", () => {
         } finally {
             await flusher.close();
             await real.close();
+        }
+    });
+
+    it("logs one line per flush: what it wrote and how long the encode and the whole flush took", async () => {
+        const buffers = new Buffers({ maxBytes: 64 * 1024 * 1024 });
+        await buffered(buffers, 2);
+        const encoder = createEncoder();
+        const lines: { message: string; fields: LogFields | undefined }[] = [];
+        const log: Logger = { ...silentLogger, info: (message, fields) => void lines.push({ message, fields }) };
+        const flusher = new Flusher({ buffers, encoder, commitLog, walDir: writer.dir, purge: async () => undefined, log }, { maxRows: 1_000_000, maxAgeMs: 60_000 });
+        try {
+            const files = await flusher.flushAll();
+            expect(lines).toEqual([
+                {
+                    message: "flushed",
+                    fields: {
+                        database: "db",
+                        measurement: "cpu",
+                        rows: 20,
+                        files: files.length,
+                        bytes: files.reduce((sum, file) => sum + file.bytes, 0),
+                        wal_seq: "0-1",
+                        encode_ms: expect.any(Number),
+                        ms: expect.any(Number),
+                    },
+                },
+            ]);
+            expect(lines[0]!.fields!["ms"]).toBeGreaterThanOrEqual(lines[0]!.fields!["encode_ms"] as number);
+        } finally {
+            await flusher.close();
+            await encoder.close();
         }
     });
 

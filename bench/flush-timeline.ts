@@ -1,0 +1,66 @@
+/**
+ * Request latency split by whether a flush ran while the request was in flight. Sluice logs one
+ * `flushed … ms=N` line on stdout as each flush ends, which dates that flush as [end − N, end] on
+ * this process's `performance.now()` clock (late by the pipe's delay, a millisecond or so).
+ */
+import { performance } from "node:perf_hooks";
+
+export interface Interval {
+    readonly start: number;
+    readonly end: number;
+}
+
+export interface LatencyShare {
+    readonly requests: number;
+    /** Nearest-rank p99 (NaN without requests). */
+    readonly p99Ms: number;
+}
+
+export interface LatencySplit {
+    /** Requests in flight while some flush ran (drain → encode → commit). */
+    readonly duringFlush: LatencyShare;
+    readonly otherwise: LatencyShare;
+}
+
+const FLUSHED_LINE = /^flushed .*\bms=(\d+(?:\.\d+)?)\s*$/;
+
+function share(latencies: number[]): LatencyShare {
+    const sorted = Float64Array.from(latencies).sort();
+    const rank = Math.min(sorted.length, Math.max(1, Math.ceil(0.99 * sorted.length)));
+    return { requests: sorted.length, p99Ms: sorted.length === 0 ? Number.NaN : sorted[rank - 1]! };
+}
+
+export class FlushTimeline {
+    readonly flushes: Interval[] = [];
+    readonly #sent: number[] = [];
+    readonly #latency: number[] = [];
+    #partial = "";
+
+    /** Feeds what the server wrote to stdout; `now` is when it arrived. */
+    onOutput(chunk: Buffer | string, now = performance.now()): void {
+        const lines = (this.#partial + chunk.toString()).split("\n");
+        this.#partial = lines.pop()!;
+        for (const line of lines) {
+            const match = FLUSHED_LINE.exec(line);
+            if (match !== null) this.flushes.push({ start: now - Number(match[1]), end: now });
+        }
+    }
+
+    /** One answered request: sent at `sentMs` (`performance.now()`), answered `latencyMs` later. */
+    record(sentMs: number, latencyMs: number): void {
+        this.#sent.push(sentMs);
+        this.#latency.push(latencyMs);
+    }
+
+    split(): LatencySplit {
+        const during: number[] = [];
+        const otherwise: number[] = [];
+        for (let i = 0; i < this.#sent.length; i++) {
+            const start = this.#sent[i]!;
+            const end = start + this.#latency[i]!;
+            const overlaps = this.flushes.some((flush) => start < flush.end && end > flush.start);
+            (overlaps ? during : otherwise).push(this.#latency[i]!);
+        }
+        return { duringFlush: share(during), otherwise: share(otherwise) };
+    }
+}
