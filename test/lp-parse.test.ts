@@ -8,7 +8,8 @@ import { type Column, type ColumnarBatch, type StringColumn, assertBatchShape, b
 import { LP_LIMITS, type ParseResult, type Precision, parseLineProtocol } from "../ingest/lp/index.js";
 import { SchemaRegistry } from "../ingest/schema.js";
 import { hashBytes } from "../ingest/lp/bytes.js";
-import { SeriesKeyCache, sharedSeriesKeys } from "../ingest/lp/series-cache.js";
+import { Series } from "../ingest/lp/measurement.js";
+import { SERIES_KEY_CACHE_DEFAULTS, SeriesKeyCache, sharedSeriesKeys } from "../ingest/lp/series-cache.js";
 
 const NOW_NS = 1_700_000_000_123_456_789n;
 
@@ -306,6 +307,28 @@ describe("SeriesKeyCache (decoded series keys shared across bodies)", () => {
         expect(values(batch(second, "m x"), "k,1")).toEqual(["v=1", "v=2"]);
     });
 
+    it("binds a shared key to each body anew, also when the cache empties itself in the middle of a body", () => {
+        sharedSeriesKeys.clear();
+        // Body 1 binds s=0 to its builder; body 2 meets the same key object first in a rejected
+        // line, then in accepted ones; past 100,000 keys the cache empties and s=0 is decoded again.
+        parse("m,s=0 f=1i 1");
+        const n = SERIES_KEY_CACHE_DEFAULTS.maxEntries + 50;
+        const lines = ["m,s=0 f=oops 1", "m,s=0 f=2i 2"];
+        for (let i = 1; i <= n; i++) lines.push(`m,s=${i} f=${i}i ${i + 2}`);
+        lines.push("m,s=0 f=3i 3", "other,s=0 f=4i 4");
+        const result = parse(lines.join("\n"));
+        expect(result.errors.map((e) => e.line)).toEqual([1]);
+        const m = batch(result, "m");
+        const tags = values(m, "s");
+        expect(tags).toHaveLength(n + 2);
+        expect(tags[0]).toBe("0");
+        expect(tags.slice(1, -1)).toEqual(Array.from({ length: n }, (_, i) => String(i + 1)));
+        expect(tags.at(-1)).toBe("0");
+        expect(values(m, "f")).toEqual([2n, ...Array.from({ length: n }, (_, i) => BigInt(i + 1)), 3n]);
+        expect(values(batch(result, "other"), "s")).toEqual(["0"]);
+        expect(sharedSeriesKeys.size).toBeLessThan(n);
+    });
+
     it("serves a cached key to a body that is not valid UTF-8 elsewhere", () => {
         sharedSeriesKeys.clear();
         parse("mé,t=ü f=1 1");
@@ -324,7 +347,7 @@ describe("SeriesKeyCache (decoded series keys shared across bodies)", () => {
         const view = (b: Buffer) => new DataView(b.buffer, b.byteOffset, b.length);
         const cache = new SeriesKeyCache({ maxEntries: 2, maxBytes: 10 });
         const key = (text: string) => Buffer.from(text);
-        const decoded = { measurement: "m", tagKeys: [], tagValues: [] };
+        const decoded = new Series("m", [], []);
         for (const text of ["aaaa", "bbbb"]) {
             const b = key(text);
             cache.set(b, hashBytes(view(b), b, 0, b.length), 0, b.length, decoded);

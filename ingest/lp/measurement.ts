@@ -94,21 +94,41 @@ export class TagColumn {
 }
 
 /**
- * One raw series key (`measurement,tagset` as written). It gets an id, tag columns and
- * dictionary codes when its first line is accepted; until then nothing of it is in the batch.
+ * One raw series key (`measurement,tagset` as written), decoded once and shared by every parse
+ * (the shared cache holds it), so a body does not set up again the series the previous bodies
+ * had. Within one parse it belongs to that body's builder of its measurement, and gets an id, tag
+ * columns and dictionary codes there when its first line is accepted; until then nothing of it
+ * is in the batch. `builder` and `id` are only meaningful for the parse `parse` names: every
+ * other parse binds the key anew (`bindTo`) before it reads them.
  */
 export class Series {
-    readonly builder: MeasurementBuilder;
+    readonly measurement: string;
     readonly tagKeys: readonly string[];
     readonly tagValues: readonly string[];
-    /** Index in the builder's bound series (-1: no accepted line yet). */
+    /** The parse (its number) that `builder` and `id` belong to; 0: none. */
+    parse = 0;
+    #builder: MeasurementBuilder | null = null;
+    /** Index in the builder's bound series (-1: no accepted line yet in this parse). */
     id = -1;
     #tagSet: Set<string> | null = null;
 
-    constructor(builder: MeasurementBuilder, tagKeys: readonly string[], tagValues: readonly string[]) {
-        this.builder = builder;
+    constructor(measurement: string, tagKeys: readonly string[], tagValues: readonly string[]) {
+        this.measurement = measurement;
         this.tagKeys = tagKeys;
         this.tagValues = tagValues;
+    }
+
+    /** The builder this key belongs to in parse `parse`, if it was bound to that parse. */
+    builderIn(parse: number): MeasurementBuilder | undefined {
+        return this.parse === parse ? (this.#builder ?? undefined) : undefined;
+    }
+
+    // Invariant kept: after this, `builder` and `id` describe the key in `parse` only (no line bound yet).
+    bindTo(parse: number, builder: MeasurementBuilder): MeasurementBuilder {
+        this.parse = parse;
+        this.#builder = builder;
+        this.id = -1;
+        return builder;
     }
 
     hasTag(key: string): boolean {

@@ -38,7 +38,7 @@ import {
     isUtf8Range,
     viewOf,
 } from "./bytes.js";
-import { ByteKeyTable, KeyArena } from "./byte-table.js";
+import { KeyArena } from "./byte-table.js";
 import { COLUMN_WIDTH, ColumnBuilder, HI, LO } from "./columns.js";
 import { FieldSlot, MeasurementBuilder, Series } from "./measurement.js";
 import { FIELD_KEY, MEASUREMENT, TAG_KEY, TAG_VALUE, nameRead, readName } from "./names.js";
@@ -60,7 +60,7 @@ import {
     wordsToBigInt,
 } from "./numbers.js";
 import { NANOS_PER_UNIT, PRECISION_ZEROS, type Precision, defaultTimestamp } from "./precision.js";
-import { type DecodedSeriesKey, sharedSeriesKeys } from "./series-cache.js";
+import { sharedSeriesKeys } from "./series-cache.js";
 import { entryEnd, entryText, skipped } from "./skip.js";
 
 export { PRECISIONS, type Precision, isPrecision } from "./precision.js";
@@ -126,8 +126,13 @@ const SHORT_KEY_BYTES = 256;
 /** A line's value could not be staged: `BodyParser.#reason` says why. */
 const REJECTED = -1;
 
+/** The number of the latest parse (each parse runs start to end on one thread, never interleaved). */
+let lastParse = 0;
+
 /** One parse of one body: the per-request state (caches, builders, the pending line). */
 class BodyParser {
+    /** This parse's number: what binds a shared series key to this body's builders. */
+    readonly #parse = ++lastParse;
     readonly #bytes: Buffer;
     readonly #view: DataView;
     readonly #end: number;
@@ -140,9 +145,8 @@ class BodyParser {
     readonly #defaultHi: number;
     /** The body is not all valid UTF-8, so names and strings are checked one by one. */
     readonly #checkUtf8: boolean;
-    /** Raw bytes of every key the caches hold (compact, so comparing against them stays in cache). */
+    /** Raw bytes of the field keys its builders hold (compact, so comparing against them stays in cache). */
     readonly #arena = new KeyArena();
-    readonly #series: ByteKeyTable<Series>;
     readonly #measurements = new Map<string, MeasurementBuilder>();
     readonly #errors: LineError[] = [];
     #accepted = 0;
@@ -163,8 +167,9 @@ class BodyParser {
     #pos = 0;
     /** LFs inside the pending line's strings. */
     #newlines = 0;
-    /** The pending line's series (once known), and whether it wrote to a column of no fixed type. */
+    /** The pending line's series and its builder (once known), and whether it wrote to a column of no fixed type. */
     #pending: Series | null = null;
+    #pendingBuilder: MeasurementBuilder | null = null;
     #unfixed = false;
     /** Field slots the pending line has resolved (the chain from its builder's firstSlot), and the field columns it created. */
     #lineFields = 0;
@@ -188,7 +193,6 @@ class BodyParser {
         this.#defaultLo = scanned.lo;
         this.#defaultHi = scanned.hi;
         this.#checkUtf8 = !isUtf8(body);
-        this.#series = new ByteKeyTable(this.#arena);
         this.#batchBytesLimit = LP_LIMITS.batchBytesBase + LP_LIMITS.batchBytesPerBodyByte * body.length;
     }
 
@@ -231,8 +235,8 @@ class BodyParser {
         const stop = entryEnd(this.#bytes, start, this.#end);
         this.#newlines = skipped.newlines;
         this.#errors.push({ line, message: this.#reason, text: entryText(this.#bytes, start, stop) });
-        const builder = this.#pending?.builder;
-        if (builder !== undefined) {
+        const builder = this.#pendingBuilder;
+        if (builder !== null) {
             // Take back what the line committed; forget columns it created (no accepted line has them).
             const row = builder.rows;
             let slot = builder.firstSlot;
@@ -264,13 +268,14 @@ class BodyParser {
         let addedWidth = 0; // bytes per row of the columns that get their first value in this line
         this.#newlines = 0;
         this.#pending = null;
+        this.#pendingBuilder = null;
         this.#lineFields = 0;
         this.#lineNewColumns = 0;
 
         // Series key: up to the first unescaped space (a space after a backslash is escaped in
-        // every element of the key). A key seen before is found by its bytes, which were
-        // validated then; a new one, or one that would run into the next line, is read by
-        // #newSeries, which validates it or says what is wrong.
+        // every element of the key). A key seen before (by any body) is found in the shared cache
+        // by its bytes, which were validated then; a new one, or one that would run into the next
+        // line, is read by #decodeSeriesKey, which validates it or says what is wrong.
         let i = this.#seriesKeyEnd(start);
         let series: Series | null | undefined;
         let hash = 0;
@@ -280,13 +285,14 @@ class BodyParser {
         const plausible = i - start <= SHORT_KEY_BYTES || i < this.#lineFeedAfter(start);
         if (plausible) {
             hash = hashBytes(view, bytes, start, i);
-            series = this.#series.get(view, bytes, hash, start, i - start);
+            series = sharedSeriesKeys.get(view, bytes, hash, start, i - start);
         }
-        series ??= this.#newSeries(start, i, plausible, hash);
+        series ??= this.#decodeSeriesKey(start, i, hash);
         if (series === null) return REJECTED;
+        const builder = series.builderIn(this.#parse) ?? this.#bind(series);
         this.#pending = series;
-        const builder = series.builder;
-        if (series.id < 0 && !this.#tagsFree(series)) return REJECTED;
+        this.#pendingBuilder = builder;
+        if (series.id < 0 && !this.#tagsFree(series, builder)) return REJECTED;
 
         // Fields.
         while (i < end && bytes[i] === SPACE) i++;
@@ -384,7 +390,7 @@ class BodyParser {
         }
         let newTags = 0; // tag columns this line adds to the batch
         if (series.id < 0) for (const key of series.tagKeys) if (!builder.tagColumns.has(key)) newTags++;
-        if ((unfixed || newTags > 0) && !this.#withinColumnLimit(series)) return REJECTED;
+        if ((unfixed || newTags > 0) && !this.#withinColumnLimit(series, builder)) return REJECTED;
         addedWidth += newTags * COLUMN_WIDTH.s;
         // A column that joins a batch spans all its earlier rows too (as nulls).
         if (this.#batchBytes + row * addedWidth + builder.rowBytes + addedWidth > this.#batchBytesLimit) {
@@ -403,7 +409,7 @@ class BodyParser {
      */
     #grow(column: ColumnBuilder, row: number, addedWidth: number): boolean {
         if (column.present === 0 && row > 0) {
-            const builder = this.#pending!.builder;
+            const builder = this.#pendingBuilder!;
             const width = addedWidth + COLUMN_WIDTH[column.type];
             if (this.#batchBytes + (row + 1) * width + builder.rowBytes > this.#batchBytesLimit) {
                 this.#reason = this.#budgetReason();
@@ -419,9 +425,8 @@ class BodyParser {
     }
 
     /** Whether the columns the pending line would declare keep its measurement within the column limit. */
-    #withinColumnLimit(series: Series): boolean {
+    #withinColumnLimit(series: Series, builder: MeasurementBuilder): boolean {
         const schema = this.#schema;
-        const builder = series.builder;
         let added = 0;
         if (series.id < 0) for (const key of series.tagKeys) if (!schema.isTag(this.#database, builder.name, key)) added++;
         const seen = new Set<ColumnBuilder>();
@@ -440,7 +445,7 @@ class BodyParser {
     /** Commits the staged line: series (bound at its first line), fields; declares what is new. */
     #accept(): void {
         const series = this.#pending!;
-        const builder = series.builder;
+        const builder = this.#pendingBuilder!;
         const row = builder.rows;
         if (series.id < 0) {
             for (const column of builder.bind(series)) this.#schema.declareTag(this.#database, builder.name, column.name);
@@ -492,30 +497,21 @@ class BodyParser {
         return lineFeed;
     }
 
-    /**
-     * A series key seen for the first time in this body: decoded (or found decoded in the shared
-     * cache when `plausible`: short, or ending before the line does; `hash` is then its hash),
-     * validated, remembered.
-     */
-    #newSeries(start: number, keyEnd: number, plausible: boolean, hash: number): Series | null {
-        const length = keyEnd - start;
-        const decoded = (plausible ? sharedSeriesKeys.get(this.#view, this.#bytes, hash, start, length) : undefined) ?? this.#decodeSeriesKey(start, keyEnd, hash);
-        if (decoded === null) return null;
-        let builder = this.#measurements.get(decoded.measurement);
+    /** Binds a shared series key to this parse: to this body's builder of its measurement. */
+    #bind(series: Series): MeasurementBuilder {
+        let builder = this.#measurements.get(series.measurement);
         if (builder === undefined) {
-            builder = new MeasurementBuilder(decoded.measurement, this.#arena);
-            this.#measurements.set(decoded.measurement, builder);
+            builder = new MeasurementBuilder(series.measurement, this.#arena);
+            this.#measurements.set(series.measurement, builder);
         }
-        const series = new Series(builder, decoded.tagKeys, decoded.tagValues);
-        this.#series.set(this.#bytes, hash, start, length, series);
-        return series;
+        return series.bindTo(this.#parse, builder);
     }
 
     /**
      * Reads and validates a series key; a good one goes into the shared cache. (A key that
      * decodes ends before the line does, so #entry found it plausible and `hash` is its hash.)
      */
-    #decodeSeriesKey(start: number, keyEnd: number, hash: number): DecodedSeriesKey | null {
+    #decodeSeriesKey(start: number, keyEnd: number, hash: number): Series | null {
         const bytes = this.#bytes;
         const end = this.#end;
         const checkUtf8 = this.#checkUtf8;
@@ -557,7 +553,7 @@ class BodyParser {
         if (i - start > LP_LIMITS.maxSeriesKeyBytes) {
             return this.#failSeries(`series key (measurement and tags) is ${i - start} bytes, the limit is ${LP_LIMITS.maxSeriesKeyBytes}`);
         }
-        const decoded: DecodedSeriesKey = { measurement, tagKeys: keys, tagValues: values };
+        const decoded = new Series(measurement, keys, values);
         sharedSeriesKeys.set(bytes, hash, start, i - start, decoded);
         return decoded;
     }
@@ -568,8 +564,7 @@ class BodyParser {
     }
 
     /** Before a series' first accepted line: none of its tag keys may be a field of the measurement. */
-    #tagsFree(series: Series): boolean {
-        const builder = series.builder;
+    #tagsFree(series: Series, builder: MeasurementBuilder): boolean {
         const measurement = builder.name;
         for (const key of series.tagKeys) {
             if (builder.tagColumns.has(key)) continue; // a tag of this batch: declared, so never a field

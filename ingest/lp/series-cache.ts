@@ -6,12 +6,7 @@
  * nearly every key of every request again. Bounded: when full it is emptied and refills.
  */
 import { ByteKeyTable, KeyArena } from "./byte-table.js";
-
-export interface DecodedSeriesKey {
-    readonly measurement: string;
-    readonly tagKeys: readonly string[];
-    readonly tagValues: readonly string[];
-}
+import type { Series } from "./measurement.js";
 
 export interface SeriesKeyCacheOptions {
     /** Keys held before the cache is emptied. */
@@ -29,7 +24,7 @@ export class SeriesKeyCache {
     readonly maxEntries: number;
     readonly maxBytes: number;
     readonly #arena = new KeyArena();
-    readonly #table = new ByteKeyTable<DecodedSeriesKey>(this.#arena);
+    readonly #table = new ByteKeyTable<Series>(this.#arena);
 
     constructor(options: SeriesKeyCacheOptions = {}) {
         this.maxEntries = options.maxEntries ?? SERIES_KEY_CACHE_DEFAULTS.maxEntries;
@@ -40,12 +35,12 @@ export class SeriesKeyCache {
         return this.#table.size;
     }
 
-    get(view: DataView, source: Uint8Array, hash: number, start: number, length: number): DecodedSeriesKey | undefined {
+    get(view: DataView, source: Uint8Array, hash: number, start: number, length: number): Series | undefined {
         return this.#table.get(view, source, hash, start, length);
     }
 
     // Invariant kept: the cache never holds more than maxEntries keys or maxBytes of key bytes.
-    set(source: Uint8Array, hash: number, start: number, length: number, value: DecodedSeriesKey): void {
+    set(source: Uint8Array, hash: number, start: number, length: number, value: Series): void {
         if (length > this.maxBytes) return;
         if (this.#table.size >= this.maxEntries || this.#arena.size + length > this.maxBytes) this.clear();
         this.#table.set(source, hash, start, length, value);
