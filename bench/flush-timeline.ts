@@ -4,6 +4,7 @@
  * this process's `performance.now()` clock (late by the pipe's delay, a millisecond or so).
  */
 import { performance } from "node:perf_hooks";
+import { LatencyReservoir } from "./common.js";
 
 export interface Interval {
     readonly start: number;
@@ -24,10 +25,12 @@ export interface LatencySplit {
 
 const FLUSHED_LINE = /^flushed .*\bms=(\d+(?:\.\d+)?)\s*$/;
 
-function share(latencies: number[]): LatencyShare {
-    const sorted = Float64Array.from(latencies).sort();
-    const rank = Math.min(sorted.length, Math.max(1, Math.ceil(0.99 * sorted.length)));
-    return { requests: sorted.length, p99Ms: sorted.length === 0 ? Number.NaN : sorted[rank - 1]! };
+function share(latencies: readonly number[]): LatencyShare {
+    // A reservoir as large as the sample keeps every value: the percentile is exact.
+    const reservoir = new LatencyReservoir(latencies.length);
+    for (const latency of latencies) reservoir.record(latency);
+    reservoir.sort();
+    return { requests: latencies.length, p99Ms: reservoir.percentile(99) };
 }
 
 export class FlushTimeline {
