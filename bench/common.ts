@@ -144,7 +144,9 @@ export function runCommand(command: string, args: readonly string[]): Promise<{ 
         child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
         child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
         child.on("error", reject);
-        child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
+        child.on("close", (code) => {
+            resolvePromise({ code, stdout, stderr });
+        });
     });
 }
 
@@ -202,7 +204,11 @@ export async function ddBandwidth(dir: string, name = "dd-bandwidth.tmp"): Promi
     const command = `dd ${args.join(" ")}`;
     try {
         const { code, stderr } = await runCommand("dd", args);
-        const line = stderr.trim().split("\n").find((l) => l.includes("copied")) ?? stderr.trim();
+        const line =
+            stderr
+                .trim()
+                .split("\n")
+                .find((l) => l.includes("copied")) ?? stderr.trim();
         const match = /^(\d+) bytes.*copied, ([\d.]+) s, ([\d.]+) ([kMGT]?B)\/s/.exec(line);
         if (code !== 0 || match === null) return { command, mbPerSec: undefined, bytes: undefined, seconds: undefined, summary: `dd failed (exit ${code}): ${stderr.trim()}` };
         const bytes = Number(match[1]);

@@ -58,14 +58,32 @@ export function telegrafBatch(rows: number, shape: Shape, seed = SEED): Columnar
     for (let i = 0; i < rows; i++) time[i] = BASE_TIME_NS + BigInt(i) * STEP_NS;
     const columns = new Map<string, Column>([["time", { type: "t", values: time }]]);
     if (shape === "random") {
-        columns.set("host", firstUseDictionaryColumn(HOSTS, rows, () => Math.floor(random() * HOSTS.length)));
-        columns.set("region", firstUseDictionaryColumn(REGIONS, rows, () => Math.floor(random() * REGIONS.length)));
-        columns.set("service", firstUseDictionaryColumn(SERVICES, rows, () => Math.floor(random() * SERVICES.length)));
+        columns.set(
+            "host",
+            firstUseDictionaryColumn(HOSTS, rows, () => Math.floor(random() * HOSTS.length)),
+        );
+        columns.set(
+            "region",
+            firstUseDictionaryColumn(REGIONS, rows, () => Math.floor(random() * REGIONS.length)),
+        );
+        columns.set(
+            "service",
+            firstUseDictionaryColumn(SERVICES, rows, () => Math.floor(random() * SERVICES.length)),
+        );
     } else {
         // Series s: host s mod 100, and (region, service) from s div 100: 100 × 20 = 2,000 series.
-        columns.set("host", seriesColumn(HOSTS, rows, (i) => (i % ROUND_ROBIN_SERIES) % 100));
-        columns.set("region", seriesColumn(REGIONS, rows, (i) => Math.floor((i % ROUND_ROBIN_SERIES) / 100) % 4));
-        columns.set("service", seriesColumn(SERVICES, rows, (i) => Math.floor((i % ROUND_ROBIN_SERIES) / 100) % 20));
+        columns.set(
+            "host",
+            seriesColumn(HOSTS, rows, (i) => (i % ROUND_ROBIN_SERIES) % 100),
+        );
+        columns.set(
+            "region",
+            seriesColumn(REGIONS, rows, (i) => Math.floor((i % ROUND_ROBIN_SERIES) / 100) % 4),
+        );
+        columns.set(
+            "service",
+            seriesColumn(SERVICES, rows, (i) => Math.floor((i % ROUND_ROBIN_SERIES) / 100) % 20),
+        );
     }
     for (const name of FLOATS) columns.set(name, { type: "f", values: Float64Array.from({ length: rows }, () => Math.round(random() * 10000) / 100) });
     columns.set("count", { type: "i", values: BigInt64Array.from({ length: rows }, () => BigInt(Math.floor(random() * 1e9))) });
@@ -211,7 +229,11 @@ function sortInputs(batch: ColumnarBatch, random: ColumnarBatch): { name: string
     const wide = Array.from({ length: 5000 }, (_, i) => `v${String(i).padStart(4, "0")}`);
     const manyColumns = new Map<string, Column>([["time", batch.columns.get("time")!]]);
     const manyTags = ["t1", "t2", "t3", "t4", "t5"];
-    for (const tag of manyTags) manyColumns.set(tag, firstUseDictionaryColumn(wide, rows, () => Math.floor(next() * wide.length)));
+    for (const tag of manyTags)
+        manyColumns.set(
+            tag,
+            firstUseDictionaryColumn(wide, rows, () => Math.floor(next() * wide.length)),
+        );
     return [
         { name: "round-robin (2k series), time-ordered", batch },
         { name: "random (8k series), time-ordered", batch: random },
@@ -279,9 +301,13 @@ async function run(options: BenchOptions): Promise<number> {
     const sorts = runSorts(batch, random, runs);
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
     if (options.json) {
-        process.stdout.write(`${JSON.stringify({ benchmark: "flush", machine, settings: { runs, rows, seed: SEED, inputBytes: columnarBytes(batch) }, baselineRssBytes: baselineRss, peakRssBytes, results, sorts })}\n`);
+        process.stdout.write(
+            `${JSON.stringify({ benchmark: "flush", machine, settings: { runs, rows, seed: SEED, inputBytes: columnarBytes(batch) }, baselineRssBytes: baselineRss, peakRssBytes, results, sorts })}\n`,
+        );
     } else {
-        process.stdout.write(`rows=${rows} columnar input=${MB(columnarBytes(batch))} MB, runs=${runs} (+1 warm-up) per cell, RSS after generating=${MB(baselineRss)} MB, process peak RSS=${MB(peakRssBytes)} MB\n`);
+        process.stdout.write(
+            `rows=${rows} columnar input=${MB(columnarBytes(batch))} MB, runs=${runs} (+1 warm-up) per cell, RSS after generating=${MB(baselineRss)} MB, process peak RSS=${MB(peakRssBytes)} MB\n`,
+        );
         process.stdout.write(`${formatTable(TABLE, results)}\n\n${formatTable(SORT_TABLE, sorts)}\n`);
         for (const r of results) for (const p of r.problems) process.stdout.write(`! ${r.shape} ${r.compression}/${r.timeEncoding}: ${p}\n`);
     }

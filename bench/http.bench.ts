@@ -201,9 +201,11 @@ export async function verifySluice(url: string, dataDir: string, load: LoadResul
             rows = Number(counted.n);
             fieldValues = Number(counted.v);
             series = Number(counted.s);
-            minSeconds = Number(BigInt(counted.tmin as bigint) / 1_000_000_000n);
-            maxSeconds = Number(BigInt(counted.tmax as bigint) / 1_000_000_000n);
-            const dups = (await connection.runAndReadAll(`SELECT count(*) AS d FROM (SELECT host, region, service, time FROM ${source} GROUP BY ALL HAVING count(*) > 1)`)).getRowObjects()[0]!;
+            minSeconds = Number((counted.tmin as bigint) / 1_000_000_000n);
+            maxSeconds = Number((counted.tmax as bigint) / 1_000_000_000n);
+            const dups = (
+                await connection.runAndReadAll(`SELECT count(*) AS d FROM (SELECT host, region, service, time FROM ${source} GROUP BY ALL HAVING count(*) > 1)`)
+            ).getRowObjects()[0]!;
             duplicateKeys = Number(dups.d);
         } finally {
             connection.closeSync();
@@ -467,14 +469,18 @@ async function runAdapter(adapter: Adapter, settings: Settings, scratch: string,
         let before = new Map<string, number>();
         let after = new Map<string, number>();
         const timeline = new FlushTimeline();
-        sluice.service.child.stdout!.on("data", (chunk: Buffer) => timeline.onOutput(chunk));
+        sluice.service.child.stdout!.on("data", (chunk: Buffer) => {
+            timeline.onOutput(chunk);
+        });
         const load = await runLoad({
             ...loadOptions(settings, source, sluice.writeUrl, sluice.service.pid),
             onWindow: async (edge) => {
                 if (edge === "start") before = await scrapeMetrics(sluice.url);
                 else after = await scrapeMetrics(sluice.url);
             },
-            onAnswer: (sentMs, latencyMs) => timeline.record(sentMs, latencyMs),
+            onAnswer: (sentMs, latencyMs) => {
+                timeline.record(sentMs, latencyMs);
+            },
         });
         const flushSplit = timeline.split();
         const metrics = windowMetrics(before, after, load.seconds);
@@ -483,7 +489,8 @@ async function runAdapter(adapter: Adapter, settings: Settings, scratch: string,
         problems.push(...verify.problems);
         const stopped = await sluice.service.stop(120_000);
         shutdown = { ms: stopped.ms, code: stopped.code, killed: stopped.killed };
-        if (stopped.code !== 0) problems.push(`sluice exited with ${stopped.code ?? stopped.signal}${stopped.killed ? " (SIGKILL after 120 s)" : ""}: ${sluice.service.output().slice(-500)}`);
+        if (stopped.code !== 0)
+            problems.push(`sluice exited with ${stopped.code ?? stopped.signal}${stopped.killed ? " (SIGKILL after 120 s)" : ""}: ${sluice.service.output().slice(-500)}`);
         if (load.stoppedEarly !== undefined) problems.push(`load: ${load.stoppedEarly}`);
         if (Object.keys(load.total.errors).length > 0) problems.push(`errors: ${JSON.stringify(load.total.errors)}`);
         for (const [status, count] of Object.entries(load.total.non2xx)) problems.push(`${count} × ${status}: ${load.total.samples[status] ?? ""}`);
@@ -500,7 +507,18 @@ async function runSink(settings: Settings, source: LineSource): Promise<RunResul
     try {
         const idleRssBytes = (await processMemory(service.pid))?.rss ?? Number.NaN;
         const load = await runLoad(loadOptions(settings, source, `${match![1]}/write?db=${DATABASE}`, service.pid));
-        return { name: "sink (no-op node:http)", load, idleRssBytes, metrics: undefined, verify: undefined, shutdown: undefined, profiles: [], quiet, flushSplit: undefined, problems: [] };
+        return {
+            name: "sink (no-op node:http)",
+            load,
+            idleRssBytes,
+            metrics: undefined,
+            verify: undefined,
+            shutdown: undefined,
+            profiles: [],
+            quiet,
+            flushSplit: undefined,
+            problems: [],
+        };
     } finally {
         await service.stop(5_000);
     }
@@ -526,7 +544,11 @@ const MAIN_TABLE: readonly TableColumn<RunResult>[] = [
     { title: "unattributed sys %", align: "right", cell: (r) => fixed(Math.max(0, (r.load.machine?.otherPct ?? Number.NaN) - (r.load.machine?.otherUserPct ?? Number.NaN)), 0) },
     { title: "steal %", align: "right", cell: (r) => fixed(r.load.machine?.stealPct, 0) },
     { title: "RSS idle→peak MB", align: "right", cell: (r) => `${MB(r.idleRssBytes)}→${MB(r.load.server?.rssPeakBytes ?? Number.NaN)}` },
-    { title: "stored = acked", align: "left", cell: (r) => (r.verify === undefined ? "-" : r.verify.ok ? `yes (${r.verify.rows})` : `NO (${r.verify.rows} / ${r.load.total.ackedLines})`) },
+    {
+        title: "stored = acked",
+        align: "left",
+        cell: (r) => (r.verify === undefined ? "-" : r.verify.ok ? `yes (${r.verify.rows})` : `NO (${r.verify.rows} / ${r.load.total.ackedLines})`),
+    },
 ];
 
 const COST_TABLE: readonly TableColumn<RunResult>[] = [
@@ -602,12 +624,22 @@ function reportText(report: Report): string {
     out.push(formatTable(MAIN_TABLE, report.runs));
     out.push("");
     out.push("where the time goes (window):");
-    out.push(formatTable(COST_TABLE, report.runs.filter((r) => r.metrics !== undefined)));
+    out.push(
+        formatTable(
+            COST_TABLE,
+            report.runs.filter((r) => r.metrics !== undefined),
+        ),
+    );
     for (const run of report.runs) {
-        if (run.quiet.busyPct >= 25) out.push(`note: ${run.name}: the machine was busy before the run (${fixed(run.quiet.busyPct, 0)}% of a core after ${fixed(run.quiet.waitedMs / 1000, 0)} s of waiting)`);
+        if (run.quiet.busyPct >= 25)
+            out.push(
+                `note: ${run.name}: the machine was busy before the run (${fixed(run.quiet.busyPct, 0)}% of a core after ${fixed(run.quiet.waitedMs / 1000, 0)} s of waiting)`,
+            );
         if ((run.load.machine?.otherUserPct ?? 0) > 25) {
             const others = run.load.others.map((o) => `${o.name} ${fixed(o.cpuPct, 0)}% (${o.command ?? "?"})`).join("; ");
-            out.push(`note: ${run.name}: DISTURBED: other processes used ${fixed(run.load.machine?.otherUserPct, 0)}% of a core (user time) during the window${others === "" ? "" : `: ${others}`}`);
+            out.push(
+                `note: ${run.name}: DISTURBED: other processes used ${fixed(run.load.machine?.otherUserPct, 0)}% of a core (user time) during the window${others === "" ? "" : `: ${others}`}`,
+            );
         }
         if (run.verify !== undefined) {
             out.push(
@@ -631,7 +663,9 @@ function reportText(report: Report): string {
     }
     out.push("");
     const t = report.target;
-    out.push(`target ≥ ${t.linesPerSec.toLocaleString("en-US")} lines/s durable (fdatasync): best ${fixed(t.best, 0)} lines/s → ${t.met ? "met" : "NOT met"} (${fixed((t.best / t.linesPerSec) * 100, 0)}% of it)`);
+    out.push(
+        `target ≥ ${t.linesPerSec.toLocaleString("en-US")} lines/s durable (fdatasync): best ${fixed(t.best, 0)} lines/s → ${t.met ? "met" : "NOT met"} (${fixed((t.best / t.linesPerSec) * 100, 0)}% of it)`,
+    );
     return out.join("\n");
 }
 
@@ -642,7 +676,7 @@ const SECTION = /<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->\n?/g;
 
 /** The marked sections (`<!-- NAME:begin -->…<!-- NAME:end -->`) of a results file. */
 export function markedSections(text: string): string[] {
-    return [...text.matchAll(SECTION)].map((match) => match[0].endsWith("\n") ? match[0] : `${match[0]}\n`);
+    return [...text.matchAll(SECTION)].map((match) => (match[0].endsWith("\n") ? match[0] : `${match[0]}\n`));
 }
 
 /** Puts `body` into `path` as section `name`: in place of the old one, or at the end. */
@@ -738,7 +772,9 @@ async function run(options: BenchOptions): Promise<number> {
             target: { linesPerSec: TARGET_LINES_PER_SEC, best, met: best >= TARGET_LINES_PER_SEC },
         };
         if (options.json) {
-            process.stdout.write(`${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`);
+            process.stdout.write(
+                `${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`,
+            );
         } else {
             process.stdout.write(`${reportText(report)}\n`);
             if (typeof keepProfiles === "string") process.stdout.write(`profiles kept in ${keepProfiles}\n`);

@@ -44,7 +44,7 @@ import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { gzip as gzipCallback } from "node:zlib";
-import { LatencyReservoir, seededRandom } from "./common.js";
+import { LatencyReservoir, seededRandom, sleep } from "./common.js";
 
 const gzipAsync = promisify(gzipCallback);
 
@@ -167,7 +167,7 @@ export class LineSource {
                     value = Math.floor(value / 10);
                 }
             }
-            body.set(digits, offsets[j]!);
+            body.set(digits, offsets[j]);
         }
         return body;
     }
@@ -438,7 +438,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     if (!(seconds > 0)) throw new Error(`seconds must be positive, got ${seconds}`);
     const warmupSeconds = options.warmupSeconds ?? 0;
     const drainTimeoutMs = options.drainTimeoutMs ?? 60_000;
-    const source = options.source ?? new LineSource(batchLines, { ...(options.seed === undefined ? {} : { seed: options.seed }), ...(options.baseSeconds === undefined ? {} : { baseSeconds: options.baseSeconds }) });
+    const source =
+        options.source ??
+        new LineSource(batchLines, {
+            ...(options.seed === undefined ? {} : { seed: options.seed }),
+            ...(options.baseSeconds === undefined ? {} : { baseSeconds: options.baseSeconds }),
+        });
     if (source.batchLines !== batchLines) throw new Error(`the LineSource has ${source.batchLines}-line batches, not ${batchLines}`);
 
     let gzipped: Buffer[] | undefined;
@@ -448,7 +453,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
 
     const agent = new Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections, scheduling: "fifo" });
-    const baseHeaders: Record<string, string> = { "content-type": "text/plain; charset=utf-8", ...(gzipped === undefined ? {} : { "content-encoding": "gzip" }), ...(options.headers ?? {}) };
+    const baseHeaders: Record<string, string> = {
+        "content-type": "text/plain; charset=utf-8",
+        ...(gzipped === undefined ? {} : { "content-encoding": "gzip" }),
+        ...(options.headers ?? {}),
+    };
     const path = `${url.pathname}${url.search}`;
     const inFlight = new Set<ReturnType<typeof request>>();
 
@@ -461,16 +470,25 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
                 inFlight.delete(req);
                 resolve(outcome);
             };
-            const req = request({ agent, host: url.hostname.replace(/^\[|\]$/g, ""), port: url.port, path, method: "POST", headers: { ...baseHeaders, "content-length": String(body.length) } }, (res) => {
-                const status = res.statusCode ?? 0;
-                let text = "";
-                if (status >= 200 && status < 300) res.resume();
-                else res.setEncoding("utf8").on("data", (chunk: string) => (text.length < 300 ? (text += chunk) : undefined));
-                res.on("end", () => settle({ status, body: text.slice(0, 300) }));
-                res.on("error", (error: NodeJS.ErrnoException) => settle({ error: error.code ?? error.message }));
-            });
+            const req = request(
+                { agent, host: url.hostname.replace(/^\[|\]$/g, ""), port: url.port, path, method: "POST", headers: { ...baseHeaders, "content-length": String(body.length) } },
+                (res) => {
+                    const status = res.statusCode ?? 0;
+                    let text = "";
+                    if (status >= 200 && status < 300) res.resume();
+                    else res.setEncoding("utf8").on("data", (chunk: string) => (text.length < 300 ? (text += chunk) : undefined));
+                    res.on("end", () => {
+                        settle({ status, body: text.slice(0, 300) });
+                    });
+                    res.on("error", (error: NodeJS.ErrnoException) => {
+                        settle({ error: error.code ?? error.message });
+                    });
+                },
+            );
             inFlight.add(req);
-            req.on("error", (error: NodeJS.ErrnoException) => settle({ error: error.code ?? error.message }));
+            req.on("error", (error: NodeJS.ErrnoException) => {
+                settle({ error: error.code ?? error.message });
+            });
             req.end(body);
         });
 
@@ -529,49 +547,45 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
             if (Number.isNaN(rssStart)) rssStart = memory.rss;
         }
     };
-    const windowStarted = new Promise<void>((resolve) =>
-        setTimeout(async () => {
-            measuring = true;
-            windowStartedAt = performance.now();
-            monotonicStart = Number(process.hrtime.bigint() / 1000n);
-            cpuAtWindow = process.cpuUsage();
-            [machine0, serverCpu0, threads0, others0] = await Promise.all([
-                machineTicks(),
-                pid === undefined ? undefined : processCpu(pid),
-                pid === undefined ? new Map<number, number>() : threadCpuSeconds(pid),
-                allProcesses(exclude),
-            ]);
-            await Promise.all([sampleRss(), options.onWindow?.("start")]);
-            resolve();
-        }, Math.max(0, tWindowStart - performance.now())),
-    );
+    const windowStarted = (async () => {
+        await sleep(Math.max(0, tWindowStart - performance.now()));
+        measuring = true;
+        windowStartedAt = performance.now();
+        monotonicStart = Number(process.hrtime.bigint() / 1000n);
+        cpuAtWindow = process.cpuUsage();
+        [machine0, serverCpu0, threads0, others0] = await Promise.all([
+            machineTicks(),
+            pid === undefined ? undefined : processCpu(pid),
+            pid === undefined ? new Map<number, number>() : threadCpuSeconds(pid),
+            allProcesses(exclude),
+        ]);
+        await Promise.all([sampleRss(), options.onWindow?.("start")]);
+    })();
     const rssTimer = setInterval(() => {
         if (measuring) void sampleRss();
     }, 100);
-    const windowEnded = new Promise<void>((resolve) =>
-        setTimeout(async () => {
-            await windowStarted;
-            measuring = false;
-            windowEndedAt = performance.now();
-            monotonicEnd = Number(process.hrtime.bigint() / 1000n);
-            cpuAtEnd = process.cpuUsage(cpuAtWindow);
-            [machine1, serverCpu1, threads1, others1] = await Promise.all([
-                machineTicks(),
-                pid === undefined ? undefined : processCpu(pid),
-                pid === undefined ? new Map<number, number>() : threadCpuSeconds(pid),
-                allProcesses(exclude),
-            ]);
-            if (pid !== undefined) {
-                const memory = await processMemory(pid);
-                if (memory !== undefined) {
-                    rssPeak = Math.max(rssPeak, memory.rss);
-                    hwm = memory.hwm;
-                }
+    const windowEnded = (async () => {
+        await sleep(Math.max(0, tEnd - performance.now()));
+        await windowStarted;
+        measuring = false;
+        windowEndedAt = performance.now();
+        monotonicEnd = Number(process.hrtime.bigint() / 1000n);
+        cpuAtEnd = process.cpuUsage(cpuAtWindow);
+        [machine1, serverCpu1, threads1, others1] = await Promise.all([
+            machineTicks(),
+            pid === undefined ? undefined : processCpu(pid),
+            pid === undefined ? new Map<number, number>() : threadCpuSeconds(pid),
+            allProcesses(exclude),
+        ]);
+        if (pid !== undefined) {
+            const memory = await processMemory(pid);
+            if (memory !== undefined) {
+                rssPeak = Math.max(rssPeak, memory.rss);
+                hwm = memory.hwm;
             }
-            await options.onWindow?.("end");
-            resolve();
-        }, Math.max(0, tEnd - performance.now())),
-    );
+        }
+        await options.onWindow?.("end");
+    })();
 
     const scratchSize = source.maxBodyBytes;
     const pacingMs = options.linesPerSecond === undefined ? undefined : (1000 * connections * batchLines) / options.linesPerSecond;
@@ -639,7 +653,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const drained = await Promise.race([
         loops.then(() => true),
         new Promise<false>((resolve) => {
-            drainTimer = setTimeout(() => resolve(false), drainTimeoutMs);
+            drainTimer = setTimeout(() => {
+                resolve(false);
+            }, drainTimeoutMs);
         }),
     ]);
     clearTimeout(drainTimer);
@@ -738,7 +754,9 @@ export function freePort(): Promise<number> {
         server.once("error", reject);
         server.listen(0, "127.0.0.1", () => {
             const { port } = server.address() as AddressInfo;
-            server.close(() => resolve(port));
+            server.close(() => {
+                resolve(port);
+            });
         });
     });
 }
@@ -773,12 +791,19 @@ export async function startService(
         output += chunk.toString("utf8");
         if (output.length > 65_536) output = output.slice(-65_536);
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once("close", (code, signal) => {
+            resolve({ code, signal });
+        }),
+    );
     const spawnError = new Promise<never>((_, reject) => child.once("error", reject));
     let done = false;
-    closed.then(() => (done = true), () => undefined);
+    closed.then(
+        () => (done = true),
+        () => undefined,
+    );
     const service: ServiceProcess = {
         name,
         child,
@@ -806,6 +831,7 @@ export async function startService(
             spawnError,
             (async () => {
                 for (;;) {
+                    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by a callback, which the rule cannot see
                     if (done) throw new Error(`${name} exited before it was ready:\n${output.slice(-4000)}`);
                     if (ready instanceof RegExp) {
                         const found = ready.exec(output);
@@ -868,7 +894,7 @@ async function cli(argv: readonly string[]): Promise<number> {
         warmupSeconds: Number(values.warmup),
         connections: Number(values.connections),
         batchLines: Number(values.batch),
-        gzip: values.gzip === true,
+        gzip: values.gzip,
         ...(values.pid === undefined ? {} : { serverPid: Number(values.pid) }),
         ...(values.seed === undefined ? {} : { seed: Number(values.seed) }),
     });

@@ -59,7 +59,10 @@ class BodyWriter {
 /** Telegraf-like `cpu` lines, about `targetBytes` in total, one body. */
 export function telegrafBody(targetBytes: number, seed = SEED): { body: Buffer; lines: number } {
     const random = seededRandom(seed);
-    const series = Array.from({ length: SERIES }, (_, s) => `cpu,host=host-${String(s).padStart(4, "0")}.prod.example.net,region=${REGIONS[s % REGIONS.length]},service=service-${String.fromCharCode(97 + (s % 20))}`);
+    const series = Array.from(
+        { length: SERIES },
+        (_, s) => `cpu,host=host-${String(s).padStart(4, "0")}.prod.example.net,region=${REGIONS[s % REGIONS.length]},service=service-${String.fromCharCode(97 + (s % 20))}`,
+    );
     const two = (x: number) => (Math.round(x * 100) / 100).toFixed(2);
     const out = new BodyWriter(targetBytes + 64 * 1024);
     let time = BASE_TIME_NS;
@@ -276,6 +279,10 @@ export const benchmark: Benchmark = {
         runs: { type: "string" },
         mb: { type: "string" },
     },
-    optionHelp: ["parse options:", `  --runs N     measured runs per scenario, after one warm-up (default ${DEFAULT_RUNS})`, `  --mb N       size of each generated body in MB (default ${DEFAULT_MB})`],
+    optionHelp: [
+        "parse options:",
+        `  --runs N     measured runs per scenario, after one warm-up (default ${DEFAULT_RUNS})`,
+        `  --mb N       size of each generated body in MB (default ${DEFAULT_MB})`,
+    ],
     run,
 };

@@ -178,7 +178,12 @@ function victoriaMetrics(): System {
         start: async (dir) => {
             const port = await freePort();
             const base = `http://127.0.0.1:${port}`;
-            const { service } = await startService("victoria-metrics", binary, ["-httpListenAddr", `127.0.0.1:${port}`, "-storageDataPath", dir, "-retentionPeriod", "1y"], probe(`${base}/health`));
+            const { service } = await startService(
+                "victoria-metrics",
+                binary,
+                ["-httpListenAddr", `127.0.0.1:${port}`, "-storageDataPath", dir, "-retentionPeriod", "1y"],
+                probe(`${base}/health`),
+            );
             return {
                 service,
                 writeUrl: `${base}/write?db=${DATABASE}`,
@@ -206,7 +211,14 @@ function victoriaMetrics(): System {
                     if (samples % FIELDS_PER_LINE !== 0) problems.push(`${samples} samples is not a multiple of ${FIELDS_PER_LINE}`);
                     const mismatch = samples === expected ? undefined : expectedCheck(samples / FIELDS_PER_LINE, load);
                     if (mismatch !== undefined) problems.push(`${mismatch} (${samples} samples, ${expected} expected)`);
-                    return { storedLines: samples / FIELDS_PER_LINE, fieldValues: samples, series, ok: problems.length === 0, detail: `${samples} samples in ${series} series`, problems };
+                    return {
+                        storedLines: samples / FIELDS_PER_LINE,
+                        fieldValues: samples,
+                        series,
+                        ok: problems.length === 0,
+                        detail: `${samples} samples in ${series} series`,
+                        problems,
+                    };
                 },
             };
         },
@@ -276,10 +288,10 @@ function influxDb(): System {
                     const problems: string[] = [];
                     const { status, json, text } = await getJson(`${base}/query?db=${DATABASE}&q=${encodeURIComponent("SELECT count(*) FROM cpu")}`, {}, 600_000);
                     if (status !== 200) problems.push(`count query answered ${status}: ${text.slice(0, 300)}`);
-                    const series = (json as { results?: { series?: { columns: string[]; values: number[][] }[]; error?: string }[] } | undefined)?.results?.[0];
+                    const series = (json as { results?: { series?: { columns: string[]; values: (number | undefined)[][] }[]; error?: string }[] } | undefined)?.results?.[0];
                     if (series?.error !== undefined) problems.push(`count query: ${series.error}`);
                     const columns = series?.series?.[0]?.columns ?? [];
-                    const values = series?.series?.[0]?.values?.[0] ?? [];
+                    const values = series?.series?.[0]?.values[0] ?? [];
                     const counts = new Map(columns.map((column, i) => [column, Number(values[i])] as const));
                     const perField = FIELD_NAMES.map((field) => counts.get(`count_${field}`) ?? 0);
                     const storedLines = Math.min(...perField);
@@ -328,7 +340,16 @@ function othersText(load: LoadResult | undefined): string {
     return (load?.others ?? []).map((o) => `${o.name} ${fixed(o.cpuPct, 0)}% (${o.command ?? "?"})`).join("; ");
 }
 
-async function runOne(system: System, connections: number, batch: number, repeat: number, source: LineSource, dir: string, seconds: number, warmupSeconds: number): Promise<RunRecord> {
+async function runOne(
+    system: System,
+    connections: number,
+    batch: number,
+    repeat: number,
+    source: LineSource,
+    dir: string,
+    seconds: number,
+    warmupSeconds: number,
+): Promise<RunRecord> {
     const quiet = await waitForQuiet(DISTURBED_PCT, 60_000);
     const problems: string[] = [];
     let running: Running | undefined;
@@ -350,7 +371,9 @@ async function runOne(system: System, connections: number, batch: number, repeat
             const stopped = await running.service.stop(60_000);
             stop = { ms: stopped.ms, code: stopped.code, signal: stopped.signal, killed: stopped.killed };
             if (stopped.killed || (stopped.code !== 0 && stopped.signal !== "SIGTERM")) {
-                problems.push(`${system.key} did not stop cleanly: exit ${stopped.code ?? stopped.signal}${stopped.killed ? " (SIGKILL after 60 s)" : ""}: ${running.service.output().slice(-300)}`);
+                problems.push(
+                    `${system.key} did not stop cleanly: exit ${stopped.code ?? stopped.signal}${stopped.killed ? " (SIGKILL after 60 s)" : ""}: ${running.service.output().slice(-300)}`,
+                );
             }
         }
         await rm(dir, { recursive: true, force: true });
@@ -453,10 +476,31 @@ interface Report {
     readonly command: string;
     readonly machine: MachineInfo;
     readonly git: string;
-    readonly settings: { readonly seconds: number; readonly warmupSeconds: number; readonly repeats: number; readonly connections: readonly number[]; readonly batches: readonly number[]; readonly meanLineBytes: number };
-    readonly systems: readonly { readonly key: SystemKey; readonly label: string; readonly version: string | undefined; readonly skipped: string | undefined; readonly ack: string }[];
+    readonly settings: {
+        readonly seconds: number;
+        readonly warmupSeconds: number;
+        readonly repeats: number;
+        readonly connections: readonly number[];
+        readonly batches: readonly number[];
+        readonly meanLineBytes: number;
+    };
+    readonly systems: readonly {
+        readonly key: SystemKey;
+        readonly label: string;
+        readonly version: string | undefined;
+        readonly skipped: string | undefined;
+        readonly ack: string;
+    }[];
     readonly cells: readonly CellSummary[];
-    readonly ratios: readonly { readonly connections: number; readonly batch: number; readonly ours: SystemKey; readonly peer: SystemKey; readonly ofMedians: number; readonly min: number; readonly max: number }[];
+    readonly ratios: readonly {
+        readonly connections: number;
+        readonly batch: number;
+        readonly ours: SystemKey;
+        readonly peer: SystemKey;
+        readonly ofMedians: number;
+        readonly min: number;
+        readonly max: number;
+    }[];
     readonly records: readonly RunRecord[];
     readonly elapsedSeconds: number;
 }
@@ -490,7 +534,7 @@ function markdown(report: Report): string {
     );
     out.push(
         "- Verified after every run: Sluice `POST /api/v1/flush` + DuckDB `count(*)` over the Parquet files (and no duplicate (series, time)); " +
-            "VictoriaMetrics `/internal/force_flush` + `sum(count_over_time({__name__=~\"cpu_.+\"}[3d]))` = 7 × acknowledged lines; " +
+            'VictoriaMetrics `/internal/force_flush` + `sum(count_over_time({__name__=~"cpu_.+"}[3d]))` = 7 × acknowledged lines; ' +
             "InfluxDB `SELECT count(*) FROM cpu` = acknowledged lines for each field.",
     );
     out.push(
@@ -501,7 +545,9 @@ function markdown(report: Report): string {
     out.push("");
     out.push(`## Results (median${single ? "" : " [min–max]"} over ${s.repeats} run${single ? "" : "s"})`);
     out.push("");
-    out.push("| system | C | batch | lines/s | field values/s | p50 / p99 ms | server CPU % | client CPU % | server RSS peak MB | non-2xx / errors | stored = acked | other procs % |");
+    out.push(
+        "| system | C | batch | lines/s | field values/s | p50 / p99 ms | server CPU % | client CPU % | server RSS peak MB | non-2xx / errors | stored = acked | other procs % |",
+    );
     out.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (const c of report.cells) {
         out.push(
@@ -543,7 +589,12 @@ function markdown(report: Report): string {
         out.push(
             `- ${retried.length} run(s) were disturbed by other work (> ${DISTURBED_PCT} % of a core) and run again; the discarded attempts: ` +
                 retried
-                    .flatMap((r) => r.discarded.map((d) => `${labelOf(report, r.system)} C=${r.connections} b=${r.batch} #${r.repeat}: ${thousands(d.linesPerSec)} lines/s with other processes at ${fixed(d.otherPct, 0)} % (${d.others || "not attributed"})`))
+                    .flatMap((r) =>
+                        r.discarded.map(
+                            (d) =>
+                                `${labelOf(report, r.system)} C=${r.connections} b=${r.batch} #${r.repeat}: ${thousands(d.linesPerSec)} lines/s with other processes at ${fixed(d.otherPct, 0)} % (${d.others || "not attributed"})`,
+                        ),
+                    )
                     .join("; ") +
                 ".",
         );
@@ -551,7 +602,12 @@ function markdown(report: Report): string {
     if (disturbed.length > 0) {
         out.push(
             `- ${disturbed.length} of ${report.records.length} kept runs still had other work on the machine above ${DISTURBED_PCT} % of a core (during the run, or just before it after waiting up to 60 s): ` +
-                disturbed.map((r) => `${labelOf(report, r.system)} C=${r.connections} b=${r.batch} #${r.repeat} (other processes ${fixed(disturbance(r), 0)} %, machine busy before ${fixed(r.busyBefore, 0)} %: ${othersText(r.load) || "not attributed"})`).join("; ") +
+                disturbed
+                    .map(
+                        (r) =>
+                            `${labelOf(report, r.system)} C=${r.connections} b=${r.batch} #${r.repeat} (other processes ${fixed(disturbance(r), 0)} %, machine busy before ${fixed(r.busyBefore, 0)} %: ${othersText(r.load) || "not attributed"})`,
+                    )
+                    .join("; ") +
                 ".",
         );
     }
@@ -560,7 +616,9 @@ function markdown(report: Report): string {
     out.push("");
     out.push("<details><summary>per-run figures</summary>");
     out.push("");
-    out.push("| # | system | C | batch | lines/s | p50 / p99 ms | server CPU % | client CPU % | RSS peak MB | other procs % | unattributed sys % | steal % | stored lines | stop ms | attempts | check |");
+    out.push(
+        "| # | system | C | batch | lines/s | p50 / p99 ms | server CPU % | client CPU % | RSS peak MB | other procs % | unattributed sys % | steal % | stored lines | stop ms | attempts | check |",
+    );
     out.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (const r of report.records) {
         const l = r.load;
@@ -595,7 +653,6 @@ function list(text: string | boolean | undefined, fallback: readonly number[], w
         return n;
     });
 }
-
 
 async function run(options: BenchOptions): Promise<number> {
     const started = Date.now();
@@ -670,7 +727,9 @@ async function run(options: BenchOptions): Promise<number> {
                         const discarded: RunRecord["discarded"][number][] = [];
                         while (disturbance(record) > DISTURBED_PCT && discarded.length < retries) {
                             discarded.push({ linesPerSec: record.load?.window.linesPerSec ?? Number.NaN, otherPct: disturbance(record), others: othersText(record.load) });
-                            progress(`${label}: disturbed (other processes used ${fixed(disturbance(record), 0)}% of a core: ${othersText(record.load) || "not attributed"}); running it again`);
+                            progress(
+                                `${label}: disturbed (other processes used ${fixed(disturbance(record), 0)}% of a core: ${othersText(record.load) || "not attributed"}); running it again`,
+                            );
                             record = await runOne(system, connections, batch, repeat, sources.get(batch)!, dir, seconds, warmupSeconds);
                         }
                         record = { ...record, discarded };
@@ -722,9 +781,13 @@ async function run(options: BenchOptions): Promise<number> {
             await writeFile(resultsPath, [markdown(report), ...kept].join("\n"));
         }
         if (options.json) {
-            process.stdout.write(`${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`);
+            process.stdout.write(
+                `${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`,
+            );
         } else {
-            process.stdout.write(`${consoleTable(report)}\n${resultsPath === undefined ? "(not written to a file: --quick; give --results PATH to write one)" : `written to ${resultsPath}`}\n`);
+            process.stdout.write(
+                `${consoleTable(report)}\n${resultsPath === undefined ? "(not written to a file: --quick; give --results PATH to write one)" : `written to ${resultsPath}`}\n`,
+            );
         }
         return records.some((r) => r.problems.length > 0) ? 1 : 0;
     } finally {

@@ -8,10 +8,22 @@ import type { Benchmark, BenchOptionSpec } from "./common.js";
 const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Promise<Benchmark> }>> = {
     wal: { summary: "WAL append throughput and latency per sync mode, payload shape and concurrency, vs dd", load: async () => (await import("./wal.bench.js")).benchmark },
     parse: { summary: "line-protocol parse MB/s and lines/s: Telegraf-like, 1k-line requests, string-heavy", load: async () => (await import("./parse.bench.js")).benchmark },
-    flush: { summary: "batch → Parquet through the encode worker: 1M Telegraf-like rows per codec × time encoding, stage split, RSS", load: async () => (await import("./flush.bench.js")).benchmark },
-    http: { summary: "end to end: sluice serve per http.server adapter under bench/load.ts, lines/s, p50/p99, CPU, RSS; stored = acked (DuckDB); --cpu-prof", load: async () => (await import("./http.bench.js")).benchmark },
-    sustained: { summary: "minutes of full-speed ingest: does flushing keep up (buffered bytes flat), accepted lines/s, RSS", load: async () => (await import("./sustained.bench.js")).benchmark },
-    peers: { summary: "scoreboard: Sluice (fdatasync, off) vs VictoriaMetrics vs InfluxDB 1.x (apt), C 4/16 × batch 1k/5k × 3, verified counts → bench/RESULTS.md", load: async () => (await import("./peers.bench.js")).benchmark },
+    flush: {
+        summary: "batch → Parquet through the encode worker: 1M Telegraf-like rows per codec × time encoding, stage split, RSS",
+        load: async () => (await import("./flush.bench.js")).benchmark,
+    },
+    http: {
+        summary: "end to end: sluice serve per http.server adapter under bench/load.ts, lines/s, p50/p99, CPU, RSS; stored = acked (DuckDB); --cpu-prof",
+        load: async () => (await import("./http.bench.js")).benchmark,
+    },
+    sustained: {
+        summary: "minutes of full-speed ingest: does flushing keep up (buffered bytes flat), accepted lines/s, RSS",
+        load: async () => (await import("./sustained.bench.js")).benchmark,
+    },
+    peers: {
+        summary: "scoreboard: Sluice (fdatasync, off) vs VictoriaMetrics vs InfluxDB 1.x (apt), C 4/16 × batch 1k/5k × 3, verified counts → bench/RESULTS.md",
+        load: async () => (await import("./peers.bench.js")).benchmark,
+    },
 };
 
 const COMMON_OPTIONS = {

@@ -35,6 +35,7 @@ async function run(options: BenchOptions): Promise<number> {
         let done = false;
         const started = performance.now();
         const sampler = (async () => {
+            // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by a callback, which the rule cannot see
             while (!done) {
                 await sleep(SAMPLE_EVERY_MS);
                 const metrics = await scrapeMetrics(sluice.url).catch(() => undefined);
@@ -47,7 +48,9 @@ async function run(options: BenchOptions): Promise<number> {
                     acceptedLines: metrics.get("sluice_lines_accepted_total") ?? 0,
                 };
                 samples.push(sample);
-                progress(`t=${sample.second}s buffered ${fixed(sample.bufferedMiB, 1)} MiB, RSS ${fixed(sample.rssMiB, 0)} MiB, accepted ${sample.acceptedLines}, flushed ${sample.flushedRows}`);
+                progress(
+                    `t=${sample.second}s buffered ${fixed(sample.bufferedMiB, 1)} MiB, RSS ${fixed(sample.rssMiB, 0)} MiB, accepted ${sample.acceptedLines}, flushed ${sample.flushedRows}`,
+                );
             }
         })();
         const result = await runLoad({ url: sluice.writeUrl, connections, batchLines: batch, seconds, warmupSeconds: 2, serverPid: sluice.service.pid });

@@ -70,7 +70,6 @@ const REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"];
 const SERVICES = Array.from({ length: 20 }, (_, i) => `service-${String.fromCharCode(97 + i)}`);
 const BASE_TIME_NS = 1_700_000_000_000_000_000n;
 
-
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /** `count` batches of `rows` rows each, rows 1 ms apart (with ns jitter) across the pool. */
@@ -228,7 +227,12 @@ async function appenderLoop(state: CellState, id: number): Promise<void> {
 /** Resolves to "timeout" when `promise` has not settled within `ms`. */
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)));
+    const timeout = new Promise<"timeout">(
+        (resolve) =>
+            (timer = setTimeout(() => {
+                resolve("timeout");
+            }, ms)),
+    );
     try {
         return await Promise.race([promise, timeout]);
     } finally {
@@ -261,7 +265,7 @@ async function runCell(spec: CellSpec, batches: readonly ColumnarBatch[], dir: s
         ...(settings.maxFileBytes === undefined ? {} : { maxFileBytes: settings.maxFileBytes }),
     });
     latency.reset();
-    let signalFailure = () => undefined as void;
+    let signalFailure: () => void = () => undefined;
     const failure = new Promise<void>((resolve) => (signalFailure = resolve));
     const state: CellState = {
         writer,
@@ -292,7 +296,7 @@ async function runCell(spec: CellSpec, batches: readonly ColumnarBatch[], dir: s
     // Drain: every append already made must settle; a promise that never does is a writer bug.
     const drainMs = Math.max(30_000, 10 * settings.measureMs);
     const drained = await within(Promise.all(loops), drainMs);
-    let closed: "timeout" | void | undefined;
+    let closed: "timeout" | undefined;
     if (drained === "timeout") {
         const stats = writer.stats;
         problems.push(
@@ -300,12 +304,13 @@ async function runCell(spec: CellSpec, batches: readonly ColumnarBatch[], dir: s
                 `some append() promise still unsettled ${drainMs / 1000}s after the run stopped`,
         );
     } else {
-        closed = await within(
+        const settled = await within(
             writer.close().catch((error: unknown) => {
                 problems.push(`close() rejected: ${describe(error)}`);
             }),
             drainMs,
         );
+        if (settled === "timeout") closed = "timeout";
         if (closed === "timeout") problems.push(`HANG: close() unsettled after ${drainMs / 1000}s`);
     }
     if (state.errors > 0) problems.push(`ERROR: ${state.errors} append(s) rejected; first: ${describe(state.firstError)}`);
@@ -316,7 +321,7 @@ async function runCell(spec: CellSpec, batches: readonly ColumnarBatch[], dir: s
         if (state.resolved > 0 && state.maxSequence - state.minSequence + 1 !== state.resolved) {
             problems.push(`sequences ${state.minSequence}..${state.maxSequence} are not ${state.resolved} contiguous numbers`);
         }
-        if (final.syncs > 0 && (spec.mode === "off")) problems.push(`off mode counted ${final.syncs} syncs`);
+        if (final.syncs > 0 && spec.mode === "off") problems.push(`off mode counted ${final.syncs} syncs`);
     }
     if (settings.verify && drained !== "timeout" && closed !== "timeout") {
         problems.push(...(await verifyDirectory(dir, state.errors === 0 ? state.resolved : undefined, spec.shape.rows)));
@@ -437,7 +442,13 @@ interface Report {
     readonly dd: readonly DdResult[];
     readonly rows: readonly CellResult[];
     /** Best fdatasync 10k-row MB/s at 16+ appenders, over dd's best MB/s. */
-    readonly fdatasyncVsDd: { readonly walMbPerSec: number | undefined; readonly ddMbPerSec: number | undefined; readonly ratio: number | undefined; readonly target: number; readonly meetsTarget: boolean | undefined };
+    readonly fdatasyncVsDd: {
+        readonly walMbPerSec: number | undefined;
+        readonly ddMbPerSec: number | undefined;
+        readonly ratio: number | undefined;
+        readonly target: number;
+        readonly meetsTarget: boolean | undefined;
+    };
 }
 
 const TABLE: readonly TableColumn<CellResult>[] = [
@@ -474,7 +485,9 @@ function printReport(report: Report): void {
         for (const r of flagged) for (const p of r.problems) out.push(`  ${r.mode} ${r.shape} x${r.appenders}: ${p}`);
     }
     out.push("");
-    report.dd.forEach((dd, i) => out.push(`dd (${i === 0 ? "before" : "after"}): ${dd.command}: ${dd.summary}${dd.mbPerSec === undefined ? "" : ` => ${fixed(dd.mbPerSec, 1)} MB/s`}`));
+    report.dd.forEach((dd, i) =>
+        out.push(`dd (${i === 0 ? "before" : "after"}): ${dd.command}: ${dd.summary}${dd.mbPerSec === undefined ? "" : ` => ${fixed(dd.mbPerSec, 1)} MB/s`}`),
+    );
     const v = report.fdatasyncVsDd;
     out.push(
         v.ratio === undefined
@@ -568,7 +581,9 @@ async function run(options: BenchOptions): Promise<number> {
             fdatasyncVsDd: { walMbPerSec, ddMbPerSec, ratio, target: TARGET_RATIO, meetsTarget: ratio === undefined ? undefined : ratio >= TARGET_RATIO },
         };
         if (options.json) {
-            process.stdout.write(`${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`);
+            process.stdout.write(
+                `${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`,
+            );
         } else {
             printReport(report);
         }

@@ -180,7 +180,9 @@ export class CommitLog {
         await this.finishPending();
         crashPoint("after-rename");
         if (++this.#commitsSinceSnapshot >= COMPACT_AFTER_COMMITS) {
-            await this.compact().catch((error: unknown) => this.log.error("compacting the flush manifest failed; it will be tried again", { error: (error as Error).message }));
+            await this.compact().catch((error: unknown) => {
+                this.log.error("compacting the flush manifest failed; it will be tried again", { error: (error as Error).message });
+            });
         }
     }
 
@@ -201,7 +203,9 @@ export class CommitLog {
                 await this.handle.truncate(this.#goodLength);
                 await this.handle.datasync();
             } catch (undo) {
-                this.#failed = new CommitLogFailedError(`the flush manifest could not be restored after a failed append (${(error as Error).message}; ${(undo as Error).message}); restart to recover`);
+                this.#failed = new CommitLogFailedError(
+                    `the flush manifest could not be restored after a failed append (${(error as Error).message}; ${(undo as Error).message}); restart to recover`,
+                );
                 throw this.#failed;
             }
             throw new CommitNotRecordedError(`appending the commit record failed: ${(error as Error).message}`, { cause: error });
@@ -222,7 +226,9 @@ export class CommitLog {
                     break;
                 } catch (error) {
                     if (attempt === FINISH_ATTEMPTS) {
-                        this.log.error(`committed flush of ${record.database}/${record.measurement} is durable but its files are not in place yet; retrying later`, { error: (error as Error).message });
+                        this.log.error(`committed flush of ${record.database}/${record.measurement} is durable but its files are not in place yet; retrying later`, {
+                            error: (error as Error).message,
+                        });
                     }
                 }
             }
@@ -273,8 +279,8 @@ export class CommitLog {
 
 /** The records of a log file up to its first torn or damaged line. */
 async function readLog(path: string, log: Logger): Promise<{ records: LogRecord[]; damagedAt?: number }> {
-    const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-        if (error.code === "ENOENT") return "";
+    const text = await readFile(path, "utf8").catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return "";
         throw error;
     });
     // The last piece is "" after a final newline, or a torn line: either way not a record.

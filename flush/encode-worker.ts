@@ -17,15 +17,7 @@ import { readlinkSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { type ResourceLimits, Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { Column, ColumnarBatch } from "../src/columnar/batch.js";
-import {
-    type WireError,
-    EncodeError,
-    EncodeInputError,
-    EncodeWorkerClosedError,
-    EncodeWorkerDiedError,
-    encodeErrorFromWire,
-    encodeErrorToWire,
-} from "./encode/errors.js";
+import { type WireError, EncodeError, EncodeInputError, EncodeWorkerClosedError, EncodeWorkerDiedError, encodeErrorFromWire, encodeErrorToWire } from "./encode/errors.js";
 import type { EncodeInput, EncodeOptions, EncodeTimings, EncodedFile } from "./encode/types.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -181,7 +173,7 @@ async function serve({ nice }: EncodeWorkerData): Promise<void> {
     const { emptyTimings } = await import("./encode/types.js");
     const ready: WorkerReadyMessage = { kind: "ready" };
     port.postMessage(ready);
-    port.on("message", (message: EncodeJobMessage) => {
+    port.on("message", (message: EncodeJobMessage | undefined) => {
         if (message?.kind !== "encode") return;
         try {
             const timings = emptyTimings();
@@ -380,7 +372,9 @@ export class EncodeWorker {
         this.#stats.workersStarted++;
         this.#worker = worker;
         this.#lastError = undefined;
-        worker.on("message", (message: unknown) => this.#onMessage(worker, message));
+        worker.on("message", (message: unknown) => {
+            this.#onMessage(worker, message);
+        });
         worker.on("error", (error: Error) => {
             if (this.#worker === worker) this.#lastError = error;
         });
@@ -389,7 +383,9 @@ export class EncodeWorker {
                 this.#finish(this.#current, new EncodeWorkerDiedError(`the encode worker's answer could not be read: ${error.message}`, { cause: error }));
             }
         });
-        worker.on("exit", (code: number) => this.#onExit(worker, code));
+        worker.on("exit", (code: number) => {
+            this.#onExit(worker, code);
+        });
         return worker;
     }
 

@@ -14,7 +14,9 @@ export function createEncoder(options: { readonly nice?: number } = {}): Closabl
     const worker = new EncodeWorker(options);
     return {
         encode: (input) => worker.encode(input, { sluiceVersion: SLUICE_VERSION }),
-        start: () => worker.start(),
+        start: () => {
+            worker.start();
+        },
         close: () => worker.close(),
     };
 }

@@ -120,7 +120,9 @@ export class Flusher {
     /** Starts the timer that flushes old buffers and retries failed flushes. */
     start(): void {
         const tick = Math.max(10, Math.min(250, Math.floor(this.#options.maxAgeMs / 4)));
-        this.#timer = setInterval(() => this.nudge(), tick);
+        this.#timer = setInterval(() => {
+            this.nudge();
+        }, tick);
         this.#timer.unref();
     }
 
@@ -178,7 +180,10 @@ export class Flusher {
             return failure === undefined || failure.nextRetryAtMs <= now;
         });
         const pressured = buffers.bytes + this.inFlightBytes >= this.#options.pressureRatio * buffers.maxBytes;
-        const due = candidates.filter((buffer) => buffer.rows >= this.#options.maxRows || now - buffer.oldestAppendMs >= this.#options.maxAgeMs || this.#failures.has(keyOf(buffer.database, buffer.measurement)));
+        const due = candidates.filter(
+            (buffer) =>
+                buffer.rows >= this.#options.maxRows || now - buffer.oldestAppendMs >= this.#options.maxAgeMs || this.#failures.has(keyOf(buffer.database, buffer.measurement)),
+        );
         if (pressured && due.length === 0) {
             const largest = candidates.sort((a, b) => b.bytes - a.bytes)[0];
             return largest === undefined ? [] : [largest];
@@ -252,7 +257,12 @@ export class Flusher {
                     const temp = `${process.pid}-${Date.now()}-${this.#tempCounter++}.parquet.tmp`;
                     temps.push(temp);
                     await writeNewFileDurably(this.#deps.commitLog.tempPath(temp), partition.bytes);
-                    files.push({ path: join(partitionPath(database, measurement, partition.date, partition.hour), name), temp, rows: partition.rows, bytes: partition.bytes.length });
+                    files.push({
+                        path: join(partitionPath(database, measurement, partition.date, partition.hour), name),
+                        temp,
+                        rows: partition.rows,
+                        bytes: partition.bytes.length,
+                    });
                 }
             }
             crashPoint("after-temp-fsync");
@@ -370,7 +380,7 @@ export function splitIntoParts(segments: readonly ColumnarBatch[], rows: number,
     let part: ColumnarBatch[] = [];
     let partRows = 0;
     for (const segment of segments) {
-        for (let start = 0; start < segment.rows; ) {
+        for (let start = 0; start < segment.rows;) {
             const end = Math.min(segment.rows, start + rowsPerPart - partRows);
             part.push(sliceBatch(segment, start, end));
             partRows += end - start;

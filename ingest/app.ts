@@ -34,7 +34,13 @@ const health: Route = async (_request, context) => {
     if (walFailure !== undefined) {
         return jsonReply(503, { name: "sluice", status: "fail", message: `the WAL refuses writes until restart: ${walFailure.message}`, checks: [], version: SLUICE_VERSION });
     }
-    const checks = failures.map((failure) => ({ name: `flush ${failure.database}/${failure.measurement}`, status: "warn", message: failure.error, attempts: failure.attempts, next_retry_ms: failure.nextRetryMs }));
+    const checks = failures.map((failure) => ({
+        name: `flush ${failure.database}/${failure.measurement}`,
+        status: "warn",
+        message: failure.error,
+        attempts: failure.attempts,
+        next_retry_ms: failure.nextRetryMs,
+    }));
     return jsonReply(200, {
         name: "sluice",
         status: failures.length === 0 ? "pass" : "warn",

@@ -25,7 +25,10 @@ export class UnauthorizedError extends IngestError {
 export class PayloadTooLargeError extends IngestError {
     readonly code = "payload-too-large";
     readonly status = 413;
-    constructor(readonly limit: number, where: string) {
+    constructor(
+        readonly limit: number,
+        where: string,
+    ) {
         super(`request body ${where} is larger than http.max_body_bytes (${limit} bytes)`);
     }
 }
@@ -43,7 +46,11 @@ export class UnavailableError extends IngestError {
     readonly code = "unavailable";
     readonly status = 503;
     override readonly retryable = true;
-    constructor(message: string, readonly retryAfterSeconds: number, options?: { cause?: unknown }) {
+    constructor(
+        message: string,
+        readonly retryAfterSeconds: number,
+        options?: { cause?: unknown },
+    ) {
         super(message, options);
     }
 }

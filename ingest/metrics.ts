@@ -7,13 +7,30 @@ import type { Buffers } from "./buffer/buffers.js";
 export class Metrics {
     readonly registry = new Registry();
     readonly requests = new Counter({ name: "sluice_http_requests_total", help: "HTTP requests by path and status", labelNames: ["path", "status"], registers: [this.registry] });
-    readonly linesAccepted = new Counter({ name: "sluice_lines_accepted_total", help: "Lines (rows) acknowledged, by endpoint", labelNames: ["endpoint"], registers: [this.registry] });
-    readonly linesRejected = new Counter({ name: "sluice_lines_rejected_total", help: "Lines rejected as bad input, by endpoint", labelNames: ["endpoint"], registers: [this.registry] });
+    readonly linesAccepted = new Counter({
+        name: "sluice_lines_accepted_total",
+        help: "Lines (rows) acknowledged, by endpoint",
+        labelNames: ["endpoint"],
+        registers: [this.registry],
+    });
+    readonly linesRejected = new Counter({
+        name: "sluice_lines_rejected_total",
+        help: "Lines rejected as bad input, by endpoint",
+        labelNames: ["endpoint"],
+        registers: [this.registry],
+    });
 
     constructor(writer: WalWriter, buffers: Buffers, flushStats: () => FlusherStats) {
         collectDefaultMetrics({ register: this.registry, prefix: "sluice_" });
         const gauge = (name: string, help: string, read: () => number) =>
-            new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
+            new Gauge({
+                name,
+                help,
+                registers: [this.registry],
+                collect() {
+                    this.set(read());
+                },
+            });
         gauge("sluice_wal_entries_total", "WAL entries written by this process", () => writer.stats.entries);
         gauge("sluice_wal_bytes_total", "WAL bytes written by this process", () => writer.stats.bytes);
         gauge("sluice_wal_syncs_total", "fdatasync/fsync calls on WAL files", () => writer.stats.syncs);

@@ -29,7 +29,9 @@ export class SchemaStore {
         readonly log: Logger,
         readonly delayMs: number,
     ) {
-        registry.onDeclare = () => this.markDirty();
+        registry.onDeclare = () => {
+            this.markDirty();
+        };
     }
 
     static async open(dataDir: string, log: Logger, delayMs = 200): Promise<SchemaStore> {
@@ -47,7 +49,9 @@ export class SchemaStore {
         this.#dirty = true;
         this.#timer ??= setTimeout(() => {
             this.#timer = undefined;
-            this.flush().catch((error: unknown) => this.log.error(`saving ${FILE} failed; will retry on the next change`, { error: (error as Error).message }));
+            this.flush().catch((error: unknown) => {
+                this.log.error(`saving ${FILE} failed; will retry on the next change`, { error: (error as Error).message });
+            });
         }, this.delayMs);
     }
 

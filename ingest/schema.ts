@@ -140,7 +140,7 @@ export class SchemaRegistry {
                 throw new SchemaSnapshotError(`${what} has no object "fields"`);
             }
             try {
-                for (const tag of tags as string[]) registry.declareTag(database, measurement, tag);
+                for (const tag of tags) registry.declareTag(database, measurement, tag);
                 for (const [column, type] of Object.entries(fields)) {
                     if (!isFieldType(type)) throw new SchemaSnapshotError(`${what}: field "${column}" has unknown type ${String(type)}`);
                     registry.declareField(database, measurement, column, type);

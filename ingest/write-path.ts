@@ -53,7 +53,9 @@ export class WritePath {
                 {
                     onDurable: (results) => {
                         const now = Date.now();
-                        results.forEach((result, i) => this.buffers.append(database, nonEmpty[i]!, result.sequence, now));
+                        results.forEach((result, i) => {
+                            this.buffers.append(database, nonEmpty[i]!, result.sequence, now);
+                        });
                         reservation.release();
                     },
                 },

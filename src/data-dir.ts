@@ -14,7 +14,10 @@ export function walDirOf(dataDir: string): string {
 
 export class DataDirLockedError extends SluiceError {
     readonly code = "data-dir-locked";
-    constructor(readonly dataDir: string, readonly pid: number) {
+    constructor(
+        readonly dataDir: string,
+        readonly pid: number,
+    ) {
         super(`${dataDir} is in use by process ${pid} (a running sluice); stop it first`);
     }
 }

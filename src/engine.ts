@@ -5,7 +5,6 @@
  */
 import { Buffers } from "../ingest/buffer/buffers.js";
 import { SchemaStore } from "../ingest/schema-store.js";
-import type { FieldType } from "../ingest/schema.js";
 import { WritePath } from "../ingest/write-path.js";
 import { CommitLog, type CommitLogRecovery } from "../flush/commit-log.js";
 import { crashPoint } from "../flush/crash-points.js";
@@ -74,14 +73,37 @@ export class Engine {
             });
             undo.push(() => writer.close());
             const buffers = new Buffers({ maxBytes: config.ingest.max_buffered_bytes });
+            // eslint-disable-next-line prefer-const -- assigned below, after the flusher that calls back into it
             let engine: Engine | undefined;
             const flusher = new Flusher(
-                { buffers, encoder: seams.encoder ?? encoder, commitLog, walDir, purge: async () => void (await engine?.purge()), log },
+                {
+                    buffers,
+                    encoder: seams.encoder ?? encoder,
+                    commitLog,
+                    walDir,
+                    purge: async () => {
+                        await engine?.purge();
+                    },
+                    log,
+                },
                 { maxRows: config.flush.max_rows, maxAgeMs: config.flush.max_age_ms },
             );
             undo.push(() => flusher.close());
             buffers.countAlso(() => flusher.inFlightBytes);
-            engine = new Engine(config, log, lock, schemaStore, commitLog, writer, buffers, flusher, new WritePath(writer, buffers, () => flusher.nudge()), () => encoder.close());
+            engine = new Engine(
+                config,
+                log,
+                lock,
+                schemaStore,
+                commitLog,
+                writer,
+                buffers,
+                flusher,
+                new WritePath(writer, buffers, () => {
+                    flusher.nudge();
+                }),
+                () => encoder.close(),
+            );
             const wal = await engine.#replay();
             engine.#replaying = false;
             await flusher.settle();
@@ -104,7 +126,9 @@ export class Engine {
             skipFile: this.writer.activeFile,
             flushedThrough: (database, measurement) => this.commitLog.flushedThrough(database, measurement),
             batchRows: Number.MAX_SAFE_INTEGER,
-            onProblem: (event) => this.log.warn("WAL entry not replayed", { file: event.file, sequence: event.sequence, reason: event.reason }),
+            onProblem: (event) => {
+                this.log.warn("WAL entry not replayed", { file: event.file, sequence: event.sequence, reason: event.reason });
+            },
             onBatch: async (database, measurement, batch, sequence) => {
                 crashPoint("during-recovery");
                 this.#declare(database, batch);
@@ -121,11 +145,14 @@ export class Engine {
             },
         });
         if (stats.recoveredEntries > 0 || stats.corruptedEntries > 0) {
-            this.log.info(`WAL replayed: ${stats.recoveredEntries} entries (${stats.recoveredRows} rows) from ${stats.recoveredFiles} files in ${Math.round(stats.durationMs)} ms`, {
-                already_flushed: stats.alreadyFlushedEntries,
-                corrupted: stats.corruptedEntries,
-                torn_tails: stats.tornTails,
-            });
+            this.log.info(
+                `WAL replayed: ${stats.recoveredEntries} entries (${stats.recoveredRows} rows) from ${stats.recoveredFiles} files in ${Math.round(stats.durationMs)} ms`,
+                {
+                    already_flushed: stats.alreadyFlushedEntries,
+                    corrupted: stats.corruptedEntries,
+                    torn_tails: stats.tornTails,
+                },
+            );
         }
         return stats;
     }
@@ -150,7 +177,7 @@ export class Engine {
             for (const tag of batch.tags) registry.declareTag(database, batch.measurement, tag);
             for (const [name, column] of batch.columns) {
                 if (column.type === "t" || batch.tags.includes(name)) continue;
-                registry.declareField(database, batch.measurement, name, column.type as FieldType);
+                registry.declareField(database, batch.measurement, name, column.type);
             }
         } catch (error) {
             this.log.warn("replayed entry disagrees with the schema; its rows are kept as written", { database, measurement: batch.measurement, error: (error as Error).message });
@@ -203,6 +230,6 @@ export class Engine {
             await this.closeEncoder();
             await this.lock.release();
         }
-        if (failure !== undefined) throw failure;
+        if (failure !== undefined) throw failure instanceof Error ? failure : new Error("the shutdown flush failed", { cause: failure });
     }
 }

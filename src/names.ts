@@ -7,14 +7,14 @@
 /** The longest directory name most file systems take, in bytes. */
 export const MAX_DIRECTORY_NAME_BYTES = 255;
 
-const ESCAPED = new Set([..."/\\:*?\"<>|%"].map((c) => c.charCodeAt(0)));
+const ESCAPED = new Set(Array.from('/\\:*?"<>|%', (c) => c.charCodeAt(0)));
 
 export function encodeDirectoryName(name: string): string {
     let out = "";
     for (let i = 0; i < name.length; i++) {
         const code = name.charCodeAt(i);
         const escape = code < 0x20 || code === 0x7f || ESCAPED.has(code) || (i === 0 && code === 0x2e);
-        out += escape ? `%${code.toString(16).toUpperCase().padStart(2, "0")}` : name[i];
+        out += escape ? `%${code.toString(16).toUpperCase().padStart(2, "0")}` : name.charAt(i);
     }
     return out;
 }

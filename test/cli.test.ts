@@ -33,7 +33,10 @@ describe("sluice CLI", () => {
         await writeWal(5);
         const all = await runCli(["wal", "read", "--data-dir", data, "--json"]);
         expect(all.code).toBe(0);
-        const lines = all.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+        const lines = all.stdout
+            .trim()
+            .split("\n")
+            .map((line) => JSON.parse(line) as Record<string, unknown>);
         expect(lines).toHaveLength(5);
         expect(lines[1]).toEqual({
             seq: 1,
@@ -46,7 +49,12 @@ describe("sluice CLI", () => {
         });
         expect(Math.abs((lines[0]!.time_us as number) / 1000 - Date.now())).toBeLessThan(60_000);
         const page = await runCli(["wal", "read", "--data-dir", data, "--json", "--from-seq", "2", "--limit", "2"]);
-        expect(page.stdout.trim().split("\n").map((line) => (JSON.parse(line) as { seq: number }).seq)).toEqual([2, 3]);
+        expect(
+            page.stdout
+                .trim()
+                .split("\n")
+                .map((line) => (JSON.parse(line) as { seq: number }).seq),
+        ).toEqual([2, 3]);
         const human = await runCli(["wal", "read", "--data-dir", data]);
         expect(human.stdout).toMatch(/^0\t\S+Z\tother\tmem\t3 rows\ttime:t,host:s,region:s,usage:f,count:i,ok:b$/m);
     });
@@ -55,7 +63,12 @@ describe("sluice CLI", () => {
         await writeWal(12, 1200);
         const result = await runCli(["wal", "stats", "--json"], { SLUICE_DATA_DIR: data });
         expect(result.code).toBe(0);
-        const stats = JSON.parse(result.stdout) as { first_sequence: number; current_sequence: number; total_bytes: number; files: { name: string; first_sequence: number; last_sequence: number; entries: number; bytes: number }[] };
+        const stats = JSON.parse(result.stdout) as {
+            first_sequence: number;
+            current_sequence: number;
+            total_bytes: number;
+            files: { name: string; first_sequence: number; last_sequence: number; entries: number; bytes: number }[];
+        };
         expect(stats.first_sequence).toBe(0);
         expect(stats.current_sequence).toBe(11);
         const files = await listWalFiles(wal());
@@ -119,7 +132,10 @@ describe("sluice CLI", () => {
         const { commitLog } = await CommitLog.open(data, silentLogger);
         // Everything of db/cpu and other/mem up to the second file's first entry is flushed.
         const through = files[1]!.firstSequence - 1;
-        for (const [database, measurement] of [["db", "cpu"], ["other", "mem"]] as const) {
+        for (const [database, measurement] of [
+            ["db", "cpu"],
+            ["other", "mem"],
+        ] as const) {
             await commitLog.commit({ type: "commit", database, measurement, through, min: 0, files: [] });
         }
         await commitLog.close();

@@ -138,9 +138,7 @@ describe("validation errors name the key, the source, the value and what is expe
             expect(errorOf(() => loadConfig({ file: typed, env: {} })).message).toContain(`http.port = ${value} in ${typed}`);
         }
         expect(errorOf(() => loadConfig({ env: {}, flags: { "http.port": "x" } })).message).toBe('--port="x": http.port must be an integer from 0 to 65535');
-        expect(errorOf(() => loadConfig({ env: {}, flags: { "flush.max_rows": 1.5 } })).message).toBe(
-            "flag flush.max_rows=1.5: flush.max_rows must be an integer of at least 1",
-        );
+        expect(errorOf(() => loadConfig({ env: {}, flags: { "flush.max_rows": 1.5 } })).message).toBe("flag flush.max_rows=1.5: flush.max_rows must be an integer of at least 1");
     });
 
     it("accepts integers with _ separators from the environment and flags", () => {
@@ -151,22 +149,16 @@ describe("validation errors name the key, the source, the value and what is expe
     });
 
     it("enums", async () => {
-        expect(envError({ SLUICE_WAL_SYNC_MODE: "sometimes" })).toBe(
-            'SLUICE_WAL_SYNC_MODE="sometimes": wal.sync_mode must be one of fdatasync, fsync, async, off',
-        );
+        expect(envError({ SLUICE_WAL_SYNC_MODE: "sometimes" })).toBe('SLUICE_WAL_SYNC_MODE="sometimes": wal.sync_mode must be one of fdatasync, fsync, async, off');
         const file = await toml('[http]\nserver = "express"\n');
         expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`http.server = "express" in ${file}: http.server must be one of node, hyper-express`);
         expect(loadConfig({ env: { SLUICE_HTTP_SERVER: "hyper-express" } }).http.server).toBe("hyper-express");
     });
 
     it("booleans", async () => {
-        expect(envError({ SLUICE_HTTP_ALLOW_UNAUTHENTICATED: "yes" })).toBe(
-            'SLUICE_HTTP_ALLOW_UNAUTHENTICATED="yes": http.allow_unauthenticated must be true or false',
-        );
+        expect(envError({ SLUICE_HTTP_ALLOW_UNAUTHENTICATED: "yes" })).toBe('SLUICE_HTTP_ALLOW_UNAUTHENTICATED="yes": http.allow_unauthenticated must be true or false');
         const file = await toml('[http]\nallow_unauthenticated = "true"\n');
-        expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(
-            `http.allow_unauthenticated = "true" in ${file}: http.allow_unauthenticated must be true or false`,
-        );
+        expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`http.allow_unauthenticated = "true" in ${file}: http.allow_unauthenticated must be true or false`);
         expect(loadConfig({ env: { SLUICE_HTTP_ALLOW_UNAUTHENTICATED: "true" } }).http.allow_unauthenticated).toBe(true);
         expect(loadConfig({ env: {}, flags: { "http.allow_unauthenticated": true } }).http.allow_unauthenticated).toBe(true);
     });
@@ -182,9 +174,7 @@ describe("validation errors name the key, the source, the value and what is expe
         expect(loadConfig({ env: { SLUICE_AUTH_TOKENS: "a, b" } }).auth.tokens).toEqual(["a", "b"]);
         expect(loadConfig({ env: { SLUICE_AUTH_TOKENS: "" } }).auth.tokens).toEqual([]);
         expect(loadConfig({ env: {}, flags: { "auth.tokens": ["x"] } }).auth.tokens).toEqual(["x"]);
-        expect(envError({ SLUICE_AUTH_TOKENS: "secret,,other" })).toBe(
-            "SLUICE_AUTH_TOKENS=(hidden): auth.tokens must be a comma-separated list of non-empty strings",
-        );
+        expect(envError({ SLUICE_AUTH_TOKENS: "secret,,other" })).toBe("SLUICE_AUTH_TOKENS=(hidden): auth.tokens must be a comma-separated list of non-empty strings");
         const file = await toml('[auth]\ntokens = ["secret", 1]\n');
         expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`auth.tokens = (hidden) in ${file}: auth.tokens must be a list of non-empty strings`);
     });

@@ -45,9 +45,13 @@ const generators = new Set<LoadGenerator>();
 function spawnCli(args: string[], env: Record<string, string>): Proc {
     const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
-    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<Exit>((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<Exit>((resolve) =>
+        child.once("close", (code, signal) => {
+            resolve({ code, signal });
+        }),
+    );
     const proc: Proc = { child, exited, output: () => output };
     children.add(proc);
     return proc;
@@ -61,7 +65,12 @@ async function killHard(proc: Proc): Promise<Exit> {
 /** Resolves with the exit, or SIGKILLs the process and throws after `timeoutMs`. */
 async function exitWithin(proc: Proc, timeoutMs: number, what: string): Promise<Exit> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const timeout = new Promise<"timeout">(
+        (resolve) =>
+            (timer = setTimeout(() => {
+                resolve("timeout");
+            }, timeoutMs)),
+    );
     const result = await Promise.race([proc.exited, timeout]);
     clearTimeout(timer);
     if (result === "timeout") {
@@ -95,7 +104,6 @@ async function terminate(server: Server, timeoutMs = 30_000): Promise<Exit> {
     server.proc.child.kill("SIGTERM");
     return exitWithin(server.proc, timeoutMs, "sluice serve after SIGTERM");
 }
-
 
 /** `sluice recover --json`: the exit, and the stats object when it printed one. */
 async function recover(env: Record<string, string>): Promise<{ exit: Exit; stats: RecoverReport | undefined; output: string }> {
@@ -148,7 +156,8 @@ const ONE_WAL_FILE = 64 * 1024 * 1024;
 const NEVER = { maxRows: 1_000_000, maxAgeMs: 600_000 } as const;
 
 const tempFiles = async () => (await readdir(join(data, "flush", "tmp")).catch(() => [] as string[])).filter((name) => name.endsWith(".tmp"));
-const manifestCommits = async () => (await readFile(join(data, "flush", "manifest.log"), "utf8").catch(() => "")).split("\n").filter((line) => line.includes('"type":"commit"')).length;
+const manifestCommits = async () =>
+    (await readFile(join(data, "flush", "manifest.log"), "utf8").catch(() => "")).split("\n").filter((line) => line.includes('"type":"commit"')).length;
 
 interface Accounting {
     readonly report: VerifyReport;
@@ -229,7 +238,9 @@ describe("crash: random SIGKILL under write load", () => {
                 await sleep(early);
                 const exit = await killHard(starting);
                 kills++;
-                timeline.push(`cycle ${cycle}: killed while starting, ${early} ms after spawn (${exit.signal ?? `exit ${exit.code}`}${/listening on/.test(starting.output()) ? ", was listening" : ""})`);
+                timeline.push(
+                    `cycle ${cycle}: killed while starting, ${early} ms after spawn (${exit.signal ?? `exit ${exit.code}`}${/listening on/.test(starting.output()) ? ", was listening" : ""})`,
+                );
             }
             const server = await restart();
             generator.setTarget(server.url);
@@ -310,15 +321,19 @@ describe("crash: SIGKILL at each crash point of the commit protocol and recovery
         expect(problems).toEqual({});
     });
 
-    it.each(["before-purge:2", "after-purge:2"] as const)("%s: a running server dies at its first purge after a flush; a restart loses and duplicates nothing", { timeout: 60_000 }, async (step) => {
-        // The first purge ends the start; the second is the one after the server's first flush.
-        const generator = await loadUntilCrash(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 64 * 1024, crashAt: step }), 11);
-        const result = await recover(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 64 * 1024 }));
-        expect(result.exit, result.output).toEqual({ code: 0, signal: null });
-        expect(await walFiles(data)).toEqual([]);
-        const { problems } = await account(generator.ledger);
-        expect(problems).toEqual({});
-    });
+    it.each(["before-purge:2", "after-purge:2"] as const)(
+        "%s: a running server dies at its first purge after a flush; a restart loses and duplicates nothing",
+        { timeout: 60_000 },
+        async (step) => {
+            // The first purge ends the start; the second is the one after the server's first flush.
+            const generator = await loadUntilCrash(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 64 * 1024, crashAt: step }), 11);
+            const result = await recover(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 64 * 1024 }));
+            expect(result.exit, result.output).toEqual({ code: 0, signal: null });
+            expect(await walFiles(data)).toEqual([]);
+            const { problems } = await account(generator.ledger);
+            expect(problems).toEqual({});
+        },
+    );
 
     it.each(["before-purge", "after-purge", "during-recovery"] as const)(
         "%s: a backlog replayed at start with the crash point set dies there; the next start loses and duplicates nothing",
@@ -391,7 +406,9 @@ describe("crash: recovery", () => {
         expect(second.stats).toMatchObject({ recoveredEntries: 0, recoveredRows: 0, finishedCommits: 0, discardedTemps: 0, flushedFiles: 0, flushedRows: 0 });
         expect(await parquetFiles(data)).toEqual(after);
         const { report, problems } = await account(ledger);
-        console.log(`[crash] recover: ${report.counts.acked} points in ${ledger.requests.acked} entries recovered into ${after.length} files; second run ${JSON.stringify(second.stats)}`);
+        console.log(
+            `[crash] recover: ${report.counts.acked} points in ${ledger.requests.acked} entries recovered into ${after.length} files; second run ${JSON.stringify(second.stats)}`,
+        );
         expect(problems).toEqual({});
     });
 
@@ -432,42 +449,48 @@ describe("faults: flushes that fail for real", () => {
         return () => rm(path);
     }
 
-    it("while flushes fail: writes get 204, /health warns, /api/v1/flush answers 503, no WAL file is purged; once cleared the retry stores everything once", { timeout: 90_000 }, async () => {
-        const unblock = await blockDatabase("faultdb");
-        const server = await serve(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 4096 }));
-        const ledger = new Ledger();
-        await writeAcked(server.url, ledger, { databases: ["faultdb"], requests: 10 });
-        const walAtFirstFailure = await walFiles(data);
-        const warned = await waitFor("/health to warn about faultdb", async () => {
-            const body = await health(server.url);
-            return body.status === "warn" && body.checks.some((check) => check.name === "flush faultdb/crash" && check.status === "warn") ? body : undefined;
-        });
-        expect(warned.checks.find((check) => check.name === "flush faultdb/crash")!.message).toMatch(/ENOTDIR|EEXIST|not a directory/i);
-        const refused = await flushNow(server.url);
-        expect(refused.status).toBe(503);
-        expect(refused.retryAfter).not.toBeNull();
+    it(
+        "while flushes fail: writes get 204, /health warns, /api/v1/flush answers 503, no WAL file is purged; once cleared the retry stores everything once",
+        { timeout: 90_000 },
+        async () => {
+            const unblock = await blockDatabase("faultdb");
+            const server = await serve(config({ maxRows: 200, maxAgeMs: 50, walMaxFileBytes: 4096 }));
+            const ledger = new Ledger();
+            await writeAcked(server.url, ledger, { databases: ["faultdb"], requests: 10 });
+            const walAtFirstFailure = await walFiles(data);
+            const warned = await waitFor("/health to warn about faultdb", async () => {
+                const body = await health(server.url);
+                return body.status === "warn" && body.checks.some((check) => check.name === "flush faultdb/crash" && check.status === "warn") ? body : undefined;
+            });
+            expect(warned.checks.find((check) => check.name === "flush faultdb/crash")!.message).toMatch(/ENOTDIR|EEXIST|not a directory/i);
+            const refused = await flushNow(server.url);
+            expect(refused.status).toBe(503);
+            expect(refused.retryAfter).not.toBeNull();
 
-        // Other databases go on flushing; faultdb's writes are still acknowledged and kept.
-        await writeAcked(server.url, ledger, { databases: ["okdb"], requests: 5, writers: 1, firstWriter: 5 });
-        await waitFor("okdb to reach Parquet", async () => (await parquetFiles(data)).some((file) => file.path.startsWith("okdb")));
-        await writeAcked(server.url, ledger, { databases: ["faultdb"], requests: 5 });
-        const walWhileFailing = await walFiles(data);
-        expect(walWhileFailing.length).toBeGreaterThan(1);
-        for (const name of walAtFirstFailure) expect(walWhileFailing, `${name} was purged while its rows were not in Parquet`).toContain(name);
-        expect((await parquetFiles(data)).filter((file) => !file.path.startsWith("okdb"))).toEqual([]);
-        expect((await health(server.url)).status).toBe("warn");
+            // Other databases go on flushing; faultdb's writes are still acknowledged and kept.
+            await writeAcked(server.url, ledger, { databases: ["okdb"], requests: 5, writers: 1, firstWriter: 5 });
+            await waitFor("okdb to reach Parquet", async () => (await parquetFiles(data)).some((file) => file.path.startsWith("okdb")));
+            await writeAcked(server.url, ledger, { databases: ["faultdb"], requests: 5 });
+            const walWhileFailing = await walFiles(data);
+            expect(walWhileFailing.length).toBeGreaterThan(1);
+            for (const name of walAtFirstFailure) expect(walWhileFailing, `${name} was purged while its rows were not in Parquet`).toContain(name);
+            expect((await parquetFiles(data)).filter((file) => !file.path.startsWith("okdb"))).toEqual([]);
+            expect((await health(server.url)).status).toBe("warn");
 
-        await unblock();
-        const cleared = await waitFor("the flush retry to succeed (/health pass)", async () => ((await health(server.url)).status === "pass" ? true : undefined), 40_000, 100);
-        expect(cleared).toBe(true);
-        const flushed = await flushNow(server.url);
-        expect(flushed.status).toBe(200);
-        expect(await terminate(server)).toEqual({ code: 0, signal: null });
-        expect(await walFiles(data)).toEqual([]);
-        const { report, files, problems } = await account(ledger);
-        console.log(`[crash] flush failure: ${report.counts.acked} points acked while failing, ${walWhileFailing.length} WAL files kept, ${files.length} Parquet files after the retry`);
-        expect(problems).toEqual({});
-    });
+            await unblock();
+            const cleared = await waitFor("the flush retry to succeed (/health pass)", async () => ((await health(server.url)).status === "pass" ? true : undefined), 40_000, 100);
+            expect(cleared).toBe(true);
+            const flushed = await flushNow(server.url);
+            expect(flushed.status).toBe(200);
+            expect(await terminate(server)).toEqual({ code: 0, signal: null });
+            expect(await walFiles(data)).toEqual([]);
+            const { report, files, problems } = await account(ledger);
+            console.log(
+                `[crash] flush failure: ${report.counts.acked} points acked while failing, ${walWhileFailing.length} WAL files kept, ${files.length} Parquet files after the retry`,
+            );
+            expect(problems).toEqual({});
+        },
+    );
 
     it("SIGTERM while flushes fail exits non-zero and keeps the WAL; the next start recovers all of it", { timeout: 90_000 }, async () => {
         // One WAL file, so the next start's replay does not depend on purges between WAL files.
@@ -489,7 +512,9 @@ describe("faults: flushes that fail for real", () => {
         expect(await terminate(next), next.proc.output()).toEqual({ code: 0, signal: null });
         expect(await walFiles(data)).toEqual([]);
         const { report, files, problems } = await account(ledger);
-        console.log(`[crash] SIGTERM while failing: ${report.counts.acked} points acked, ${kept.length} WAL files kept; after the next start ${report.counts.stored} in ${files.length} Parquet files`);
+        console.log(
+            `[crash] SIGTERM while failing: ${report.counts.acked} points acked, ${kept.length} WAL files kept; after the next start ${report.counts.stored} in ${files.length} Parquet files`,
+        );
         expect(problems).toEqual({});
     });
 
@@ -510,7 +535,9 @@ describe("faults: flushes that fail for real", () => {
         expect((await flushNow(server.url)).status).toBe(200);
         expect(await terminate(server)).toEqual({ code: 0, signal: null });
         const { report, files, problems } = await account(ledger);
-        console.log(`[crash] partial flush failure: ${report.counts.acked} points; visible after the failed flush: ${JSON.stringify(visibleAfterFailure)}; ${files.length} files at the end`);
+        console.log(
+            `[crash] partial flush failure: ${report.counts.acked} points; visible after the failed flush: ${JSON.stringify(visibleAfterFailure)}; ${files.length} files at the end`,
+        );
         expect({ visibleAfterFailure, problems }).toEqual({ visibleAfterFailure: [], problems: {} });
     });
 });
@@ -536,7 +563,9 @@ describe("graceful shutdown", () => {
         expect(restart.exit, restart.output).toEqual({ code: 0, signal: null });
         expect(restart.stats).toMatchObject({ recoveredEntries: 0, recoveredRows: 0, finishedCommits: 0, discardedTemps: 0, flushedFiles: 0 });
         expect(await parquetFiles(data)).toEqual(before);
-        console.log(`[crash] graceful: ${report.counts.acked} points acked in ${generator.ledger.requests.acked} requests; ${before.length} Parquet files; restart ${JSON.stringify(restart.stats)}`);
+        console.log(
+            `[crash] graceful: ${report.counts.acked} points acked in ${generator.ledger.requests.acked} requests; ${before.length} Parquet files; restart ${JSON.stringify(restart.stats)}`,
+        );
         expect(problems).toEqual({});
     });
 
@@ -556,7 +585,9 @@ describe("graceful shutdown", () => {
         expect(exit, server.proc.output()).toEqual({ code: 0, signal: null });
         expect(await walFiles(data)).toEqual([]);
         const { report, files, problems } = await account(generator.ledger);
-        console.log(`[crash] SIGTERM under load: ${report.counts.acked} points acked, ${report.counts.refused} refused (5xx while stopping), ${report.counts.unknown} unanswered; ${files.length} Parquet files`);
+        console.log(
+            `[crash] SIGTERM under load: ${report.counts.acked} points acked, ${report.counts.refused} refused (5xx while stopping), ${report.counts.unknown} unanswered; ${files.length} Parquet files`,
+        );
         expect(problems).toEqual({});
     });
 });

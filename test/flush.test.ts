@@ -18,7 +18,7 @@ async function query(sql: string): Promise<Record<string, unknown>[]> {
     const instance = await DuckDBInstance.create(":memory:");
     const connection = await instance.connect();
     try {
-        return (await connection.runAndReadAll(sql)).getRowObjects() as Record<string, unknown>[];
+        return (await connection.runAndReadAll(sql)).getRowObjects();
     } finally {
         connection.closeSync();
     }
@@ -26,7 +26,10 @@ async function query(sql: string): Promise<Record<string, unknown>[]> {
 
 async function filesUnder(dir: string): Promise<string[]> {
     const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-    return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1)).sort();
+    return entries
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
+        .sort();
 }
 
 describe("commit log", () => {
@@ -115,7 +118,11 @@ describe("flusher", () => {
         for (let i = 0; i < count; i++) {
             const batch = cpuBatch(10, written);
             written += 10;
-            await writer.appendAll([{ database: "db", batch }], { onDurable: ([result]) => buffers.append("db", batch, result!.sequence) });
+            await writer.appendAll([{ database: "db", batch }], {
+                onDurable: ([result]) => {
+                    buffers.append("db", batch, result!.sequence);
+                },
+            });
         }
     }
 
@@ -126,7 +133,19 @@ describe("flusher", () => {
         const real = createEncoder();
         const encoder: BatchEncoder = { encode: (input) => (fail ? Promise.reject(new Error("disk on fire")) : real.encode(input)) };
         let purges = 0;
-        const flusher = new Flusher({ buffers, encoder, commitLog, walDir: writer.dir, purge: async () => void purges++, log: silentLogger }, { maxRows: 1_000_000, maxAgeMs: 60_000, retryBaseMs: 10 });
+        const flusher = new Flusher(
+            {
+                buffers,
+                encoder,
+                commitLog,
+                walDir: writer.dir,
+                purge: async () => {
+                    purges++;
+                },
+                log: silentLogger,
+            },
+            { maxRows: 1_000_000, maxAgeMs: 60_000, retryBaseMs: 10 },
+        );
         try {
             await expect(flusher.flushAll()).rejects.toThrow(/disk on fire/);
             const buffer = buffers.get("db", "cpu")!;
@@ -212,7 +231,14 @@ describe("engine", () => {
         const dir = await tempDir();
         const real = createEncoder();
         let starts = 0;
-        const counting: ClosableEncoder = { encode: (input) => real.encode(input), start: () => void (starts++, real.start()), close: () => real.close() };
+        const counting: ClosableEncoder = {
+            encode: (input) => real.encode(input),
+            start: () => {
+                starts++;
+                real.start();
+            },
+            close: () => real.close(),
+        };
         const config = loadConfig({ env: {}, flags: { data_dir: dir.path } });
         try {
             const { engine } = await Engine.open(config, silentLogger, counting);
@@ -284,7 +310,7 @@ describe("HTTP → Parquet", () => {
     it("POST /api/v1/flush answers with the durable files, which DuckDB reads with exact types and values", async () => {
         t = await startTestServer("node");
         const lines = [
-            "cpu,host=a,region=eu usage=1.5,count=3i,ok=true,note=\"x\" 1700000000000000001",
+            'cpu,host=a,region=eu usage=1.5,count=3i,ok=true,note="x" 1700000000000000001',
             "cpu,host=b usage=-2,count=-9223372036854775808i 1700000000000000002",
             "cpu,host=a,region=eu usage=3.25,big=18446744073709551615u 1700003600000000003",
             "mem,host=a used=9007199254740993i 1700000000000000004",
@@ -304,8 +330,28 @@ describe("HTTP → Parquet", () => {
         );
         expect(cpu).toEqual([
             { time: "2023-11-14 22:13:20.000000001", ns: "1700000000000000001", host: "a", region: "eu", usage: 1.5, count: "3", ok: true, note: "x", big: null },
-            { time: "2023-11-14 22:13:20.000000002", ns: "1700000000000000002", host: "b", region: null, usage: -2, count: "-9223372036854775808", ok: null, note: null, big: null },
-            { time: "2023-11-14 23:13:20.000000003", ns: "1700003600000000003", host: "a", region: "eu", usage: 3.25, count: null, ok: null, note: null, big: "18446744073709551615" },
+            {
+                time: "2023-11-14 22:13:20.000000002",
+                ns: "1700000000000000002",
+                host: "b",
+                region: null,
+                usage: -2,
+                count: "-9223372036854775808",
+                ok: null,
+                note: null,
+                big: null,
+            },
+            {
+                time: "2023-11-14 23:13:20.000000003",
+                ns: "1700003600000000003",
+                host: "a",
+                region: "eu",
+                usage: 3.25,
+                count: null,
+                ok: null,
+                note: null,
+                big: "18446744073709551615",
+            },
         ]);
         const types = await query(`select column_name, column_type from (describe select * from read_parquet('${root}/cpu/**/*.parquet', union_by_name=true))`);
         expect(Object.fromEntries(types.map((row) => [row.column_name, row.column_type]))).toMatchObject({
@@ -324,12 +370,7 @@ describe("HTTP → Parquet", () => {
 
     it("stores requests that add and drop fields of every type in one buffer, the missing values NULL", async () => {
         t = await startTestServer("node");
-        const requests = [
-            "m,host=a i=1i,u=2u,f=3.5,b=true,s=\"x\" 1",
-            "m,host=a f=4 2",
-            "m z=9i 3",
-            "m,host=b i=5i,b=false 4",
-        ];
+        const requests = ['m,host=a i=1i,u=2u,f=3.5,b=true,s="x" 1', "m,host=a f=4 2", "m z=9i 3", "m,host=b i=5i,b=false 4"];
         for (const body of requests) expect((await fetch(`${t.url}/write?db=db`, { method: "POST", body })).status).toBe(204);
         expect((await fetch(`${t.url}/api/v1/flush`, { method: "POST" })).status).toBe(200);
         const rows = await query(

@@ -56,7 +56,7 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
 
     it("writes WAL entries that a plain msgpack decoder reads as the documented map", async () => {
         await start();
-        expect((await post(`${t!.url}/api/v2/write?bucket=b&org=o`, "m,t=x f=1.5,i=2i,s=\"hi\",b=true 1\nm,t=y f=2.5 2")).status).toBe(204);
+        expect((await post(`${t!.url}/api/v2/write?bucket=b&org=o`, 'm,t=x f=1.5,i=2i,s="hi",b=true 1\nm,t=y f=2.5 2')).status).toBe(204);
         const [file] = await listWalFiles(`${t!.dataDir}/wal`);
         const records = [];
         for await (const record of new WalFileReader(file!).records()) if (record.kind === "entry") records.push(Buffer.from(record.payload));
@@ -76,7 +76,7 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
 
     it("partial write on /write: good lines stored, 400 with every bad line and its physical line number", async () => {
         await start();
-        const body = "cpu v=1 1\ncpu v= 2\n\n# a comment\ncpu v=2 3\ncpu v=\"x\" 4\n";
+        const body = 'cpu v=1 1\ncpu v= 2\n\n# a comment\ncpu v=2 3\ncpu v="x" 4\n';
         const response = await post(`${t!.url}/write?db=d`, body);
         expect(response.status).toBe(400);
         const message = (response.json as { error: string }).error;
@@ -142,7 +142,10 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
         const multi = Buffer.concat([gzipSync("m f=2 2\n"), gzipSync("m f=3 3\n")]);
         expect((await post(`${t!.url}/write?db=g`, multi, { "content-encoding": "gzip" })).status).toBe(204);
         expect(rows("g", "m")).toBe(3);
-        expect(await post(`${t!.url}/write?db=g`, "not gzip", { "content-encoding": "gzip" })).toMatchObject({ status: 400, json: { error: expect.stringMatching(/not valid gzip/) } });
+        expect(await post(`${t!.url}/write?db=g`, "not gzip", { "content-encoding": "gzip" })).toMatchObject({
+            status: 400,
+            json: { error: expect.stringMatching(/not valid gzip/) },
+        });
         expect((await post(`${t!.url}/write?db=g`, "m f=1", { "content-encoding": "br" })).status).toBe(415);
     });
 
@@ -212,9 +215,7 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
             return rawRequest("POST", "/write?db=k", `m f=${i} ${i}\n`);
         });
         const responses = await keepAliveExchange(t!.url, requests);
-        expect(responses.map((r) => r.statusLine)).toEqual(
-            Array.from({ length: 20 }, (_, i) => (i % 5 === 3 ? "HTTP/1.1 400 Bad Request" : "HTTP/1.1 204 No Content")),
-        );
+        expect(responses.map((r) => r.statusLine)).toEqual(Array.from({ length: 20 }, (_, i) => (i % 5 === 3 ? "HTTP/1.1 400 Bad Request" : "HTTP/1.1 204 No Content")));
         for (const response of responses.filter((r) => r.statusLine.includes("204"))) {
             expect(response.headers.get("content-length") ?? "0").toBe("0");
             expect(response.body).toBe("");
@@ -261,7 +262,13 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
         await start();
         const url = `${t!.url}/api/v1/write/msgpack?db=bad`;
         const cases: [unknown, RegExp][] = [
-            [[{ m: "ok", columns: { time: [1], v: [1] } }, { m: "x", columns: { time: [1, 2], v: [1] } }], /column "v" has 1 values, "time" has 2/],
+            [
+                [
+                    { m: "ok", columns: { time: [1], v: [1] } },
+                    { m: "x", columns: { time: [1, 2], v: [1] } },
+                ],
+                /column "v" has 1 values, "time" has 2/,
+            ],
             [{ m: "x", columns: { time: [1], v: [{ nested: true }] } }, /only nil, booleans, numbers and strings/],
             [{ m: "x", columns: { time: [1, 2], v: [1, "a"] } }, /mixes int and string/],
             [{ m: "x", t: 1, fields: {} }, /row format/],
@@ -281,7 +288,14 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
         const client = new InfluxDB({ url: t!.url, token: "unused" });
         const writeApi = client.getWriteApi("my-org", "client-db");
         writeApi.useDefaultTags({ region: "eu" });
-        for (let i = 0; i < 10; i++) writeApi.writePoint(new Point("cpu").tag("host", `h${i % 3}`).floatField("usage", i / 2).intField("n", i).timestamp(new Date(1_700_000_000_000 + i)));
+        for (let i = 0; i < 10; i++)
+            writeApi.writePoint(
+                new Point("cpu")
+                    .tag("host", `h${i % 3}`)
+                    .floatField("usage", i / 2)
+                    .intField("n", i)
+                    .timestamp(new Date(1_700_000_000_000 + i)),
+            );
         await writeApi.close();
         expect(rows("client-db", "cpu")).toBe(10);
         const batch = joinBatches(t!.server.context.buffers.get("client-db", "cpu")!.drain().segments);

@@ -24,9 +24,7 @@ interface CorpusCase {
     readonly precision?: string;
     readonly before?: readonly string[];
     readonly note?: string;
-    readonly expect:
-        | { readonly rows: readonly CorpusRow[]; readonly errors?: readonly { line: number; match: string }[] }
-        | { readonly error: { line: number; match: string } };
+    readonly expect: { readonly rows: readonly CorpusRow[]; readonly errors?: readonly { line: number; match: string }[] } | { readonly error: { line: number; match: string } };
 }
 
 const corpus = JSON.parse(readFileSync(new URL("./fixtures/lp-corpus.json", import.meta.url), "utf8")) as {

@@ -238,7 +238,7 @@ describe("parseLineProtocol: limits and error texts", () => {
     it("quotes bad values in messages, escaped and cut", () => {
         const result = parse(`m f=1x${"y".repeat(100)} 1`);
         expect(result.errors[0]?.message).toMatch(/^invalid number "1xy+…" for field "f"$/);
-        expect(parse("m,t=a\u0001 f=1").errors[0]?.message).toBe("tag \"t\": invalid character 0x01 in tag value");
+        expect(parse("m,t=a\u0001 f=1").errors[0]?.message).toBe('tag "t": invalid character 0x01 in tag value');
     });
 });
 
@@ -247,7 +247,7 @@ describe("parseLineProtocol: schema interplay", () => {
         const schema = new SchemaRegistry();
         const declared: string[] = [];
         schema.onDeclare = (db, m, c, kind) => declared.push(`${db}/${m}.${c}:${kind}`);
-        parse("m,t=a f=1,i=2i 1\nm,t=b,u=c f=2,s=\"x\" 2\nm f=3 3", schema);
+        parse('m,t=a f=1,i=2i 1\nm,t=b,u=c f=2,s="x" 2\nm f=3 3', schema);
         expect(declared).toEqual(["db/m.t:tag", "db/m.f:f", "db/m.i:i", "db/m.u:tag", "db/m.s:s"]);
     });
 
@@ -373,22 +373,32 @@ describe("parseLineProtocol: no quadratic blow-up on hostile bodies", () => {
         ["many strings with escapes", () => Buffer.from('m s="a\\"b\\\\c"\n'.repeat(100_000))],
         ["lines of backslashes", () => Buffer.from("\\\\\\\\\\\\\\\\\n".repeat(200_000))],
         ["lines of quotes", () => Buffer.from('m f="\n'.repeat(200_000))],
-        ["comment lines", () => Buffer.from("# comment with a quote \" and a \\\n".repeat(100_000))],
+        ["comment lines", () => Buffer.from('# comment with a quote " and a \\\n'.repeat(100_000))],
         ["many distinct series", () => Buffer.from(Array.from({ length: 100_000 }, (_, i) => `m,t=${i} f=1 ${i}\n`).join(""))],
         ["many distinct field keys", () => Buffer.from(Array.from({ length: 20_000 }, (_, i) => `m f${i}=1 ${i}\n`).join(""))],
-        ["lines with thousands of tags", () => Buffer.from(Array.from({ length: 40 }, (_, l) => `m${Array.from({ length: 12_000 }, (_, i) => `,t${i}=${l}`).join("")} f=1\n`).join(""))],
-        ["lines with thousands of fields", () => Buffer.from(Array.from({ length: 40 }, (_, l) => `m ${Array.from({ length: 8_000 }, (_, i) => `f${l}_${i}=1`).join(",")}\n`).join(""))],
+        [
+            "lines with thousands of tags",
+            () => Buffer.from(Array.from({ length: 40 }, (_, l) => `m${Array.from({ length: 12_000 }, (_, i) => `,t${i}=${l}`).join("")} f=1\n`).join("")),
+        ],
+        [
+            "lines with thousands of fields",
+            () => Buffer.from(Array.from({ length: 40 }, (_, l) => `m ${Array.from({ length: 8_000 }, (_, i) => `f${l}_${i}=1`).join(",")}\n`).join("")),
+        ],
         ["lines with thousands of duplicate fields", () => Buffer.from(Array.from({ length: 40 }, () => `m ${"f=1,".repeat(15_000)}f=2\n`).join(""))],
     ];
-    it.each(cases)("%s", (_name, make) => {
-        const body = make();
-        const started = performance.now();
-        const result = parse(body);
-        const elapsed = performance.now() - started;
-        expect(result.accepted + result.errors.length).toBeLessThanOrEqual(body.length);
-        // Linear work takes well under a second here; a quadratic path would take minutes.
-        expect(elapsed).toBeLessThan(10_000 + body.length / 100);
-    }, 120_000);
+    it.each(cases)(
+        "%s",
+        (_name, make) => {
+            const body = make();
+            const started = performance.now();
+            const result = parse(body);
+            const elapsed = performance.now() - started;
+            expect(result.accepted + result.errors.length).toBeLessThanOrEqual(body.length);
+            // Linear work takes well under a second here; a quadratic path would take minutes.
+            expect(elapsed).toBeLessThan(10_000 + body.length / 100);
+        },
+        120_000,
+    );
 });
 
 describe("parseLineProtocol: column and memory limits", () => {

@@ -44,7 +44,8 @@ function escapeName(value: string, kind: "measurement" | "key"): string {
 const STRING_CHARS = ["a", "Z", " ", ",", "=", '"', "\\", "\n", "\r\n", "\t", "#", "é", "🚀", "n", "t"];
 const stringValue = fc.array(fc.constantFrom(...STRING_CHARS), { maxLength: 12 }).map((chars) => chars.join(""));
 
-type Value = { type: "f"; value: number } | { type: "i"; value: bigint } | { type: "u"; value: bigint } | { type: "b"; value: boolean; spelling: string } | { type: "s"; value: string };
+type Value =
+    { type: "f"; value: number } | { type: "i"; value: bigint } | { type: "u"; value: bigint } | { type: "b"; value: boolean; spelling: string } | { type: "s"; value: string };
 
 const TRUE_SPELLINGS = ["t", "T", "true", "True", "TRUE"];
 const FALSE_SPELLINGS = ["f", "F", "false", "False", "FALSE"];
@@ -53,16 +54,17 @@ function valueOf(type: FieldType): fc.Arbitrary<Value> {
     switch (type) {
         case "f":
             return fc
-                .oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: -1000, max: 1000 }).map((n) => n / 100))
+                .oneof(
+                    fc.double({ noNaN: true, noDefaultInfinity: true }),
+                    fc.integer({ min: -1000, max: 1000 }).map((n) => n / 100),
+                )
                 .map((value) => ({ type: "f" as const, value }));
         case "i":
             return fc.oneof(fc.bigInt({ min: I64_MIN, max: I64_MAX }), fc.constantFrom(I64_MIN, I64_MAX, 0n, -1n)).map((value) => ({ type: "i" as const, value }));
         case "u":
             return fc.oneof(fc.bigInt({ min: 0n, max: U64_MAX }), fc.constantFrom(0n, U64_MAX)).map((value) => ({ type: "u" as const, value }));
         case "b":
-            return fc.boolean().chain((value) =>
-                fc.constantFrom(...(value ? TRUE_SPELLINGS : FALSE_SPELLINGS)).map((spelling) => ({ type: "b" as const, value, spelling })),
-            );
+            return fc.boolean().chain((value) => fc.constantFrom(...(value ? TRUE_SPELLINGS : FALSE_SPELLINGS)).map((spelling) => ({ type: "b" as const, value, spelling })));
         case "s":
             return stringValue.map((value) => ({ type: "s" as const, value }));
     }
@@ -218,98 +220,158 @@ const RUNS = Number(process.env["LP_PROPERTY_RUNS"] ?? 300);
 const TIMEOUT_MS = 30_000 + RUNS * 20;
 
 describe("line-protocol properties", () => {
-    it("random valid points round-trip exactly (ns)", () => {
-        const schemas = fc.array(schemaArb, { minLength: 1, maxLength: 3 }).filter((s) => new Set(s.map((m) => m.measurement)).size === s.length);
-        fc.assert(
-            fc.property(
-                schemas.chain((list) => fc.array(pointArb(fc.constantFrom(...list), "ns"), { minLength: 1, maxLength: 12 })),
-                layoutArb,
-                (points, layout) => {
-                    const body = Buffer.from(serialise(points, layout), "utf8");
-                    const result = parse(body);
-                    expect(result.errors).toEqual([]);
-                    expect(actualRows(result.batches)).toEqual(expectedRows(points, "ns"));
-                    checkInvariants(body, result);
-                },
-            ),
-            { numRuns: RUNS },
-        );
-    }, TIMEOUT_MS);
-
-    it("random valid points round-trip exactly at us, ms and s", () => {
-        fc.assert(
-            fc.property(
-                fc.constantFrom("us" as const, "ms" as const, "s" as const).chain((precision) =>
-                    fc.tuple(fc.constant(precision), fc.array(pointArb(schemaArb, precision), { minLength: 1, maxLength: 1 }), layoutArb),
+    it(
+        "random valid points round-trip exactly (ns)",
+        () => {
+            const schemas = fc.array(schemaArb, { minLength: 1, maxLength: 3 }).filter((s) => new Set(s.map((m) => m.measurement)).size === s.length);
+            fc.assert(
+                fc.property(
+                    schemas.chain((list) => fc.array(pointArb(fc.constantFrom(...list), "ns"), { minLength: 1, maxLength: 12 })),
+                    layoutArb,
+                    (points, layout) => {
+                        const body = Buffer.from(serialise(points, layout), "utf8");
+                        const result = parse(body);
+                        expect(result.errors).toEqual([]);
+                        expect(actualRows(result.batches)).toEqual(expectedRows(points, "ns"));
+                        checkInvariants(body, result);
+                    },
                 ),
-                ([precision, points, layout]) => {
-                    const body = Buffer.from(serialise(points, layout), "utf8");
-                    const result = parse(body, precision);
-                    expect(result.errors).toEqual([]);
-                    expect(actualRows(result.batches)).toEqual(expectedRows(points, precision));
-                },
-            ),
-            { numRuns: RUNS },
-        );
-    }, TIMEOUT_MS);
+                { numRuns: RUNS },
+            );
+        },
+        TIMEOUT_MS,
+    );
 
-    it("a bad entry among good ones is reported at its physical line, and only it is lost", () => {
-        const broken = fc.constantFrom("m,t=a=b f=1", "m f=1 1 2", "m f=NaN", "m,t f=1", "m f=1ii", "m f=1\r9", "m time=1", "m,x=1,x=2 f=1");
-        fc.assert(
-            fc.property(
-                fc.array(pointArb(schemaArb, "ns"), { minLength: 1, maxLength: 8 }).chain((points) => fc.tuple(fc.constant(points), fc.nat(points.length - 1))),
-                layoutArb,
-                broken,
-                ([points, bad], layout, badEntry) => {
-                    const parts = serialisedParts(points, layout);
-                    parts[bad]![1] = badEntry;
-                    const before = parts.slice(0, bad).map((p) => p.join("")).join("") + parts[bad]![0];
-                    const line = 1 + (before.match(/\n/g)?.length ?? 0);
-                    const body = Buffer.from(parts.map((p) => p.join("")).join(""), "utf8");
-                    const result = parse(body);
-                    expect(result.errors.map((e) => [e.line, e.text])).toEqual([[line, badEntry]]);
-                    expect(actualRows(result.batches)).toEqual(expectedRows(points.filter((_, i) => i !== bad), "ns"));
-                },
-            ),
-            { numRuns: RUNS },
-        );
-    }, TIMEOUT_MS);
+    it(
+        "random valid points round-trip exactly at us, ms and s",
+        () => {
+            fc.assert(
+                fc.property(
+                    fc
+                        .constantFrom("us" as const, "ms" as const, "s" as const)
+                        .chain((precision) => fc.tuple(fc.constant(precision), fc.array(pointArb(schemaArb, precision), { minLength: 1, maxLength: 1 }), layoutArb)),
+                    ([precision, points, layout]) => {
+                        const body = Buffer.from(serialise(points, layout), "utf8");
+                        const result = parse(body, precision);
+                        expect(result.errors).toEqual([]);
+                        expect(actualRows(result.batches)).toEqual(expectedRows(points, precision));
+                    },
+                ),
+                { numRuns: RUNS },
+            );
+        },
+        TIMEOUT_MS,
+    );
 
-    it("random bytes never throw, and every error is on a line of the body", () => {
-        const interesting = fc.constantFrom(0x0a, 0x0d, 0x20, 0x2c, 0x3d, 0x22, 0x5c, 0x23, 0x2d, 0x2e, 0x30, 0x31, 0x39, 0x69, 0x75, 0x74, 0x66, 0x65, 0x09, 0x00, 0x7f, 0xff, 0xc3, 0xa9, 0x6d);
-        const byte = fc.oneof({ weight: 3, arbitrary: interesting }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) });
-        fc.assert(
-            fc.property(fc.array(byte, { maxLength: 200 }), fc.constantFrom<Precision>("ns", "s", "m", "auto"), (bytes, precision) => {
-                const body = Buffer.from(bytes);
-                checkInvariants(body, parse(body, precision));
-            }),
-            { numRuns: RUNS * 7 },
-        );
-    }, TIMEOUT_MS);
+    it(
+        "a bad entry among good ones is reported at its physical line, and only it is lost",
+        () => {
+            const broken = fc.constantFrom("m,t=a=b f=1", "m f=1 1 2", "m f=NaN", "m,t f=1", "m f=1ii", "m f=1\r9", "m time=1", "m,x=1,x=2 f=1");
+            fc.assert(
+                fc.property(
+                    fc.array(pointArb(schemaArb, "ns"), { minLength: 1, maxLength: 8 }).chain((points) => fc.tuple(fc.constant(points), fc.nat(points.length - 1))),
+                    layoutArb,
+                    broken,
+                    ([points, bad], layout, badEntry) => {
+                        const parts = serialisedParts(points, layout);
+                        parts[bad]![1] = badEntry;
+                        const before =
+                            parts
+                                .slice(0, bad)
+                                .map((p) => p.join(""))
+                                .join("") + parts[bad]![0];
+                        const line = 1 + (before.match(/\n/g)?.length ?? 0);
+                        const body = Buffer.from(parts.map((p) => p.join("")).join(""), "utf8");
+                        const result = parse(body);
+                        expect(result.errors.map((e) => [e.line, e.text])).toEqual([[line, badEntry]]);
+                        expect(actualRows(result.batches)).toEqual(
+                            expectedRows(
+                                points.filter((_, i) => i !== bad),
+                                "ns",
+                            ),
+                        );
+                    },
+                ),
+                { numRuns: RUNS },
+            );
+        },
+        TIMEOUT_MS,
+    );
 
-    it("mutated valid bodies never throw, and every error is on a line of the body", () => {
-        const mutation = fc.record({
-            at: fc.nat(),
-            kind: fc.constantFrom("replace", "insert", "delete"),
-            byte: fc.constantFrom(0x0a, 0x0d, 0x20, 0x2c, 0x3d, 0x22, 0x5c, 0x23, 0x09, 0x00, 0xff, 0x2e, 0x65, 0x69),
-        });
-        fc.assert(
-            fc.property(fc.array(pointArb(schemaArb, "ns"), { minLength: 1, maxLength: 6 }), layoutArb, fc.array(mutation, { minLength: 1, maxLength: 4 }), (points, layout, mutations) => {
-                const bytes = [...Buffer.from(serialise(points, layout), "utf8")];
-                for (const { at, kind, byte } of mutations) {
-                    const i = at % (bytes.length + 1);
-                    if (kind === "insert") bytes.splice(i, 0, byte);
-                    else if (kind === "delete") bytes.splice(i, 1);
-                    else bytes[Math.min(i, bytes.length - 1)] = byte;
-                }
-                const body = Buffer.from(bytes);
-                const schema = new SchemaRegistry();
-                checkInvariants(body, parse(body, "ns", schema));
-                // The schema holds what was accepted: a second parse of the same body against it accepts the same lines.
-                const again = parse(body, "ns", schema);
-                checkInvariants(body, again);
-            }),
-            { numRuns: RUNS * 3 },
-        );
-    }, TIMEOUT_MS);
+    it(
+        "random bytes never throw, and every error is on a line of the body",
+        () => {
+            const interesting = fc.constantFrom(
+                0x0a,
+                0x0d,
+                0x20,
+                0x2c,
+                0x3d,
+                0x22,
+                0x5c,
+                0x23,
+                0x2d,
+                0x2e,
+                0x30,
+                0x31,
+                0x39,
+                0x69,
+                0x75,
+                0x74,
+                0x66,
+                0x65,
+                0x09,
+                0x00,
+                0x7f,
+                0xff,
+                0xc3,
+                0xa9,
+                0x6d,
+            );
+            const byte = fc.oneof({ weight: 3, arbitrary: interesting }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) });
+            fc.assert(
+                fc.property(fc.array(byte, { maxLength: 200 }), fc.constantFrom<Precision>("ns", "s", "m", "auto"), (bytes, precision) => {
+                    const body = Buffer.from(bytes);
+                    checkInvariants(body, parse(body, precision));
+                }),
+                { numRuns: RUNS * 7 },
+            );
+        },
+        TIMEOUT_MS,
+    );
+
+    it(
+        "mutated valid bodies never throw, and every error is on a line of the body",
+        () => {
+            const mutation = fc.record({
+                at: fc.nat(),
+                kind: fc.constantFrom("replace", "insert", "delete"),
+                byte: fc.constantFrom(0x0a, 0x0d, 0x20, 0x2c, 0x3d, 0x22, 0x5c, 0x23, 0x09, 0x00, 0xff, 0x2e, 0x65, 0x69),
+            });
+            fc.assert(
+                fc.property(
+                    fc.array(pointArb(schemaArb, "ns"), { minLength: 1, maxLength: 6 }),
+                    layoutArb,
+                    fc.array(mutation, { minLength: 1, maxLength: 4 }),
+                    (points, layout, mutations) => {
+                        const bytes = [...Buffer.from(serialise(points, layout), "utf8")];
+                        for (const { at, kind, byte } of mutations) {
+                            const i = at % (bytes.length + 1);
+                            if (kind === "insert") bytes.splice(i, 0, byte);
+                            else if (kind === "delete") bytes.splice(i, 1);
+                            else bytes[Math.min(i, bytes.length - 1)] = byte;
+                        }
+                        const body = Buffer.from(bytes);
+                        const schema = new SchemaRegistry();
+                        checkInvariants(body, parse(body, "ns", schema));
+                        // The schema holds what was accepted: a second parse of the same body against it accepts the same lines.
+                        const again = parse(body, "ns", schema);
+                        checkInvariants(body, again);
+                    },
+                ),
+                { numRuns: RUNS * 3 },
+            );
+        },
+        TIMEOUT_MS,
+    );
 });

@@ -29,10 +29,18 @@ describe("SchemaRegistry", () => {
         schema.declareField("db", "m", "value", "s");
         expect(schema.isTag("db", "m", "host")).toBe(true);
         expect(schema.isTag("db", "m", "value")).toBe(false);
-        expect(() => schema.declareField("db", "m", "host", "f")).toThrow(/it is a tag/);
-        expect(() => schema.declareTag("db", "m", "value")).toThrow(/it is a string field/);
-        expect(() => schema.declareTag("db", "m", "time")).toThrow(SchemaConflictError);
-        expect(() => schema.declareField("db", "m", "time", "i")).toThrow(SchemaConflictError);
+        expect(() => {
+            schema.declareField("db", "m", "host", "f");
+        }).toThrow(/it is a tag/);
+        expect(() => {
+            schema.declareTag("db", "m", "value");
+        }).toThrow(/it is a string field/);
+        expect(() => {
+            schema.declareTag("db", "m", "time");
+        }).toThrow(SchemaConflictError);
+        expect(() => {
+            schema.declareField("db", "m", "time", "i");
+        }).toThrow(SchemaConflictError);
     });
 
     it("scopes declarations by database and measurement", () => {
@@ -53,7 +61,9 @@ describe("SchemaRegistry", () => {
         schema.declareField("db", "m", "f", "f");
         schema.declareField("db", "n", "g", "b");
         expect(schema.columnCount("db", "m")).toBe(2);
-        expect(() => schema.declareField("db", "m", "host", "f")).toThrow();
+        expect(() => {
+            schema.declareField("db", "m", "host", "f");
+        }).toThrow();
         expect(schema.columnCount("db", "m")).toBe(2);
     });
 
@@ -65,7 +75,9 @@ describe("SchemaRegistry", () => {
         schema.declareTag("db", "m", "t");
         schema.declareField("db", "m", "f", "i");
         schema.declareField("db", "m", "f", "i");
-        expect(() => schema.declareField("db", "m", "f", "u")).toThrow();
+        expect(() => {
+            schema.declareField("db", "m", "f", "u");
+        }).toThrow();
         expect(calls).toEqual([
             ["db", "m", "t", "tag"],
             ["db", "m", "f", "i"],

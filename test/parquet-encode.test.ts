@@ -44,7 +44,10 @@ function makeBatch(measurement: string, tags: readonly string[], types: Record<s
     for (const [name, type] of Object.entries(types)) {
         const valid = new Uint8Array(bitmapBytes(n));
         let nulls = 0;
-        rows.forEach((row, i) => (row[name] === undefined || row[name] === null ? nulls++ : setBit(valid, i)));
+        rows.forEach((row, i) => {
+            if (row[name] === undefined || row[name] === null) nulls++;
+            else setBit(valid, i);
+        });
         const validity = nulls === 0 ? {} : { valid };
         const value = (i: number) => rows[i]![name];
         switch (type) {
@@ -59,7 +62,9 @@ function makeBatch(measurement: string, tags: readonly string[], types: Record<s
                 break;
             case "b": {
                 const bits = new Uint8Array(bitmapBytes(n));
-                rows.forEach((_, i) => value(i) === true && setBit(bits, i));
+                rows.forEach((_, i) => {
+                    if (value(i) === true) setBit(bits, i);
+                });
                 columns.set(name, { type, values: bits, ...validity });
                 break;
             }
@@ -227,15 +232,20 @@ describe("encodeParquet: types and values read back by DuckDB", () => {
 
 describe("encodeParquet: the Parquet schema, encodings and footer", () => {
     const batch = () =>
-        makeBatch("cpu", ["host"], { host: "s", usage: "f", count: "i", big: "u", ok: "b", note: "s" }, Array.from({ length: 300 }, (_, i) => ({
-            time: T0 + BigInt(i) * 1_000_000_007n,
-            host: `h${i % 3}`,
-            usage: i / 4,
-            count: BigInt(i),
-            big: BigInt(i),
-            ok: i % 2 === 0,
-            note: i % 5 === 0 ? null : `n${i % 7}`,
-        })));
+        makeBatch(
+            "cpu",
+            ["host"],
+            { host: "s", usage: "f", count: "i", big: "u", ok: "b", note: "s" },
+            Array.from({ length: 300 }, (_, i) => ({
+                time: T0 + BigInt(i) * 1_000_000_007n,
+                host: `h${i % 3}`,
+                usage: i / 4,
+                count: BigInt(i),
+                big: BigInt(i),
+                ok: i % 2 === 0,
+                note: i % 5 === 0 ? null : `n${i % 7}`,
+            })),
+        );
 
     it("time is INT64 TIMESTAMP(NANOS, isAdjustedToUTC=false), REQUIRED; the rest OPTIONAL, strings UTF8", async () => {
         const { path } = await encodeOne(batch());
@@ -243,7 +253,8 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
         const byName = Object.fromEntries(schema.map((r) => [r["name"] as string, r]));
         expect(byName["time"]).toMatchObject({ type: "INT64", converted_type: null, repetition_type: "REQUIRED" });
         expect(byName["time"]!["logical_type"]).toMatch(/^TimestampType\(isAdjustedToUTC=0, unit=TimeUnit\(.*NANOS=NanoSeconds\(\)\)\)$/);
-        for (const name of ["host", "note"]) expect(byName[name]).toMatchObject({ type: "BYTE_ARRAY", converted_type: "UTF8", logical_type: "StringType()", repetition_type: "OPTIONAL" });
+        for (const name of ["host", "note"])
+            expect(byName[name]).toMatchObject({ type: "BYTE_ARRAY", converted_type: "UTF8", logical_type: "StringType()", repetition_type: "OPTIONAL" });
         expect(byName["usage"]).toMatchObject({ type: "DOUBLE", repetition_type: "OPTIONAL" });
         expect(byName["count"]).toMatchObject({ type: "INT64", converted_type: null, repetition_type: "OPTIONAL" });
         expect(byName["big"]).toMatchObject({ type: "INT64", converted_type: "UINT_64", repetition_type: "OPTIONAL" });
@@ -252,7 +263,9 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
 
     it("ZSTD by default, DELTA_BINARY_PACKED without a dictionary on time, dictionaries on strings, statistics", async () => {
         const { path } = await encodeOne(batch());
-        const meta = await query(`SELECT path_in_schema AS name, compression, encodings, stats_min_value AS min, stats_max_value AS max, stats_null_count AS nulls FROM parquet_metadata(${path})`);
+        const meta = await query(
+            `SELECT path_in_schema AS name, compression, encodings, stats_min_value AS min, stats_max_value AS max, stats_null_count AS nulls FROM parquet_metadata(${path})`,
+        );
         const byName = Object.fromEntries(meta.map((r) => [r["name"] as string, r]));
         for (const row of meta) expect(row["compression"]).toBe("ZSTD");
         expect(byName["time"]!["encodings"]).toContain("DELTA_BINARY_PACKED");
@@ -266,10 +279,17 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
     });
 
     it("honours the codec, the time encoding and the row-group size", async () => {
-        for (const [compression, name] of [["snappy", "SNAPPY"], ["none", "UNCOMPRESSED"]] as const) {
+        for (const [compression, name] of [
+            ["snappy", "SNAPPY"],
+            ["none", "UNCOMPRESSED"],
+        ] as const) {
             const { path } = await encodeOne(batch(), { ...OPTIONS, compression, timeEncoding: "plain", maxRowGroupRows: 128 });
             const meta = await query(`SELECT DISTINCT compression, row_group_id, row_group_num_rows FROM parquet_metadata(${path}) ORDER BY row_group_id`);
-            expect(meta.map((r) => [r["compression"], r["row_group_num_rows"]])).toEqual([[name, 128n], [name, 128n], [name, 44n]]);
+            expect(meta.map((r) => [r["compression"], r["row_group_num_rows"]])).toEqual([
+                [name, 128n],
+                [name, 128n],
+                [name, 44n],
+            ]);
             const [time] = await query(`SELECT encodings FROM parquet_metadata(${path}) WHERE path_in_schema = 'time' LIMIT 1`);
             expect(time!["encodings"]).not.toMatch(/DELTA|DICTIONARY/);
             expect((await query(`SELECT count(*) AS n FROM read_parquet(${path})`))[0]!["n"]).toBe(300n);
@@ -277,15 +297,13 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
     });
 
     it("writes the footer key-values with the raw names", async () => {
-        const unicode = makeBatch("températüre/°C \"x\"", ["région", "🏷"], { région: "s", "🏷": "s", "çà va": "f" }, [
-            { time: T0, région: "Île-de-France", "🏷": "😀", "çà va": 1.5 },
-        ]);
+        const unicode = makeBatch('températüre/°C "x"', ["région", "🏷"], { région: "s", "🏷": "s", "çà va": "f" }, [{ time: T0, région: "Île-de-France", "🏷": "😀", "çà va": 1.5 }]);
         const [file] = encodeParquet(input(unicode, "données/α.%", 7, 7), OPTIONS);
         const path = await saveFile(file!);
         const kv = await query(`SELECT decode(key) AS key, decode(value) AS value FROM parquet_kv_metadata(${path}) WHERE decode(key) LIKE 'sluice:%'`);
         expect(Object.fromEntries(kv.map((r) => [r["key"], r["value"]]))).toEqual({
             "sluice:database": "données/α.%",
-            "sluice:measurement": "températüre/°C \"x\"",
+            "sluice:measurement": 'températüre/°C "x"',
             "sluice:tags": JSON.stringify(["région", "🏷"]),
             "sluice:wal_seq": "7-7",
             "sluice:version": "9.8.7-test",
@@ -302,7 +320,6 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
 
 // ---------------------------------------------------------------------------------------------
 // Order and hours
-
 
 /** The reference order, by comparison: (hour, tags with null first in code point order, time, arrival). */
 function referenceOrder(tags: readonly string[], rows: readonly Row[]): number[] {
@@ -337,7 +354,9 @@ function randomRows(count: number, seed: number, options: { tags: readonly strin
     const rows: Row[] = [];
     for (let i = 0; i < count; i++) {
         const row: Row = { id: BigInt(i) };
-        const offset = options.ordered ? BigInt(Math.floor((i / count) * options.spanHours * 3_600_000)) * 1_000_000n + BigInt(i % 1000) : BigInt(Math.floor(next() * options.spanHours * 3.6e12));
+        const offset = options.ordered
+            ? BigInt(Math.floor((i / count) * options.spanHours * 3_600_000)) * 1_000_000n + BigInt(i % 1000)
+            : BigInt(Math.floor(next() * options.spanHours * 3.6e12));
         row["time"] = T0 - (T0 % HOUR) + offset;
         for (const tag of options.tags) row[tag] = options.values[Math.floor(next() * options.values.length)]!;
         rows.push(row);
@@ -389,7 +408,17 @@ describe("encodeParquet: row order and hour partitions", () => {
         const start = 1_700_002_800_000_000_000n; // 2023-11-14 23:00:00 UTC
         const times = [start - 1n, start, start + HOUR - 1n, start + HOUR, start + HOUR + 5n, start - 7n, start + 3n];
         const rows = times.map((time, i) => ({ time, host: i % 2 === 0 ? "b" : "a", v: i }));
-        const files = encodeParquet(input(makeBatch("m", ["host"], { host: "s", v: "i" }, rows.map((r) => ({ ...r, v: BigInt(r.v) })))), OPTIONS);
+        const files = encodeParquet(
+            input(
+                makeBatch(
+                    "m",
+                    ["host"],
+                    { host: "s", v: "i" },
+                    rows.map((r) => ({ ...r, v: BigInt(r.v) })),
+                ),
+            ),
+            OPTIONS,
+        );
         expect(files.map((f) => [f.date, f.hour, f.rows, f.minTimeNs, f.maxTimeNs])).toEqual([
             ["2023-11-14", "22", 2, start - 7n, start - 1n],
             ["2023-11-14", "23", 3, start, start + HOUR - 1n],
@@ -400,7 +429,9 @@ describe("encodeParquet: row order and hour partitions", () => {
             const back = await query(`SELECT DISTINCT strftime(time, '%Y-%m-%d') AS date, strftime(time, '%H') AS hour FROM read_parquet(${path})`);
             expect(back).toEqual([{ date: file.date, hour: file.hour }]);
         }
-        const all = await query(`SELECT count(*) AS n, count(DISTINCT v) AS distinct_v FROM read_parquet(${sqlString(join(dir.path, "m", "**", "*.parquet"))}, hive_partitioning = false)`);
+        const all = await query(
+            `SELECT count(*) AS n, count(DISTINCT v) AS distinct_v FROM read_parquet(${sqlString(join(dir.path, "m", "**", "*.parquet"))}, hive_partitioning = false)`,
+        );
         expect(all[0]).toEqual({ n: 7n, distinct_v: 7n });
     });
 
@@ -544,7 +575,12 @@ describe("EncodeWorker", () => {
         worker = new EncodeWorker();
         expect(worker.stats).toMatchObject({ ready: false, workersStarted: 0 });
         worker.start();
-        await vi.waitFor(() => expect(worker!.stats.ready).toBe(true), { timeout: 60_000, interval: 20 });
+        await vi.waitFor(
+            () => {
+                expect(worker!.stats.ready).toBe(true);
+            },
+            { timeout: 60_000, interval: 20 },
+        );
         expect(worker.stats).toMatchObject({ jobs: 0, workersStarted: 1 });
         worker.start();
         const files = await worker.encode(input(sample(100, 5)), OPTIONS);

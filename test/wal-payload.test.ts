@@ -38,7 +38,7 @@ function everyTypeBatch(): ColumnarBatch {
     const time = BigInt64Array.of(I64_MIN, I64_MAX, -1n, 0n, 1n, 1_700_000_000_123_456_789n, 2n, 3n, 4n, 5n, 6n);
     const columns = new Map<string, Column>([
         ["time", { type: "t", values: time }],
-        ["höst 🖥", { type: "s", dict: ["ω", "", "a,b=c d\"e"], codes: Uint32Array.of(0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1) }],
+        ["höst 🖥", { type: "s", dict: ["ω", "", 'a,b=c d"e'], codes: Uint32Array.of(0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1) }],
         ["f", { type: "f", values: floats, valid }],
         ["i", { type: "i", values: ints, valid }],
         ["u", { type: "u", values: uints, valid }],
@@ -142,12 +142,23 @@ describe("WAL payload", () => {
     it.each([
         ["truncated msgpack", Buffer.from([0x01, 0x00, 0x00, 0x85, 0xa1]), /not msgpack/],
         ["msgpack that is not a map", Buffer.from([0x01, 0x00, 0x00, 0x93, 1, 2, 3]), /payload is not a map/],
-        ["a bin of the wrong size", mutate((m) => ((m.get("columns") as Map<string, unknown>).set("usage", Buffer.alloc(9)))), /"usage" has 9 bytes, expected 16/],
+        ["a bin of the wrong size", mutate((m) => (m.get("columns") as Map<string, unknown>).set("usage", Buffer.alloc(9))), /"usage" has 9 bytes, expected 16/],
         ["an unknown type code", mutate((m) => (m.get("types") as Map<string, unknown>).set("usage", "x")), /unknown type x/],
         ["a column missing from columns", mutate((m) => (m.get("columns") as Map<string, unknown>).delete("usage")), /"usage" is in "types" but not in "columns"/],
-        ["a dictionary code out of range", mutate((m) => ((m.get("columns") as Map<string, Map<string, unknown>>).get("host")!.set("dict", ["only"]))), /code 1 outside its 1-entry dictionary/],
+        [
+            "a dictionary code out of range",
+            mutate((m) => (m.get("columns") as Map<string, Map<string, unknown>>).get("host")!.set("dict", ["only"])),
+            /code 1 outside its 1-entry dictionary/,
+        ],
         ["a tag that is not a string column", mutate((m) => m.set("tags", ["usage"])), /tag "usage" is not a string column/],
-        ["no time column", mutate((m) => { (m.get("types") as Map<string, unknown>).delete("time"); (m.get("columns") as Map<string, unknown>).delete("time"); }), /no "time" column/],
+        [
+            "no time column",
+            mutate((m) => {
+                (m.get("types") as Map<string, unknown>).delete("time");
+                (m.get("columns") as Map<string, unknown>).delete("time");
+            }),
+            /no "time" column/,
+        ],
         ["a negative row count", mutate((m) => m.set("n", -1)), /not a row count/],
         ["a mixed-type Arc column", Buffer.from(new Packr({ useRecords: false }).pack({ m: "x", columns: { time: [1, 2], v: [1, "a"] } })), /row 1 .* expected a number/],
     ])("rejects %s with a WalDecodeError naming the problem", (_, payload, message) => {

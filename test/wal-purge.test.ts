@@ -50,7 +50,10 @@ describe("WAL purge", () => {
         const refused = await purgeInactive(liveTarget(writer, () => 0));
         expect(refused.deleted).toEqual([]);
         expect(await listWalFiles(dir)).toEqual(before);
-        const forced = await purgeInactive(liveTarget(writer, () => 0), { force: true });
+        const forced = await purgeInactive(
+            liveTarget(writer, () => 0),
+            { force: true },
+        );
         expect(forced.forced).toBe(true);
         expect(forced.deleted).toHaveLength(before.length - 1);
         expect((await listWalFiles(dir)).map((f) => f.name)).toEqual([writer.activeFile]);
@@ -61,7 +64,10 @@ describe("WAL purge", () => {
         const old = (Date.now() - 3_600_000) / 1000;
         await utimes(files[0]!.path, old, old);
         await utimes(files[1]!.path, old, old);
-        const report = await purgeOlderThan(liveTarget(writer, () => files[1]!.firstSequence), 60_000);
+        const report = await purgeOlderThan(
+            liveTarget(writer, () => files[1]!.firstSequence),
+            60_000,
+        );
         expect(report.deleted.map((f) => f.name)).toEqual([files[0]!.name]);
         expect(report.kept.find((k) => k.name === files[1]!.name)?.reason).toMatch(/not all in Parquet/);
         expect(report.kept.find((k) => k.name === files[2]!.name)?.reason).toBe("modified less than 60000 ms ago");

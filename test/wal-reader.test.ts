@@ -48,7 +48,10 @@ describe("WAL reader", () => {
         for (let cut = last; cut < bytes.length; cut++) {
             await writeFile(torn, bytes.subarray(0, cut));
             const { records, scan } = await readAll(torn);
-            expect(records.map((r) => r.kind), `cut at ${cut}`).toEqual(["entry", "entry"]);
+            expect(
+                records.map((r) => r.kind),
+                `cut at ${cut}`,
+            ).toEqual(["entry", "entry"]);
             expect(scan.entries).toBe(2);
             expect(scan.corrupted).toBe(0);
             expect(scan.endOffset).toBe(last);
@@ -78,7 +81,7 @@ describe("WAL reader", () => {
     it("stops at an entry whose length is above the 100 MiB limit and counts it", async () => {
         const { file, bytes, offsets } = await writeEntries(dir, 3);
         const broken = Buffer.from(bytes);
-        broken.writeUInt32BE(0xffffffff, offsets[1]!);
+        broken.writeUInt32BE(0xffffffff, offsets[1]);
         await writeFile(file, broken);
         const { records, scan } = await readAll(file);
         expect(records).toHaveLength(1);

@@ -72,7 +72,7 @@ describe("WAL recovery", () => {
                 await new Promise((r) => setTimeout(r, 5));
                 sizes.push(batch.rows);
                 times.push(valueAt(batch.columns.get("time")!, 0) as bigint);
-                expect(valueAt(batch.columns.get("ok")!, 0)).toBe((sizes.length - 1) * 10 % 3 === 0);
+                expect(valueAt(batch.columns.get("ok")!, 0)).toBe(((sizes.length - 1) * 10) % 3 === 0);
                 inFlight--;
             },
         });
@@ -85,7 +85,10 @@ describe("WAL recovery", () => {
         const writer = await WalWriter.open({ dir, syncMode: "off" });
         for (let i = 0; i < 6; i++) await writer.append("db", cpuBatch(1, i, i % 2 ? "cpu" : "mem"));
         await writer.close();
-        const flushed = new Map([["db/cpu", 3], ["db/mem", 0]]);
+        const flushed = new Map([
+            ["db/cpu", 3],
+            ["db/mem", 0],
+        ]);
         const { replayed, stats } = await recoverAll(dir, { flushedThrough: (d, m) => flushed.get(`${d}/${m}`) ?? -1 });
         expect(replayed.map((r) => `${r.measurement}:${r.sequence}`)).toEqual(["mem:2", "mem:4", "cpu:5"]);
         expect(stats.alreadyFlushedEntries).toBe(3);

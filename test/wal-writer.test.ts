@@ -168,7 +168,12 @@ describe("WAL writer", () => {
         expect(new Set(results.map((r) => r.file)).size).toBe(1);
         expect(results.map((r) => r.sequence - results[0]!.sequence)).toEqual([0, 1, 2]);
         fs.failNext("writev", "ENOSPC");
-        await expect(writer.appendAll([{ database: "a", batch: cpuBatch(1) }, { database: "b", batch: cpuBatch(1) }])).rejects.toBeInstanceOf(WalIOError);
+        await expect(
+            writer.appendAll([
+                { database: "a", batch: cpuBatch(1) },
+                { database: "b", batch: cpuBatch(1) },
+            ]),
+        ).rejects.toBeInstanceOf(WalIOError);
         await writer.close();
         writer = undefined;
         const replayed = await replayedSequences(dir);

@@ -61,7 +61,7 @@ export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOpti
         throw new EncodeInputError(`maxRowGroupRows must be a positive integer, got ${resolved.maxRowGroupRows}`);
     }
     if (!(TIME_ENCODINGS as readonly string[]).includes(resolved.timeEncoding)) {
-        throw new EncodeInputError(`timeEncoding "${String(resolved.timeEncoding)}" is not one of ${TIME_ENCODINGS.join(", ")}`);
+        throw new EncodeInputError(`timeEncoding "${resolved.timeEncoding}" is not one of ${TIME_ENCODINGS.join(", ")}`);
     }
     if (typeof resolved.sluiceVersion !== "string" || resolved.sluiceVersion.length === 0) throw new EncodeInputError("sluiceVersion is missing");
     return resolved;
@@ -74,7 +74,7 @@ function checkedBatch(input: EncodeInput): ColumnarBatch {
     if (!Number.isSafeInteger(minSequence) || !Number.isSafeInteger(maxSequence) || minSequence < 0 || minSequence > maxSequence) {
         throw new EncodeInputError(`WAL sequence range ${minSequence}-${maxSequence} is not 0 ≤ min ≤ max`);
     }
-    if (!Array.isArray(segments) || segments.length === 0) throw new EncodeInputError("no segments to encode");
+    if (segments.length === 0) throw new EncodeInputError("no segments to encode");
     const measurement = segments[0]!.measurement;
     const types = new Map<string, ColumnType>();
     for (const segment of segments) {
@@ -86,7 +86,8 @@ function checkedBatch(input: EncodeInput): ColumnarBatch {
         }
         if (segment.measurement !== measurement) throw new EncodeInputError(`segments of measurements "${measurement}" and "${segment.measurement}" cannot share a file`);
         for (const [name, column] of segment.columns) {
-            if ((types.get(name) ?? column.type) !== column.type) throw new EncodeInputError(`measurement "${measurement}": column "${name}" is ${types.get(name)} in one segment and ${column.type} in another`);
+            if ((types.get(name) ?? column.type) !== column.type)
+                throw new EncodeInputError(`measurement "${measurement}": column "${name}" is ${types.get(name)} in one segment and ${column.type} in another`);
             types.set(name, column.type);
         }
     }
@@ -126,6 +127,11 @@ function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, 
         .build();
 }
 
+/** parquet-wasm's linear memory (its .d.ts names WebAssembly.Memory, a type outside this project's libs). */
+function wasmHeapBytes(): number {
+    return (wasmMemory() as unknown as { readonly buffer: ArrayBuffer }).buffer.byteLength;
+}
+
 /**
  * Encodes the input's rows as one Parquet file per UTC hour touched, hours ascending. Pure: no I/O.
  * Pass `timings` to have the time spent per stage added to it.
@@ -156,7 +162,7 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
             lap("parquetMs");
             files.push({ ...hourLabels(range.hour), rows: arrow.rows, bytes, minTimeNs: arrow.minTimeNs, maxTimeNs: arrow.maxTimeNs });
         }
-        if (timings !== undefined) timings.wasmMemoryBytes = wasmMemory().buffer.byteLength;
+        if (timings !== undefined) timings.wasmMemoryBytes = wasmHeapBytes();
         return files;
     } catch (error) {
         if (error instanceof EncodeError) throw error;

@@ -76,10 +76,7 @@ export class Buffers {
     admit(bytes: number): Reservation {
         const held = this.bytes + this.#reserved + this.#elsewhere();
         if (held > 0 && held + bytes > this.#maxBytes) {
-            throw new UnavailableError(
-                `buffers are full (${held} of ${this.#maxBytes} bytes in ingest.max_buffered_bytes): retry after the next flush`,
-                this.#retryAfterSeconds,
-            );
+            throw new UnavailableError(`buffers are full (${held} of ${this.#maxBytes} bytes in ingest.max_buffered_bytes): retry after the next flush`, this.#retryAfterSeconds);
         }
         this.#reserved += bytes;
         let released = false;

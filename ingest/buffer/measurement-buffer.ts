@@ -95,7 +95,7 @@ export class MeasurementBuffer {
     #append(batch: ColumnarBatch, minSequence: number, maxSequence: number, appendMs: number): void {
         if (batch.rows === 0) return;
         for (const [name, column] of batch.columns) this.#types.set(name, column.type);
-        for (let start = 0; start < batch.rows; ) {
+        for (let start = 0; start < batch.rows;) {
             const end = Math.min(batch.rows, start + SEGMENT_ROWS - this.#current.rows);
             this.#current.append(sliceBatch(batch, start, end));
             start = end;

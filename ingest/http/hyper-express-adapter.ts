@@ -48,14 +48,17 @@ export async function listenHyperExpress(handler: RequestHandler, options: Liste
         try {
             const body = await request.buffer();
             const headers = new Map<string, string>(Object.entries(request.headers as Record<string, string>));
-            reply = await handler({ method: request.method, path: request.path, rawQuery: request.path_query ?? "", headers, body });
+            // hyper-express types path_query as a string, but it is undefined when the URL has no query.
+            const rawQuery = (request.path_query as string | undefined) ?? "";
+            reply = await handler({ method: request.method, path: request.path, rawQuery, headers, body });
         } catch (error) {
             reply = jsonReply(500, { error: `internal error: ${(error as Error).message}` });
         }
         send(response, reply, closing);
     };
-    server.any("/*", serve);
-    server.set_not_found_handler(serve);
+    const route = (request: HyperExpress.Request, response: HyperExpress.Response) => void serve(request, response);
+    server.any("/*", route);
+    server.set_not_found_handler(route);
     await server.listen(options.port, options.host);
     return {
         host: options.host,

@@ -30,7 +30,9 @@ export async function listenNode(handler: RequestHandler, options: ListenOptions
         close: () =>
             new Promise<void>((resolve, reject) => {
                 closing = true;
-                const deadline = setTimeout(() => server.closeAllConnections(), CLOSE_DEADLINE_MS);
+                const deadline = setTimeout(() => {
+                    server.closeAllConnections();
+                }, CLOSE_DEADLINE_MS);
                 deadline.unref();
                 server.close((error) => {
                     clearTimeout(deadline);
@@ -98,7 +100,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
             }
             chunks.push(chunk);
         });
-        req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+        req.on("end", () => {
+            resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+        });
         req.on("error", reject);
     });
 }

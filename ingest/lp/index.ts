@@ -6,15 +6,5 @@
  * (decoded series keys shared across requests), columns and measurement (the batch builders),
  * skip (error recovery), parse (the scanner itself).
  */
-export {
-    type LineError,
-    type ParseOptions,
-    type ParseResult,
-    LP_LIMITS,
-    PRECISIONS,
-    type Precision,
-    fieldColumnName,
-    isPrecision,
-    parseLineProtocol,
-} from "./parse.js";
+export { type LineError, type ParseOptions, type ParseResult, LP_LIMITS, PRECISIONS, type Precision, fieldColumnName, isPrecision, parseLineProtocol } from "./parse.js";
 export { SERIES_KEY_CACHE_DEFAULTS, SeriesKeyCache, type SeriesKeyCacheOptions, sharedSeriesKeys } from "./series-cache.js";

@@ -16,28 +16,7 @@ import { isUtf8 } from "node:buffer";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
 import { TIME_COLUMN } from "../../src/columnar/batch.js";
 import { FIELD_TYPE_NAMES, type FieldType, type SchemaRegistry } from "../schema.js";
-import {
-    BACKSLASH,
-    COMMA,
-    CR,
-    DEL,
-    DOT,
-    EQUALS,
-    HASH,
-    LF,
-    MINUS,
-    NINE,
-    QUOTE,
-    SPACE,
-    TAB,
-    ZERO,
-    excerpt,
-    hashBytes,
-    hexByte,
-    isLineEnd,
-    isUtf8Range,
-    viewOf,
-} from "./bytes.js";
+import { BACKSLASH, COMMA, CR, DEL, DOT, EQUALS, HASH, LF, MINUS, NINE, QUOTE, SPACE, TAB, ZERO, excerpt, hashBytes, hexByte, isLineEnd, isUtf8Range, viewOf } from "./bytes.js";
 import { KeyArena } from "./byte-table.js";
 import { COLUMN_WIDTH, ColumnBuilder, HI, LO } from "./columns.js";
 import { FieldSlot, MeasurementBuilder, Series } from "./measurement.js";
@@ -344,7 +323,10 @@ class BodyParser {
             } else if (c === 0x74 || c === 0x54 || c === 0x66 || c === 0x46) {
                 // t T f F
                 const value = booleanValue(view, bytes, i, end);
-                if (value < 0) return this.#fail(`invalid boolean ${excerpt(bytes, i, valueTokenEnd(bytes, i, end))} for field "${slot.key}" (use t, T, true, True, TRUE, f, F, false, False or FALSE)`);
+                if (value < 0)
+                    return this.#fail(
+                        `invalid boolean ${excerpt(bytes, i, valueTokenEnd(bytes, i, end))} for field "${slot.key}" (use t, T, true, True, TRUE, f, F, false, False or FALSE)`,
+                    );
                 if (column.type !== "b" && !this.#retype(builder, column, slot, "b")) return REJECTED;
                 if (row >= column.capacity && !this.#grow(column, row, addedWidth)) return REJECTED;
                 column.stageBool(row, value === 1);

@@ -13,7 +13,6 @@ import { BadRequestError } from "../errors.js";
 import type { FieldType, SchemaRegistry } from "../schema.js";
 import { MsgpackCursor, type ScalarKind } from "./cursor.js";
 
-
 export interface ArcDecodeOptions {
     readonly database: string;
     readonly schema: SchemaRegistry;
@@ -131,7 +130,12 @@ function decodeMap(cursor: MsgpackCursor, options: ArcDecodeOptions, staged: Sta
     columns.set(TIME_COLUMN, timeColumn === undefined ? { type: "t", values: new BigInt64Array(rows).fill(options.nowNs) } : readTime(cursor, timeColumn, options.timeUnit, where));
     for (const tag of tags) {
         if (staged.fieldType(measurement, tag) !== undefined) throw new BadRequestError(`${where} tag "${tag}" is already a field of measurement "${measurement}"`);
-        const column = readColumn(cursor, raw.find((c) => c.name === tag)!, "s", where);
+        const column = readColumn(
+            cursor,
+            raw.find((c) => c.name === tag)!,
+            "s",
+            where,
+        );
         if (column === undefined) continue;
         columns.set(tag, column);
         staged.tag(measurement, tag);
@@ -147,7 +151,7 @@ function decodeMap(cursor: MsgpackCursor, options: ArcDecodeOptions, staged: Sta
             throw new BadRequestError(`field type conflict: ${where} column "${column.name}" of measurement "${measurement}" is ${decoded.type}, already exists as ${known}`);
         }
         columns.set(name, decoded);
-        staged.field(measurement, name, decoded.type as FieldType);
+        staged.field(measurement, name, decoded.type);
     }
     cursor.rewind(end);
     return { measurement, rows, tags: tags.filter((tag) => columns.has(tag)), columns };

@@ -31,7 +31,7 @@ export async function flushRoute(request: HttpRequest, context: AppContext): Pro
         const files = await context.flush();
         return jsonReply(200, { files: files.map(({ database, measurement, path, rows, bytes }) => ({ database, measurement, path, rows, bytes })) });
     } catch (error) {
-        throw new UnavailableError(`${(error as Error).message}`, 5, { cause: error });
+        throw new UnavailableError((error as Error).message, 5, { cause: error });
     }
 }
 

@@ -33,11 +33,18 @@ function parseStatement(text: string): Statement {
 
 export async function query(request: HttpRequest, context: AppContext): Promise<HttpReply> {
     const params = parseQuery(request.rawQuery);
-    const form = request.method === "POST" && (request.headers.get("content-type") ?? "").startsWith("application/x-www-form-urlencoded") ? parseQuery(request.body.toString("latin1")) : new Map<string, string>();
+    const form =
+        request.method === "POST" && (request.headers.get("content-type") ?? "").startsWith("application/x-www-form-urlencoded")
+            ? parseQuery(request.body.toString("latin1"))
+            : new Map<string, string>();
     context.auth.check(request, params);
     const q = form.get("q") ?? params.get("q");
     if (q === undefined || q.trim() === "") throw new BadRequestError(`missing required parameter "q"`);
-    const statements = q.split(";").map((s) => s.trim()).filter((s) => s !== "").map(parseStatement);
+    const statements = q
+        .split(";")
+        .map((s) => s.trim())
+        .filter((s) => s !== "")
+        .map(parseStatement);
     const results = statements.map((statement, statement_id) => {
         if (statement.kind === "create") {
             context.databases.create(statement.database);

@@ -29,7 +29,9 @@ function buildProgram(): Command {
             signalled = signal;
             consoleLogger.info(`${signal} received during recovery: shutting down once it is done`);
         };
-        const onSignal = (signal: string) => stop(signal);
+        const onSignal = (signal: string) => {
+            stop(signal);
+        };
         process.once("SIGTERM", onSignal);
         process.once("SIGINT", onSignal);
         const server = await startServer(configFrom(options), consoleLogger);

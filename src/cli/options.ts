@@ -43,4 +43,3 @@ export function configFrom(options: ConfigOptions): Config {
 export class CliUsageError extends SluiceError {
     readonly code = "cli-usage";
 }
-

@@ -62,7 +62,9 @@ export function registerWalCommands(program: Command): void {
                 if (options.json) print(JSON.stringify(entry));
                 else if ("error" in entry) print(`${entry.seq}\t${entry.file}\tUNREADABLE: ${entry.error}`);
                 else {
-                    const columns = Object.entries(entry.columns).map(([name, type]) => `${name}:${type}`).join(",");
+                    const columns = Object.entries(entry.columns)
+                        .map(([name, type]) => `${name}:${type}`)
+                        .join(",");
                     const when = new Date(entry.time_us / 1000).toISOString();
                     print(`${entry.seq}\t${when}\t${entry.database}\t${entry.measurement}\t${entry.rows} rows\t${columns}`);
                 }
@@ -90,10 +92,7 @@ export function registerWalCommands(program: Command): void {
             else printStats(dir, stats);
         });
 
-    withConfigOptions(
-        wal.command("purge").description("delete WAL files whose entries are all in Parquet (--force: also those that are not)"),
-        false,
-    )
+    withConfigOptions(wal.command("purge").description("delete WAL files whose entries are all in Parquet (--force: also those that are not)"), false)
         .addOption(new Option("--inactive", "every file").conflicts(["olderThan", "all"]))
         .addOption(new Option("--older-than <duration>", "files last written at least this long ago (e.g. 30s, 15m, 2h, 7d)").argParser(parseDuration).conflicts("all"))
         .option("--all", "every file, including the newest")

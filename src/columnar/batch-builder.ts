@@ -53,7 +53,10 @@ export class BatchBuilder {
 /** The batches' rows, in order, as one batch with storage of exactly that size. */
 export function joinBatches(batches: readonly ColumnarBatch[]): ColumnarBatch {
     if (batches.length === 1) return batches[0]!;
-    const builder = new BatchBuilder(batches[0]?.measurement ?? "", batches.reduce((sum, batch) => sum + batch.rows, 0));
+    const builder = new BatchBuilder(
+        batches[0]?.measurement ?? "",
+        batches.reduce((sum, batch) => sum + batch.rows, 0),
+    );
     for (const batch of batches) builder.append(batch);
     return builder.take();
 }

@@ -117,17 +117,13 @@ export function assertBatchShape(batch: ColumnarBatch): void {
             throw new BatchShapeError(`column "${name}" holds ${count} values for ${rows} rows`);
         }
         if (column.type !== "t" && column.valid !== undefined && column.valid.length !== bitmapBytes(rows)) {
-            throw new BatchShapeError(
-                `column "${name}" validity has ${column.valid.length} bytes, expected ${bitmapBytes(rows)}`,
-            );
+            throw new BatchShapeError(`column "${name}" validity has ${column.valid.length} bytes, expected ${bitmapBytes(rows)}`);
         }
         if (column.type === "s") {
             const size = column.dict.length;
             for (let i = 0; i < rows; i++) {
                 if (column.codes[i]! >= size && isPresent(column, i)) {
-                    throw new BatchShapeError(
-                        `column "${name}" row ${i} has code ${column.codes[i]} outside its ${size}-entry dictionary`,
-                    );
+                    throw new BatchShapeError(`column "${name}" row ${i} has code ${column.codes[i]} outside its ${size}-entry dictionary`);
                 }
             }
         }

@@ -21,7 +21,10 @@ export class GrowableArray<T extends Typed> {
     #data: T;
     #length = 0;
 
-    constructor(private readonly Type: TypedConstructor<T>, capacity = 0) {
+    constructor(
+        private readonly Type: TypedConstructor<T>,
+        capacity = 0,
+    ) {
         this.#data = new Type(capacity > 0 ? capacity : grownCapacity(0, Type.BYTES_PER_ELEMENT));
     }
 

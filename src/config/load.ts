@@ -96,13 +96,13 @@ function convert(key: ConfigKey, raw: unknown, source: Source): Value {
     const value = toValue(spec, raw, source.kind !== "file");
     if (value !== undefined) return value;
     const shown =
-        spec.secret === true ? "(hidden)"
-        : source.kind === "file" && Number.isInteger(raw) ? (raw as number).toFixed(1) // a TOML float: `8086.0`, not `8086`
-        : show(raw);
+        spec.secret === true
+            ? "(hidden)"
+            : source.kind === "file" && Number.isInteger(raw)
+              ? (raw as number).toFixed(1) // a TOML float: `8086.0`, not `8086`
+              : show(raw);
     const origin =
-        source.kind === "file" ? `${key} = ${shown} in ${source.path}`
-        : source.kind === "env" ? `${envVarName(key)}=${shown}`
-        : `${spec.flag ?? `flag ${key}`}=${shown}`;
+        source.kind === "file" ? `${key} = ${shown} in ${source.path}` : source.kind === "env" ? `${envVarName(key)}=${shown}` : `${spec.flag ?? `flag ${key}`}=${shown}`;
     throw new ConfigError(`${origin}: ${key} must be ${expected(spec, source)}`);
 }
 
@@ -118,18 +118,24 @@ function toValue(spec: KeySpec, raw: unknown, text: boolean): Value | undefined 
             return text && (raw === "true" || raw === "false") ? raw === "true" : undefined;
         case "integer": {
             const n =
-                typeof raw === "bigint" ? raw
-                : typeof raw === "number" && text && Number.isSafeInteger(raw) ? BigInt(raw)
-                : typeof raw === "string" && (text || spec.bytes === true) ? parseInteger(raw, spec.bytes === true)
-                : undefined;
+                typeof raw === "bigint"
+                    ? raw
+                    : typeof raw === "number" && text && Number.isSafeInteger(raw)
+                      ? BigInt(raw)
+                      : typeof raw === "string" && (text || spec.bytes === true)
+                        ? parseInteger(raw, spec.bytes === true)
+                        : undefined;
             const inRange = n !== undefined && n >= BigInt(spec.min) && n <= BigInt(spec.max ?? Number.MAX_SAFE_INTEGER);
             return inRange ? Number(n) : undefined;
         }
         case "list": {
-            const items: unknown[] | undefined =
-                Array.isArray(raw) ? raw
-                : text && typeof raw === "string" ? (raw === "" ? [] : raw.split(",").map((item) => item.trim()))
-                : undefined;
+            const items: unknown[] | undefined = Array.isArray(raw)
+                ? raw
+                : text && typeof raw === "string"
+                  ? raw === ""
+                      ? []
+                      : raw.split(",").map((item) => item.trim())
+                  : undefined;
             return items?.every((item): item is string => typeof item === "string" && item !== "") ? items : undefined;
         }
     }
@@ -163,7 +169,9 @@ function expected(spec: KeySpec, source: Source): string {
 
 function show(raw: unknown): string {
     if (typeof raw === "bigint") return String(raw);
-    return JSON.stringify(raw, (_key, value: unknown) => (typeof value === "bigint" ? Number(value) : value)) ?? String(raw);
+    // JSON.stringify gives undefined (not a string) for undefined and functions.
+    const text = JSON.stringify(raw, (_key, value: unknown) => (typeof value === "bigint" ? Number(value) : value)) as string | undefined;
+    return text ?? String(raw);
 }
 
 function freeze(values: ReadonlyMap<ConfigKey, Value>): Config {

@@ -5,7 +5,10 @@ export abstract class WalError extends SluiceError {}
 /** An append whose payload exceeds the format's 100 MiB entry cap. */
 export class WalEntryTooLargeError extends WalError {
     readonly code = "wal-entry-too-large";
-    constructor(readonly bytes: number, readonly limit: number) {
+    constructor(
+        readonly bytes: number,
+        readonly limit: number,
+    ) {
         super(`WAL entry payload of ${bytes} bytes exceeds the ${limit}-byte limit`);
     }
 }
@@ -54,7 +57,10 @@ export class WalDecodeError extends WalError {
 /** A WAL file whose 7-byte header is missing or wrong. */
 export class WalHeaderError extends WalError {
     readonly code = "wal-bad-header";
-    constructor(readonly file: string, reason: string) {
+    constructor(
+        readonly file: string,
+        reason: string,
+    ) {
         super(`${file}: not a WAL file (${reason})`);
     }
 }

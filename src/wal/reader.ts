@@ -4,15 +4,7 @@
  * and is counted, a bad file header skips the file and is reported.
  */
 import { type FileHandle, open } from "node:fs/promises";
-import {
-    ENTRY_HEADER_SIZE,
-    FILE_HEADER_SIZE,
-    MAX_PAYLOAD_BYTES,
-    decodeEntryHeader,
-    encodeFileHeader,
-    fileHeaderProblem,
-    payloadMatchesCrc,
-} from "./format.js";
+import { ENTRY_HEADER_SIZE, FILE_HEADER_SIZE, MAX_PAYLOAD_BYTES, decodeEntryHeader, encodeFileHeader, fileHeaderProblem, payloadMatchesCrc } from "./format.js";
 import type { WalFileRef } from "./files.js";
 
 const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -101,7 +93,8 @@ export class WalFileReader {
 
     /** Iterates to the end and returns the scan. */
     async scanToEnd(): Promise<WalFileScan> {
-        for await (const _ of this.records());
+        const records = this.records();
+        while (!(await records.next()).done);
         return this.scan;
     }
 

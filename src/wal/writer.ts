@@ -219,7 +219,7 @@ export class WalWriter {
                 bytes += ENTRY_HEADER_SIZE + payloadBytes;
             }
         } catch (error) {
-            return Promise.reject(error);
+            return Promise.reject(error instanceof Error ? error : new Error(String(error)));
         }
         return new Promise<AppendResult[]>((resolve, reject) => {
             this.#queue.push({ parts, bytes, count: items.length, onDurable: options.onDurable, resolve, reject });

@@ -46,7 +46,9 @@ export async function startServe(args: string[], env: Record<string, string> = {
         };
         child.stdout.on("data", onData);
         child.stderr.on("data", onData);
-        void closed.then(([code]) => reject(new Error(`sluice serve exited with ${code} before listening:\n${output}`)));
+        void closed.then(([code]) => {
+            reject(new Error(`sluice serve exited with ${code} before listening:\n${output}`));
+        });
     });
     return {
         url,

@@ -11,7 +11,6 @@
  */
 import { seededRandom } from "../../bench/common.js";
 
-
 /** A seed from `SLUICE_CRASH_SEED` when set (to replay a failure), else a fresh one. */
 export function seedFromEnv(): number {
     const given = process.env.SLUICE_CRASH_SEED;
@@ -160,7 +159,9 @@ export class Ledger {
             seen.set(key, (seen.get(key) ?? 0) + 1);
             if (batch.outcome === "refused") refusedButStored.push(`${key} (answered ${batch.detail}) in ${row.file}`);
             if (row.database !== batch.database || row.measurement !== batch.measurement || row.timeNs !== pointTime(writer, seq) || row.v !== pointValue(seq)) {
-                altered.push(`${key}: stored ${row.database}/${row.measurement} t=${row.timeNs} v=${row.v}, sent ${batch.database}/${batch.measurement} t=${pointTime(writer, seq)} v=${pointValue(seq)}`);
+                altered.push(
+                    `${key}: stored ${row.database}/${row.measurement} t=${row.timeNs} v=${row.v}, sent ${batch.database}/${batch.measurement} t=${pointTime(writer, seq)} v=${pointValue(seq)}`,
+                );
             }
         }
         const missing: string[] = [];
@@ -282,7 +283,7 @@ export class LoadGenerator {
         // One PRNG per writer: each writer's batches (sizes, targets, endpoints) follow from the seed.
         const random = seededRandom((this.#options.seed + Math.imul(writer + 1, 0x9e3779b1)) >>> 0);
         const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-        for (let sent = 0; sent < maxRequestsPerWriter && !this.#stopped; ) {
+        for (let sent = 0; sent < maxRequestsPerWriter && !this.#stopped;) {
             const url = this.#target;
             if (url === undefined) {
                 await this.#woken;
@@ -318,6 +319,7 @@ export class LoadGenerator {
                 this.ledger.settle(batch, "unknown", `${(error as Error).message}${cause?.code === undefined ? "" : ` (${cause.code})`}`);
             }
             // After a failure, wait a little (or for a new target) rather than spin on a dead port.
+            // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by a callback, which the rule cannot see
             if (failed && !this.#stopped) await sleep(20);
             else if (pauseMs > 0) await sleep(pauseMs);
         }

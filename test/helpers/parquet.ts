@@ -17,8 +17,9 @@ export interface ParquetFileInfo {
 /** Every `*.parquet` file under `<data>/parquet`, sorted by path ([] when there is no such directory). */
 export async function parquetFiles(dataDir: string): Promise<ParquetFileInfo[]> {
     const root = join(dataDir, "parquet");
-    const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === "ENOENT" || error.code === "ENOTDIR") return [];
+    const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch((error: unknown) => {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "ENOENT" || code === "ENOTDIR") return [];
         throw error;
     });
     const files: ParquetFileInfo[] = [];
@@ -33,8 +34,8 @@ export async function parquetFiles(dataDir: string): Promise<ParquetFileInfo[]> 
 
 /** Every `*.wal` file left in `<data>/wal`. */
 export async function walFiles(dataDir: string): Promise<string[]> {
-    const names = await readdir(join(dataDir, "wal")).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === "ENOENT") return [];
+    const names = await readdir(join(dataDir, "wal")).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
         throw error;
     });
     return names.filter((name) => name.endsWith(".wal")).sort();
@@ -72,8 +73,8 @@ export async function readParquet(dataDir: string): Promise<ParquetContents> {
                 database,
                 measurement,
                 writer: String(row.writer),
-                seq: BigInt(row.seq as bigint),
-                timeNs: BigInt(row.ns as bigint),
+                seq: row.seq as bigint,
+                timeNs: row.ns as bigint,
                 v: row.v === null ? null : Number(row.v),
                 file,
             });

@@ -83,6 +83,7 @@ export async function keepAliveExchange(url: string, requests: string[]): Promis
             socket.write(request);
             let end: number;
             while ((end = pending.indexOf("\r\n\r\n")) < 0) {
+                // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by a callback, which the rule cannot see
                 if (closed) throw new Error(`connection closed after ${responses.length} responses`);
                 await more();
             }
@@ -90,6 +91,7 @@ export async function keepAliveExchange(url: string, requests: string[]): Promis
             const headers = new Map(head.slice(1).map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()] as const));
             const length = Number(headers.get("content-length") ?? 0);
             while (pending.length < end + 4 + length) {
+                // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by a callback, which the rule cannot see
                 if (closed) throw new Error(`connection closed inside response ${responses.length + 1}`);
                 await more();
             }
