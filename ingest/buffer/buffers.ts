@@ -2,6 +2,7 @@
  * Every (database, measurement) buffer, under one byte budget (DESIGN.md §3.5): a write is
  * admitted only while the buffered bytes plus what is in flight plus its own estimate fit.
  */
+import type { BufferSource } from "../../flush/source.js";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
 import { UnavailableError } from "../errors.js";
 import { MeasurementBuffer } from "./measurement-buffer.js";
@@ -31,7 +32,7 @@ export interface Reservation {
     release(): void;
 }
 
-export class Buffers {
+export class Buffers implements BufferSource {
     readonly #buffers = new Map<string, MeasurementBuffer>();
     readonly #maxBytes: number;
     readonly #retryAfterSeconds: number;
