@@ -140,7 +140,10 @@ export class Engine {
             engine.#replaying = false;
             await engine.flusher.settle();
             if (writer !== undefined) {
-                await engine.purge();
+                // A full disk may fail this purge (the schema save before it): the next flush purges.
+                await engine.purge().catch((error: unknown) => {
+                    log.warn("purging the WAL after recovery failed; it is tried again after the next flush", { error: messageOf(error) });
+                });
                 engine.flusher.start();
             }
             return { engine, startup: { commit: recovery, wal } };

@@ -135,6 +135,14 @@ export class FaultyFileSystem implements FileSystem {
     }
 
     async mkdir(path: string): Promise<string | undefined> {
+        // Like mkdir -p: a directory that exists needs no space, so no fault applies to it.
+        if (
+            await this.base.lstat(path).then(
+                () => true,
+                () => false,
+            )
+        )
+            return undefined;
         this.#check("mkdir", path);
         return this.base.mkdir(path);
     }
