@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { readIfExists, replaceFileAtomically } from "../src/fs/durable.js";
 import type { FileSystem } from "../src/fs/file-system.js";
 import type { Logger } from "../src/log.js";
-import { type SchemaSnapshot, SchemaRegistry } from "./schema.js";
+import { type SchemaLimits, type SchemaSnapshot, SchemaRegistry } from "./schema.js";
 
 const FILE = "schema.json";
 
@@ -35,7 +35,7 @@ export class SchemaStore {
         };
     }
 
-    static async open(fs: FileSystem, dataDir: string, log: Logger, delayMs = 200): Promise<SchemaStore> {
+    static async open(fs: FileSystem, dataDir: string, log: Logger, limits: SchemaLimits, delayMs = 200): Promise<SchemaStore> {
         let stored: StoredSchema = { version: 1, databases: [], measurements: [] };
         try {
             const bytes = await readIfExists(fs, join(dataDir, FILE));
@@ -43,7 +43,7 @@ export class SchemaStore {
         } catch (error) {
             throw new Error(`${join(dataDir, FILE)} is unreadable: ${(error as Error).message}`, { cause: error });
         }
-        return new SchemaStore(fs, dataDir, SchemaRegistry.fromSnapshot(stored.measurements), new Set(stored.databases), log, delayMs);
+        return new SchemaStore(fs, dataDir, SchemaRegistry.fromSnapshot(stored.measurements, limits), new Set(stored.databases), log, delayMs);
     }
 
     /** Schedules a save (the set of created databases changed, or a declaration was made). */

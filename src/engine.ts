@@ -15,7 +15,7 @@ import { type BatchEncoder, Flusher } from "../flush/flusher.js";
 import { openLocalLake } from "../flush/lake/local.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { ColumnarBatch } from "./columnar/batch.js";
-import { flusherOptions, walWriterOptions } from "./config/components.js";
+import { flusherOptions, schemaLimits, walWriterOptions } from "./config/components.js";
 import type { Config } from "./config/schema.js";
 import { type DataDirLock, lockDataDir, walDirOf } from "./data-dir.js";
 import { messageOf } from "./errors.js";
@@ -127,7 +127,7 @@ export class Engine {
         if (seams.encoder === undefined) encoder.start();
         try {
             const walDir = walDirOf(config.data_dir);
-            const schemaStore = await SchemaStore.open(fs, config.data_dir, log);
+            const schemaStore = await SchemaStore.open(fs, config.data_dir, log, schemaLimits(config));
             const walFloor = async () => (await listWalFiles(walDir, fs).catch(() => []))[0]?.firstSequence ?? Number.POSITIVE_INFINITY;
             const { commit, recovery } = await openLocalLake(fs, config.data_dir, log, walFloor);
             undo.push(() => commit.close());
@@ -165,7 +165,7 @@ export class Engine {
             this.flusher.nudge();
         },
     ): WritePath {
-        return new WritePath(this.writer, this.buffers, afterWrite);
+        return new WritePath(this.writer, this.buffers, this.schemaStore.registry, this.clock, afterWrite);
     }
 
     /** Replays the WAL entries above each (database, measurement)'s flushed-through sequence. */

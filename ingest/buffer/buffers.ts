@@ -4,7 +4,7 @@
  */
 import type { BufferSource } from "../../flush/source.js";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
-import { UnavailableError } from "../errors.js";
+import { BeyondBudgetError, UnavailableError } from "../errors.js";
 import { MeasurementBuffer } from "./measurement-buffer.js";
 
 export interface BuffersOptions {
@@ -72,11 +72,12 @@ export class Buffers implements BufferSource {
         return rows;
     }
 
-    // Invariant kept: admitted bytes (buffered + reserved) never exceed the budget, except that
-    // a write arriving at empty buffers is always admitted (so no single write is refused forever).
+    // Invariant kept: admitted bytes (buffered + reserved) never exceed the budget; a write that
+    // could not fit even into empty buffers is refused for good (413), never told to retry (503).
     admit(bytes: number): Reservation {
+        if (bytes > this.#maxBytes) throw new BeyondBudgetError(bytes, this.#maxBytes);
         const held = this.bytes + this.#reserved + this.#elsewhere();
-        if (held > 0 && held + bytes > this.#maxBytes) {
+        if (held + bytes > this.#maxBytes) {
             throw new UnavailableError(`buffers are full (${held} of ${this.#maxBytes} bytes in ingest.max_buffered_bytes): retry after the next flush`, this.#retryAfterSeconds);
         }
         this.#reserved += bytes;

@@ -3,6 +3,7 @@
  * defaults live (issue 11.4); components take these resolved options and never default a setting.
  */
 import { FLUSHER_TUNING, type FlusherOptions } from "../../flush/flusher.js";
+import type { SchemaLimits } from "../../ingest/schema.js";
 import type { Clock } from "../clock.js";
 import type { FileSystem } from "../fs/file-system.js";
 import type { WalWriterOptions } from "../wal/writer.js";
@@ -28,4 +29,8 @@ export function walWriterOptions(config: Config, dir: string, minSequence: numbe
 
 export function flusherOptions(config: Config): FlusherOptions {
     return { maxRows: config.flush.max_rows, maxAgeMs: config.flush.max_age_ms, ...FLUSHER_TUNING };
+}
+
+export function schemaLimits(config: Config): SchemaLimits {
+    return { maxMeasurementsPerDatabase: config.ingest.max_measurements_per_database, maxColumnsPerMeasurement: config.ingest.max_columns_per_measurement };
 }
