@@ -766,7 +766,6 @@ class BodyParser {
 const TRUE_WORDS = [0x65757274, 0x65757254, 0x45555254];
 const FALS_WORDS = [0x736c6166, 0x736c6146, 0x534c4146];
 
-
 /**
  * What is wrong with the comment line `[start, stop)` (stop: its LF or the end), or null. A
  * comment holds printable characters and tabs only (EBNF `comment`); a CR may only end it.
