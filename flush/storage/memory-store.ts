@@ -7,7 +7,6 @@
  * Several stores can share one `MemoryBucket` (three ingesters on one bucket, each with its own
  * faults); each may have its own prefix, as `S3ObjectStore` does.
  */
-import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
     type ObjectInfo,
@@ -25,6 +24,7 @@ import {
     childPrefix,
     compareKeys,
     keyProblem,
+    md5Hex,
 } from "./object-store.js";
 
 interface Stored {
@@ -61,7 +61,7 @@ export class MemoryBucket {
 
     /** @internal */
     write(key: string, body: Uint8Array): Stored {
-        const stored = { body: body.slice(), etag: createHash("md5").update(body).digest("hex"), modifiedMs: Date.now() };
+        const stored = { body: body.slice(), etag: md5Hex(body), modifiedMs: Date.now() };
         this.#objects.set(key, stored);
         return stored;
     }
@@ -238,6 +238,10 @@ export class MemoryObjectStore implements ObjectStore {
 
     async check(): Promise<void> {
         await this.#enter("check", undefined, true);
+    }
+
+    expectedEtag(body: Uint8Array): string {
+        return md5Hex(body);
     }
 
     #keysUnder(prefix: string): string[] {

@@ -36,6 +36,7 @@ import {
     ObjectStoreUnavailableError,
     bareEtag,
     keyProblem,
+    md5Hex,
 } from "./object-store.js";
 import { classifyS3Error, httpStatusOf, s3CodeOf } from "./s3-errors.js";
 
@@ -257,6 +258,10 @@ export class S3ObjectStore implements ObjectStore {
         }
     }
 
+    expectedEtag(body: Uint8Array): string {
+        return body.byteLength >= this.#multipartThreshold ? multipartEtag(body, this.#partBytes) : md5Hex(body);
+    }
+
     /** Closes the SDK's sockets. */
     destroy(): void {
         this.#client.destroy();
@@ -275,7 +280,7 @@ export class S3ObjectStore implements ObjectStore {
         // radosgw answers a multipart upload with an empty ETag, and may let a racing upload replace this one: ask.
         const stored = await this.#head("putIfAbsent", key, full);
         if (stored === undefined) throw new ObjectStoreUnavailableError(this.location, { operation: "putIfAbsent", key }, "object missing right after its upload");
-        return stored.etag === multipartEtag(body, this.#partBytes) ? { created: true, etag: stored.etag } : { created: false };
+        return stored.etag === this.expectedEtag(body) ? { created: true, etag: stored.etag } : { created: false };
     }
 
     /** The ETag a PUT answered with, or the one HEAD reports when the answer had none. */

@@ -99,6 +99,8 @@ export const conformanceCases: readonly ConformanceCase[] = [
             const head = await store.head("a/one");
             assert.deepEqual({ key: head?.key, size: head?.size, etag: head?.etag }, { key: "a/one", size: 5, etag: first.etag });
             assert.ok(!first.etag.includes('"'), "ETags are returned without quotes");
+            assert.equal(store.expectedEtag(text("first")), first.etag);
+            assert.notEqual(store.expectedEtag(text("second")), first.etag);
             return undefined;
         },
     },
@@ -286,6 +288,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
             const created = await store.putIfAbsent("big/file.parquet", body);
             const uploadMs = performance.now() - started;
             assert.ok(created.created);
+            assert.equal(store.expectedEtag(body), created.etag, "the multipart ETag is the one the store predicts");
             const head = await store.head("big/file.parquet");
             assert.equal(head?.size, body.byteLength);
             assert.equal(head.etag, created.etag);
