@@ -136,6 +136,24 @@ describe("S3ObjectStore against a scripted server", () => {
         expect(server.requests).toHaveLength(2);
     });
 
+    it("a final 5xx on If-Match is settled by HEAD: our bytes → replaced, another version → refused, unchanged → the error", async () => {
+        const s3 = open();
+        const body = Buffer.from("holder=a n=2");
+        const ours = createHash("md5").update(body).digest("hex");
+        const unknown500 = { status: 500, body: s3Error("UnknownError") };
+        server.reply(unknown500, { status: 200, headers: { ETag: `"${ours}"` } });
+        expect(await s3.putIfMatch("lease", body, "old")).toEqual({ replaced: true, etag: ours });
+        server.reply(unknown500, { status: 200, headers: { ETag: '"someone-else"' } });
+        expect(await s3.putIfMatch("lease", body, "old")).toEqual({ replaced: false });
+        server.reply(unknown500, { status: 404 });
+        expect(await s3.putIfMatch("lease", body, "old")).toEqual({ replaced: false });
+        server.reply(unknown500, { status: 200, headers: { ETag: '"old"' } });
+        await expect(s3.putIfMatch("lease", body, "old")).rejects.toMatchObject({ retryable: true, status: 500, code: "object-store-unavailable" });
+        server.reply(unknown500, { status: 503, body: s3Error("SlowDown") });
+        await expect(s3.putIfMatch("lease", body, "old")).rejects.toMatchObject({ status: 500 });
+        expect(server.requests.map((request) => request.method)).toEqual(["PUT", "HEAD", "PUT", "HEAD", "PUT", "HEAD", "PUT", "HEAD", "PUT", "HEAD"]);
+    });
+
     it("throttling and 5xx are retryable ObjectStoreUnavailableError after the SDK's attempts", async () => {
         const s3 = open({ maxAttempts: 2 });
         server.reply({ status: 503, body: s3Error("SlowDown") }, { status: 503, body: s3Error("SlowDown") });
@@ -147,7 +165,7 @@ describe("S3ObjectStore against a scripted server", () => {
 
         s3.destroy();
         const once = open({ maxAttempts: 1 });
-        server.reply({ status: 400, body: s3Error("RequestTimeout") }, { status: 409, body: s3Error("ConditionalRequestConflict") });
+        server.reply({ status: 400, body: s3Error("RequestTimeout") }, { status: 409, body: s3Error("ConditionalRequestConflict") }, { status: 200, headers: { ETag: '"e"' } });
         await expect(once.putIfAbsent("k", Buffer.from("x"))).rejects.toMatchObject({ retryable: true, status: 400, reason: "RequestTimeout" });
         await expect(once.putIfMatch("k", Buffer.from("x"), "e")).rejects.toMatchObject({ retryable: true, status: 409, reason: "ConditionalRequestConflict" });
     });

@@ -12,8 +12,12 @@
  *   one that wrote: compare what is stored with what you meant to write before concluding.
  * - a thrown `ObjectStoreError` with `retryable = true`: the write may or may not have taken
  *   effect. Re-read (`expectedEtag` tells whether the stored bytes are yours), or retry the same
- *   conditional call (it cannot apply twice). radosgw 16.2 answers some losers of racing
- *   `If-Match` writes with 500 even after the store's retries (measured: 3 of 45 losers).
+ *   conditional call (it cannot apply twice).
+ *
+ * radosgw 16.2 answers most losers of racing `If-Match` writes with 500 (op status -125,
+ * ECANCELED), not 412, and a loser may get 500 on every retry. `S3ObjectStore.putIfMatch` settles
+ * a final 5xx/409 with a HEAD: our bytes there → replaced; another version → refused; the old
+ * version still there → the error stands.
  * - a thrown `ObjectStoreError` with `retryable = false`: configuration or permission; retrying
  *   the same request will not help.
  *
@@ -110,9 +114,7 @@ export abstract class ObjectStoreError extends SluiceError {
 /**
  * Worth retrying with backoff: a timeout, a refused or reset connection, throttling (429,
  * SlowDown), any 5xx, a 409 conflict between concurrent conditional writes. A write that failed
- * this way may have taken effect. radosgw 16.2 answers some losers of a racing `If-Match` write
- * with 500 instead of 412 (its op status -125, ECANCELED: the write did not happen); the store
- * retries those, and the retry sees the 412.
+ * this way may have taken effect.
  */
 export class ObjectStoreUnavailableError extends ObjectStoreError {
     readonly code = "object-store-unavailable";

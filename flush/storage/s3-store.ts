@@ -178,8 +178,26 @@ export class S3ObjectStore implements ObjectStore {
         } catch (error) {
             const status = httpStatusOf(error);
             if (status === 412 || (status === 404 && s3CodeOf(error) !== "NoSuchBucket")) return { replaced: false };
-            throw this.#error(error, "putIfMatch", key);
+            const failure = this.#error(error, "putIfMatch", key);
+            if (status !== undefined && failure.retryable) return this.#settleConflict(key, full, body, etag, failure);
+            throw failure;
         }
+    }
+
+    /**
+     * A conditional PUT answered 5xx or 409 after every attempt: the server decided, so HEAD says
+     * what. Our bytes there: replaced. Another version there: refused (the object moved on). The
+     * old version still there: nothing happened, and the error stands.
+     */
+    // Invariant kept: `replaced: true` only when the stored bytes' ETag is the one `body` gets (CAS bodies are unique).
+    async #settleConflict(key: string, full: string, body: Uint8Array, etag: string, failure: ObjectStoreError): Promise<PutIfMatchResult> {
+        const stored = await this.#head("putIfMatch", key, full).catch(() => {
+            throw failure;
+        });
+        if (stored === undefined) return { replaced: false };
+        if (stored.etag === this.expectedEtag(body)) return { replaced: true, etag: stored.etag };
+        if (stored.etag !== bareEtag(etag)) return { replaced: false };
+        throw failure;
     }
 
     async get(key: string): Promise<StoredObject | undefined> {
