@@ -284,6 +284,10 @@ describe("S3ObjectStore against a scripted server", () => {
         const parts = [large.subarray(0, 4), large.subarray(4, 8), large.subarray(8)].map((part) => createHash("md5").update(part).digest());
         expect(s3.expectedEtag(large)).toBe(`${createHash("md5").update(Buffer.concat(parts)).digest("hex")}-3`);
         expect(multipartEtag(large, 4)).toBe(s3.expectedEtag(large));
+        // At or below one part, lib-storage sends a plain PUT: a plain MD5.
+        s3.destroy();
+        const onePart = open({ multipartThresholdBytes: 1, multipartPartBytes: 16 });
+        expect(onePart.expectedEtag(large)).toBe(createHash("md5").update(large).digest("hex"));
         expect(s3.location).toBe("s3://lake/sluice/");
         expect(s3.description).toBe(`s3://lake/sluice/ at ${new URL(endpoint).host}`);
         expect([normalizePrefix(""), normalizePrefix("/"), normalizePrefix("a"), normalizePrefix("/a/b//")]).toEqual(["", "", "a/", "a/b/"]);

@@ -150,7 +150,7 @@ export class S3ObjectStore implements ObjectStore {
     async putIfAbsent(key: string, body: Uint8Array): Promise<PutIfAbsentResult> {
         const full = this.#full("putIfAbsent", key);
         try {
-            if (body.byteLength >= this.#multipartThreshold) return await this.#putLargeIfAbsent(key, full, body);
+            if (this.#multipart(body)) return await this.#putLargeIfAbsent(key, full, body);
             const output = await this.#client.send(
                 new PutObjectCommand({ Bucket: this.#bucket, Key: full, Body: body, IfNoneMatch: "*", ContentMD5: md5Base64(body), ContentLength: body.byteLength }),
             );
@@ -277,7 +277,7 @@ export class S3ObjectStore implements ObjectStore {
     }
 
     expectedEtag(body: Uint8Array): string {
-        return body.byteLength >= this.#multipartThreshold ? multipartEtag(body, this.#partBytes) : md5Hex(body);
+        return this.#multipart(body) ? multipartEtag(body, this.#partBytes) : md5Hex(body);
     }
 
     /** Closes the SDK's sockets. */
@@ -299,6 +299,11 @@ export class S3ObjectStore implements ObjectStore {
         const stored = await this.#head("putIfAbsent", key, full);
         if (stored === undefined) throw new ObjectStoreUnavailableError(this.location, { operation: "putIfAbsent", key }, "object missing right after its upload");
         return stored.etag === this.expectedEtag(body) ? { created: true, etag: stored.etag } : { created: false };
+    }
+
+    /** Multipart above the threshold, and only for more than one part (lib-storage PUTs a single part). */
+    #multipart(body: Uint8Array): boolean {
+        return body.byteLength >= this.#multipartThreshold && body.byteLength > this.#partBytes;
     }
 
     /** The ETag a PUT answered with, or the one HEAD reports when the answer had none. */
@@ -357,19 +362,18 @@ export class S3ObjectStore implements ObjectStore {
 }
 
 function md5Base64(body: Uint8Array): string {
-    return createHash("md5").update(body).digest("base64");
+    return md5(body).toString("base64");
 }
 
 /** S3's ETag of a multipart upload: the MD5 of the parts' MD5s, a dash, the part count. */
 export function multipartEtag(body: Uint8Array, partBytes: number): string {
     const digests: Buffer[] = [];
-    for (let start = 0; start < body.byteLength; start += partBytes)
-        digests.push(
-            createHash("md5")
-                .update(body.subarray(start, start + partBytes))
-                .digest(),
-        );
-    return `${createHash("md5").update(Buffer.concat(digests)).digest("hex")}-${digests.length}`;
+    for (let start = 0; start < body.byteLength; start += partBytes) digests.push(md5(body.subarray(start, start + partBytes)));
+    return `${md5(Buffer.concat(digests)).toString("hex")}-${digests.length}`;
+}
+
+function md5(bytes: Uint8Array): Buffer {
+    return createHash("md5").update(bytes).digest();
 }
 
 function isMissingKey(error: unknown): boolean {
