@@ -6,11 +6,14 @@
  * unquoted (radosgw 16.2 and DigitalOcean Spaces refuse a quoted one with 412; AWS takes both).
  * Single PUTs carry `Content-MD5`, so the server refuses a body damaged on the way.
  *
- * Multipart and create-only: AWS and MinIO honour `If-None-Match` on CompleteMultipartUpload,
- * radosgw 16.2 does not (measured: a second upload to the key replaced the first). So above the
- * threshold the store first asks HEAD whether the key exists and answers `created: false` if it
- * does; what remains unprotected on such a server is two writers uploading the same new key at
- * the same moment. Multipart responses from radosgw carry an empty ETag: it is read back with HEAD.
+ * Multipart and create-only: AWS and MinIO honour `If-None-Match` on CompleteMultipartUpload;
+ * radosgw 16.2 ignores it there (and on CopyObject), measured: a second upload replaced the
+ * first, and of 4 racing multipart writers of one new key 2 were told `created`. So by default
+ * every body up to S3's single-PUT limit (5 GiB) goes up in one conditional PUT, which radosgw
+ * does enforce. Lower `multipartThresholdBytes` only on a server that enforces the condition on
+ * multipart uploads. Above the threshold the store asks HEAD first (a key already there is
+ * `created: false`) and afterwards (radosgw answers multipart uploads with an empty ETag, and the
+ * stored ETag must be this body's), which narrows but does not close the race on such a server.
  */
 import { createHash } from "node:crypto";
 import {
@@ -63,7 +66,7 @@ export interface S3ObjectStoreOptions {
     readonly connectTimeoutMs?: number | undefined;
     /** Time a socket may stay silent in the middle of a request, in ms (no limit on a whole request). */
     readonly idleTimeoutMs?: number | undefined;
-    /** Bodies of at least this many bytes go up as multipart uploads. */
+    /** Bodies of at least this many bytes go up as multipart uploads: atomic create-only only where the server enforces it (not radosgw 16.2). */
     readonly multipartThresholdBytes?: number | undefined;
     /** Part size of a multipart upload (S3's minimum is 5 MiB). */
     readonly multipartPartBytes?: number | undefined;
@@ -84,7 +87,8 @@ export const s3ObjectStoreDefaults = {
     maxAttempts: 3,
     connectTimeoutMs: 5_000,
     idleTimeoutMs: 30_000,
-    multipartThresholdBytes: 64 * MiB,
+    // S3's largest single PUT: every smaller body gets the atomic conditional PUT.
+    multipartThresholdBytes: 5 * 1024 * MiB,
     multipartPartBytes: 16 * MiB,
     multipartConcurrency: 4,
     listPageSize: 1000,
@@ -285,7 +289,7 @@ export class S3ObjectStore implements ObjectStore {
         this.#client.destroy();
     }
 
-    // Invariant kept: `created: true` only when the bytes now under the key are the ones uploaded (their multipart ETag matches).
+    // Invariant kept: `created: true` only when, right after the upload, the key holds this body's ETag.
     async #putLargeIfAbsent(key: string, full: string, body: Uint8Array): Promise<PutIfAbsentResult> {
         if ((await this.#head("putIfAbsent", key, full)) !== undefined) return { created: false };
         const upload = new Upload({

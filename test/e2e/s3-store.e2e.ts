@@ -106,23 +106,44 @@ async function observeRadosgw(ceph: CephCluster, bucket: string): Promise<void> 
         const deleted = await status(client.send(new DeleteObjectCommand({ Bucket: bucket, Key: "observe/delete", IfMatch: wrong })));
         const after = await status(client.send(new HeadObjectCommand({ Bucket: bucket, Key: "observe/delete" })));
         say(`  DELETE with a wrong If-Match: ${deleted}, then HEAD: ${after}${after.startsWith("404") ? " (deleted: If-Match ignored)" : ""}`);
-
-        const store = new S3ObjectStore({
-            endpoint: ceph.endpoint,
-            region: ceph.region,
-            bucket,
-            prefix: "observe/racing-multipart",
-            forcePathStyle: true,
-            credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey },
-            multipartThresholdBytes: 5 * MiB,
-            multipartPartBytes: 5 * MiB,
-        });
-        const racing = await Promise.all(Array.from({ length: 4 }, () => store.putIfAbsent("big", randomBytes(11 * MiB))));
-        say(`  4 racing S3ObjectStore.putIfAbsent of 11 MiB (multipart) to one new key: ${racing.filter((result) => result.created).length} answered created`);
-        store.destroy();
     } finally {
         client.destroy();
     }
+}
+
+/**
+ * Racing create-only writers of 11 MiB bodies: through multipart (a 5 MiB threshold) radosgw lets
+ * more than one be told `created` (observed, printed); through the default single conditional
+ * PUT exactly one must win in every round (checked: the run fails otherwise).
+ */
+async function raceLargeBodies(ceph: CephCluster, bucket: string): Promise<boolean> {
+    const open = (prefix: string, threshold?: number): S3ObjectStore =>
+        new S3ObjectStore({
+            endpoint: ceph.endpoint,
+            region: ceph.region,
+            bucket,
+            prefix,
+            forcePathStyle: true,
+            credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey },
+            ...(threshold === undefined ? {} : { multipartThresholdBytes: threshold, multipartPartBytes: threshold }),
+        });
+    const rounds = 5;
+    const race = async (store: S3ObjectStore): Promise<number[]> => {
+        const winners: number[] = [];
+        for (let round = 0; round < rounds; round++) {
+            const bodies = Array.from({ length: 4 }, () => randomBytes(11 * MiB));
+            const results = await Promise.all(bodies.map((body) => store.putIfAbsent(`big-${round}`, body)));
+            winners.push(results.filter((result) => result.created).length);
+        }
+        store.destroy();
+        return winners;
+    };
+    const multipart = await race(open("observe/racing-multipart", 5 * MiB));
+    say(`  4 racing putIfAbsent of 11 MiB through multipart, ${rounds} rounds: told created ${multipart.join(", ")}`);
+    const single = await race(open("observe/racing-single-put"));
+    const safe = single.every((count) => count === 1);
+    say(`${safe ? "ok  " : "FAIL"}  4 racing putIfAbsent of 11 MiB through the default single PUT, ${rounds} rounds: told created ${single.join(", ")}`);
+    return safe;
 }
 
 export const check: EndToEnd = {
@@ -150,6 +171,7 @@ export const check: EndToEnd = {
             say(`suite: ${conformanceCases.length - failures} passed, ${failures} failed in ${seconds(performance.now() - suiteStarted)}`);
             say("radosgw, observed:");
             await observeRadosgw(ceph, bucket);
+            if (!(await raceLargeBodies(ceph, bucket))) failures++;
         } catch (error) {
             failures++;
             say(`error: ${String((error as Error).stack ?? error)}\n--- rgw log ---\n${await ceph.logTail("rgw")}`);
