@@ -98,7 +98,7 @@ describe("MemoryObjectStore faults and seams", () => {
         const bucket = new MemoryBucket("shared");
         const a = new MemoryObjectStore({ bucket, prefix: "lake/" });
         const b = new MemoryObjectStore({ bucket, prefix: "lake/" });
-        const other = new MemoryObjectStore({ bucket, prefix: "other/" });
+        const other = new MemoryObjectStore({ bucket, prefix: "/other" });
         expect(a.location).toBe("memory://shared/lake/");
         b.failNext("putIfAbsent", { error: "retryable" });
         expect(await a.putIfAbsent("m/node-a.parquet", text("a"))).toMatchObject({ created: true });

@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import { inspect } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ObjectStoreDeniedError, ObjectStoreMisconfiguredError, ObjectStoreRejectedError, ObjectStoreUnavailableError } from "../flush/storage/object-store.js";
-import { S3ObjectStore, type S3ObjectStoreOptions, multipartEtag, normalizePrefix } from "../flush/storage/s3-store.js";
+import { ObjectStoreDeniedError, ObjectStoreMisconfiguredError, ObjectStoreRejectedError, ObjectStoreUnavailableError, normalizePrefix } from "../flush/storage/object-store.js";
+import { S3ObjectStore, type S3ObjectStoreOptions, multipartEtag } from "../flush/storage/s3-store.js";
 import { collect } from "./helpers/object-store-conformance.js";
 
 interface Recorded {

@@ -25,6 +25,7 @@ import {
     compareKeys,
     keyProblem,
     md5Hex,
+    normalizePrefix,
 } from "./object-store.js";
 
 interface Stored {
@@ -92,7 +93,7 @@ export interface InjectedFault {
 export interface MemoryObjectStoreOptions {
     /** Share one bucket between stores; default a new one. */
     readonly bucket?: MemoryBucket;
-    /** Prepended to every key, as `S3ObjectStore`'s prefix is (`""` or ending in `/`). */
+    /** Prepended to every key, normalized as `S3ObjectStore`'s prefix is (no leading `/`, one trailing `/`). */
     readonly prefix?: string;
     /** Keys per listing page (S3 returns at most 1,000). */
     readonly listPageSize?: number;
@@ -131,7 +132,7 @@ export class MemoryObjectStore implements ObjectStore {
 
     constructor(options: MemoryObjectStoreOptions = {}) {
         this.bucket = options.bucket ?? new MemoryBucket();
-        this.#prefix = options.prefix ?? memoryObjectStoreDefaults.prefix;
+        this.#prefix = normalizePrefix(options.prefix ?? memoryObjectStoreDefaults.prefix);
         this.#listPageSize = options.listPageSize ?? memoryObjectStoreDefaults.listPageSize;
         this.latencyMs = options.latencyMs ?? memoryObjectStoreDefaults.latencyMs;
         this.location = `memory://${this.bucket.name}/${this.#prefix}`;

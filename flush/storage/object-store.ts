@@ -174,6 +174,12 @@ export function bareEtag(etag: string): string {
     return etag.length >= 2 && etag.startsWith('"') && etag.endsWith('"') ? etag.slice(1, -1) : etag;
 }
 
+/** A store's key prefix: no leading `/`, one trailing `/`, or empty. */
+export function normalizePrefix(prefix: string): string {
+    const trimmed = prefix.replace(/^\/+/, "").replace(/\/+$/, "");
+    return trimmed === "" ? "" : `${trimmed}/`;
+}
+
 /** The next path level of `key` under `prefix` (`a/b/` for `a/b/c` under `a/`), or undefined for a leaf. */
 export function childPrefix(prefix: string, key: string): string | undefined {
     const slash = key.indexOf("/", prefix.length);

@@ -40,6 +40,7 @@ import {
     bareEtag,
     keyProblem,
     md5Hex,
+    normalizePrefix,
 } from "./object-store.js";
 import { classifyS3Error, httpStatusOf, s3CodeOf } from "./s3-errors.js";
 
@@ -96,11 +97,6 @@ export const s3ObjectStoreDefaults = {
 
 /** S3's limit on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
-
-export function normalizePrefix(prefix: string): string {
-    const trimmed = prefix.replace(/^\/+/, "").replace(/\/+$/, "");
-    return trimmed === "" ? "" : `${trimmed}/`;
-}
 
 export class S3ObjectStore implements ObjectStore {
     readonly location: string;
