@@ -9,11 +9,12 @@ export interface ClosableEncoder extends BatchEncoder {
     close(): Promise<void>;
 }
 
-/** `nice`: the encode thread's nice value (flush.worker_nice). */
-export function createEncoder(options: { readonly nice?: number } = {}): ClosableEncoder {
-    const worker = new EncodeWorker(options);
+/** `nice`: the encode thread's nice value (flush.worker_nice); `dedup`: merge rows of the same point (dedup.enabled). */
+export function createEncoder(options: { readonly nice?: number; readonly dedup?: boolean } = {}): ClosableEncoder {
+    const worker = new EncodeWorker(options.nice === undefined ? {} : { nice: options.nice });
+    const encodeOptions = { sluiceVersion: SLUICE_VERSION, dedup: options.dedup ?? true };
     return {
-        encode: (input) => worker.encode(input, { sluiceVersion: SLUICE_VERSION }),
+        encode: (input) => worker.encode(input, encodeOptions),
         start: () => {
             worker.start();
         },

@@ -473,12 +473,12 @@ describe("encodeParquet: segments", () => {
         const files = encodeParquet({ database: "db", segments: [first, second], minSequence: 1, maxSequence: 2 }, OPTIONS);
         expect(files.map((file) => file.rows)).toEqual([4]);
         const back = await fileRows(await saveFile(files[0]!), "host, dc, usage, count");
-        // File order is (host, dc, time), a missing tag first.
+        // File order is (tags by name: dc, host; then time), a missing tag first.
         expect(back).toEqual([
             { ns: T0 + 1n, host: "a", dc: null, usage: 2, count: null },
             { ns: T0 + 5n, host: "b", dc: null, usage: 1, count: null },
-            { ns: T0 + 3n, host: "b", dc: "x", usage: null, count: 7n },
             { ns: T0 + 2n, host: "c", dc: null, usage: null, count: 8n },
+            { ns: T0 + 3n, host: "b", dc: "x", usage: null, count: 7n },
         ]);
     });
 
@@ -705,5 +705,41 @@ describe("EncodeWorker", () => {
         expect((await pending).reduce((n, f) => n + f.rows, 0)).toBe(500);
         await closed;
         expect(worker.threadId).toBeUndefined();
+    });
+});
+
+describe("encodeParquet: point identity (DESIGN.md §3 invariant 6)", () => {
+    const rows = [
+        { time: T0, host: "a", usage: 1, note: "first" },
+        { time: T0, host: "b", usage: 5 },
+        { time: T0, host: "a", usage: null, count: 7n },
+        { time: T0 + 1n, host: "a", usage: 2 },
+        { time: T0, host: "a", usage: 3 },
+        { time: T0 + HOUR, usage: 9 },
+        { time: T0 + HOUR, count: 4n },
+    ];
+    const batch = () => makeBatch("m", ["host"], { host: "s", usage: "f", count: "i", note: "s" }, rows);
+
+    it("merges rows of one tag set and time into one point: the latest non-null value of each field wins", async () => {
+        const files = encodeParquet({ database: "db", segments: [batch()], minSequence: 1, maxSequence: 2 }, OPTIONS);
+        expect(files.map((file) => [file.rows, file.merged])).toEqual([
+            [3, 2],
+            [1, 1],
+        ]);
+        expect(await fileRows(await saveFile(files[0]!), "host, usage, count, note")).toEqual([
+            { ns: T0, host: "a", usage: 3, count: 7n, note: "first" },
+            { ns: T0 + 1n, host: "a", usage: 2, count: null, note: null },
+            { ns: T0, host: "b", usage: 5, count: null, note: null },
+        ]);
+        // A missing tag is the same tag set as the same tag missing: one point, its fields merged.
+        expect(await fileRows(await saveFile(files[1]!), "host, usage, count")).toEqual([{ ns: T0 + HOUR, host: null, usage: 9, count: 4n }]);
+    });
+
+    it("keeps every row as written with dedup off", async () => {
+        const files = encodeParquet({ database: "db", segments: [batch()], minSequence: 1, maxSequence: 2 }, { ...OPTIONS, dedup: false });
+        expect(files.map((file) => [file.rows, file.merged])).toEqual([
+            [5, 0],
+            [2, 0],
+        ]);
     });
 });
