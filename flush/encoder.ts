@@ -1,6 +1,6 @@
 /** The encoder the flush loop uses: the worker thread, with Sluice's file settings bound. */
 import { SLUICE_VERSION } from "../src/version.js";
-import { EncodeWorker } from "./encode-worker.js";
+import { EncodeWorker } from "./worker/client.js";
 import type { BatchEncoder } from "./flusher.js";
 
 export interface ClosableEncoder extends BatchEncoder {

@@ -21,6 +21,7 @@ import { buildArrowTable } from "./arrow.js";
 import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
 import { hourLabels } from "./hour.js";
 import { mergeDuplicates } from "./dedup.js";
+import { footerMetadata, withTimeRange } from "./footer.js";
 import { compareCodePoints, orderRows } from "./sort.js";
 import {
     type Compression,
@@ -33,16 +34,6 @@ import {
     TIME_ENCODINGS,
     isCompression,
 } from "./types.js";
-
-/** The footer key-value keys (DESIGN.md §4, contract). */
-export const FOOTER_KEYS = {
-    database: "sluice:database",
-    measurement: "sluice:measurement",
-    tags: "sluice:tags",
-    walSequence: "sluice:wal_seq",
-    version: "sluice:version",
-    timeZone: "sluice:time_zone",
-} as const;
 
 const CODECS = {
     zstd: WasmCompression.ZSTD,
@@ -102,18 +93,6 @@ function checkedBatch(input: EncodeInput): ColumnarBatch {
     return batch;
 }
 
-/** The footer key-values every file of this input (joined into `batch`) carries. */
-export function footerMetadata(input: EncodeInput, batch: ColumnarBatch, options: ResolvedEncodeOptions): Map<string, string> {
-    return new Map([
-        [FOOTER_KEYS.database, input.database],
-        [FOOTER_KEYS.measurement, batch.measurement],
-        [FOOTER_KEYS.tags, JSON.stringify(batch.tags)],
-        [FOOTER_KEYS.walSequence, `${input.minSequence}-${input.maxSequence}`],
-        [FOOTER_KEYS.version, options.sluiceVersion],
-        [FOOTER_KEYS.timeZone, "UTC"],
-    ]);
-}
-
 /**
  * parquet-wasm writer properties (consumed by `writeParquet`, so built once per file):
  * dictionary encoding on (tags and strings), page statistics, and for `time` no dictionary
@@ -165,7 +144,7 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
             lap("arrowMs");
             const wasmTable = WasmTable.fromIPCStream(tableToIPC(arrow.table, "stream"));
             lap("ipcMs");
-            const bytes = writeParquet(wasmTable, writerProperties(resolved, metadata));
+            const bytes = writeParquet(wasmTable, writerProperties(resolved, withTimeRange(metadata, arrow.minTimeNs, arrow.maxTimeNs)));
             lap("parquetMs");
             const before = order.hours[index]!;
             files.push({

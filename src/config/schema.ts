@@ -4,6 +4,7 @@
  * type and the test that pins `config/default.toml` are all derived from this table.
  */
 import { ARC_TIME_UNITS } from "../columnar/time-units.js";
+import { NICE_RANGE } from "../../flush/worker/client.js";
 import { SYNC_MODES } from "../wal/writer.js";
 
 export const HTTP_SERVERS = ["node", "hyper-express"] as const;
@@ -108,8 +109,8 @@ export const CONFIG_SCHEMA = {
     "flush.worker_nice": {
         type: "integer",
         default: 0,
-        min: 0,
-        max: 19,
+        min: NICE_RANGE.min,
+        max: NICE_RANGE.max,
         doc: "Nice value (0-19) of the Parquet encode thread (Linux): above 0, ingest wins the CPU when both want it and the flush gets what is left.",
     },
 } as const satisfies Record<string, KeySpec>;
