@@ -72,7 +72,7 @@ function utf8At(data: Data, i: number): string {
 function columnOf(name: string, data: Data): Column {
     const type = data.type.typeId;
     if (name === TIME_COLUMN) {
-        if (type !== Type.Timestamp) throw new EncodeInputError(`column "${TIME_COLUMN}" is ${String(data.type)}, not a timestamp`);
+        if (type !== Type.Timestamp) throw new EncodeInputError(`column "${TIME_COLUMN}" is ${Type[type]}, not a timestamp`);
         return { type: "t", values: valuesOf(data, (n) => new BigInt64Array(n)) };
     }
     const valid = validityOf(data);
@@ -89,7 +89,7 @@ function columnOf(name: string, data: Data): Column {
         case Type.Dictionary:
             return stringColumn(data);
         default:
-            throw new EncodeInputError(`column "${name}" has type ${String(data.type)}, which Sluice does not write`);
+            throw new EncodeInputError(`column "${name}" has type ${Type[type]}, which Sluice does not write`);
     }
 }
 
@@ -99,7 +99,7 @@ export function columnarFromArrow(table: Table, measurement: string, tags: reado
     if (table.batches.length > 1) throw new EncodeInputError("expected one record batch per read");
     const columns = new Map<string, Column>();
     for (const field of table.schema.fields) {
-        const data = table.getChild(field.name)!.data[0];
+        const data: Data | undefined = table.getChild(field.name)?.data[0];
         if (data === undefined) continue;
         columns.set(field.name, columnOf(field.name, data));
     }
