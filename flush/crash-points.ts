@@ -4,7 +4,18 @@
  * `<step>:<n>` to die at the n-th time the step is reached (e.g. a running server's second
  * purge rather than the one that ends startup). Unset, a crash point costs one comparison.
  */
-export const CRASH_POINTS = ["after-temp-fsync", "before-commit-record", "after-commit-record", "after-rename", "before-purge", "after-purge", "during-recovery"] as const;
+export const CRASH_POINTS = [
+    "after-temp-fsync",
+    "before-commit-record",
+    "after-commit-record",
+    "after-rename",
+    "before-exchange",
+    "after-exchange",
+    "after-drop",
+    "before-purge",
+    "after-purge",
+    "during-recovery",
+] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 const [targetStep, targetCount] = (process.env.SLUICE_TEST_CRASH_AT ?? "").split(":");

@@ -1,20 +1,27 @@
-/** The encoder the flush loop uses: the worker thread, with Sluice's file settings bound. */
+/** The encoder the flush loop and compaction use: the worker thread, with Sluice's file settings bound. */
 import { SLUICE_VERSION } from "../src/version.js";
-import { EncodeWorker } from "./worker/client.js";
+import type { EncodeOptions } from "./encode/types.js";
 import type { BatchEncoder } from "./flusher.js";
+import type { MergeWorker } from "./upkeep/compactor.js";
+import { EncodeWorker } from "./worker/client.js";
 
-export interface ClosableEncoder extends BatchEncoder {
+export interface ClosableEncoder extends BatchEncoder, MergeWorker {
+    /** The settings every file is written with (version, dedup). */
+    readonly options: EncodeOptions;
     /** Starts the encoder now (it loads off the event loop), rather than at the first flush. */
     start(): void;
     close(): Promise<void>;
 }
 
 /** `nice`: the encode thread's nice value (flush.worker_nice); `dedup`: merge rows of the same point (dedup.enabled). */
-export function createEncoder(options: { readonly nice?: number; readonly dedup?: boolean } = {}): ClosableEncoder {
-    const worker = new EncodeWorker(options.nice === undefined ? {} : { nice: options.nice });
-    const encodeOptions = { sluiceVersion: SLUICE_VERSION, dedup: options.dedup ?? true };
+export function createEncoder(settings: { readonly nice?: number; readonly dedup?: boolean } = {}): ClosableEncoder {
+    const worker = new EncodeWorker(settings.nice === undefined ? {} : { nice: settings.nice });
+    const options: EncodeOptions = { sluiceVersion: SLUICE_VERSION, dedup: settings.dedup ?? true };
     return {
-        encode: (input) => worker.encode(input, encodeOptions),
+        options,
+        encode: (input) => worker.encode(input, options),
+        merge: (request, mergeOptions) => worker.merge(request, mergeOptions),
+        describe: (paths) => worker.describe(paths),
         start: () => {
             worker.start();
         },

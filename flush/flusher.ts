@@ -14,7 +14,7 @@ import { IO_CONCURRENCY, mapLimit } from "../src/concurrency.js";
 import { SluiceError, messageOf } from "../src/errors.js";
 import type { Logger } from "../src/log.js";
 import type { SequencedBatch } from "../src/wal/index.js";
-import { type CommitProtocol, CommitUncertainError } from "./commit.js";
+import { type CommitProtocol, CommitUncertainError, type LakeChange } from "./commit.js";
 import { crashPoint } from "./crash-points.js";
 import type { EncodeInput, EncodedFile } from "./encode/types.js";
 import { parquetFileName, partitionPath } from "./layout.js";
@@ -54,8 +54,8 @@ export interface FlusherDeps {
     readonly commit: Pick<CommitProtocol, "stage" | "discard" | "commit" | "repair">;
     /** Reads a drained buffer's rows back from the WAL (to put a failed flush's rows back). */
     readonly readBack: (rows: DrainedRows) => Promise<SequencedBatch[]>;
-    /** Called after every committed change (the engine purges the WAL). */
-    readonly onCommitted: () => Promise<void>;
+    /** Called after every committed change (the engine purges the WAL and tells compaction). */
+    readonly onCommitted: (change: LakeChange) => Promise<void>;
     readonly log: Logger;
     readonly clock: Clock;
 }
@@ -298,19 +298,15 @@ export class Flusher {
         }
         crashPoint("after-temp-fsync");
         const encoded = flights.filter((flight) => flight.error === undefined);
+        const change: LakeChange = {
+            flushed: encoded.map(({ drained }) => ({ database: drained.database, measurement: drained.measurement, min: drained.minSequence, through: drained.maxSequence })),
+            adds: encoded.flatMap((flight) => flight.adds),
+            replaces: [],
+            drops: [],
+        };
         if (encoded.length > 0) {
             try {
-                await this.#deps.commit.commit({
-                    flushed: encoded.map(({ drained }) => ({
-                        database: drained.database,
-                        measurement: drained.measurement,
-                        min: drained.minSequence,
-                        through: drained.maxSequence,
-                    })),
-                    adds: encoded.flatMap((flight) => flight.adds),
-                    replaces: [],
-                    drops: [],
-                });
+                await this.#deps.commit.commit(change);
             } catch (error) {
                 if (error instanceof CommitUncertainError) {
                     // Maybe durable: the temps stay and the rows stay pinned until the manifest knows.
@@ -356,7 +352,7 @@ export class Flusher {
                 started,
             );
             try {
-                await this.#deps.onCommitted();
+                await this.#deps.onCommitted(change);
             } catch (error) {
                 this.#deps.log.error("purging the WAL after a flush failed; it will be tried after the next flush", { error: messageOf(error) });
             }

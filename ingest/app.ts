@@ -7,7 +7,7 @@ import { SLUICE_VERSION } from "../src/version.js";
 import { IngestError, PayloadTooLargeError, UnavailableError } from "./errors.js";
 import { type HttpReply, type HttpRequest, type RequestHandler, jsonReply } from "./http/exchange.js";
 import { parseQuery } from "./http/query.js";
-import { flushRoute, walEntriesRoute, walPurgeRoute, walStatsRoute } from "./routes/admin.js";
+import { compactRoute, flushRoute, retentionRoute, walEntriesRoute, walPurgeRoute, walStatsRoute } from "./routes/admin.js";
 import type { AppContext } from "./routes/context.js";
 import { type ApiFamily, errorReply } from "./routes/families.js";
 import { query } from "./routes/query.js";
@@ -83,6 +83,8 @@ const ENDPOINTS: Readonly<Record<string, Endpoint>> = {
     "/api/v3/write_lp": { methods: { POST: writing((request, context) => writeLineProtocol("/api/v3/write_lp", request, context)) }, family: "v3" },
     "/api/v1/write/msgpack": { methods: { POST: writing(writeMsgpack) }, family: "arc" },
     "/api/v1/flush": { methods: { POST: flushRoute }, family: "arc" },
+    "/api/v1/compact": { methods: { POST: compactRoute }, family: "arc" },
+    "/api/v1/retention": { methods: { POST: retentionRoute }, family: "arc" },
     "/api/v1/wal/stats": { methods: { GET: walStatsRoute }, family: "arc" },
     "/api/v1/wal/entries": { methods: { GET: walEntriesRoute }, family: "arc" },
     "/api/v1/wal/purge": { methods: { POST: walPurgeRoute }, family: "arc" },

@@ -1,8 +1,15 @@
 /** `GET /metrics`: Prometheus counters for requests and lines, gauges read from the WAL and buffers. */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import type { FlusherStats } from "../flush/flusher.js";
 import type { WalWriter } from "../src/wal/index.js";
 import type { Buffers } from "./buffer/buffers.js";
+
+/** The flush loop's counters (flush/flusher.ts's stats fit this shape). */
+export interface FlushCounters {
+    readonly flushes: number;
+    readonly rows: number;
+    readonly files: number;
+    readonly failures: number;
+}
 
 export class Metrics {
     readonly registry = new Registry();
@@ -20,7 +27,7 @@ export class Metrics {
         registers: [this.registry],
     });
 
-    constructor(writer: WalWriter, buffers: Buffers, flushStats: () => FlusherStats) {
+    constructor(writer: WalWriter, buffers: Buffers, flushStats: () => FlushCounters) {
         collectDefaultMetrics({ register: this.registry, prefix: "sluice_" });
         const gauge = (name: string, help: string, read: () => number) =>
             new Gauge({

@@ -12,10 +12,14 @@ import type { CommitProtocol, CommitRecovery } from "../flush/commit.js";
 import { crashPoint } from "../flush/crash-points.js";
 import type { ClosableEncoder } from "../flush/encoder.js";
 import { type BatchEncoder, Flusher } from "../flush/flusher.js";
-import { openLocalLake } from "../flush/lake/local.js";
+import { localLayout, openLocalLake } from "../flush/lake/local.js";
+import type { LocalLayout } from "../flush/lake/local-layout.js";
+import { Compactor } from "../flush/upkeep/compactor.js";
+import { enforceRetention } from "../flush/upkeep/retention.js";
+import { LakeUpkeep } from "../flush/upkeep/upkeep.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { ColumnarBatch } from "./columnar/batch.js";
-import { flusherOptions, schemaLimits, walWriterOptions } from "./config/components.js";
+import { compactionOptions, flusherOptions, schemaLimits, upkeepOptions, walWriterOptions } from "./config/components.js";
 import type { Config } from "./config/schema.js";
 import { type DataDirLock, lockDataDir, walDirOf } from "./data-dir.js";
 import { messageOf } from "./errors.js";
@@ -52,6 +56,7 @@ const PROGRESS_EVERY_MS = 3000;
 
 interface Parts {
     readonly config: Config;
+    readonly encoderWorker: ClosableEncoder;
     readonly log: Logger;
     readonly fs: FileSystem;
     readonly clock: Clock;
@@ -74,6 +79,8 @@ export class Engine {
     readonly commit: CommitProtocol;
     readonly buffers: Buffers;
     readonly flusher: Flusher;
+    readonly layout: LocalLayout;
+    readonly upkeep: LakeUpkeep;
     readonly #writer: WalWriter | undefined;
     readonly #lock: DataDirLock;
     readonly #closeEncoder: () => Promise<void>;
@@ -98,13 +105,36 @@ export class Engine {
                 encoder: parts.encoder,
                 commit: this.commit,
                 readBack: (drained) => readBack(this.walDir, this.fs, drained),
-                onCommitted: () => this.purge().then(() => undefined),
+                onCommitted: async (change) => {
+                    this.upkeep.noteAdded(change.adds.map((add) => add.partition));
+                    await this.purge();
+                },
                 log: this.log,
                 clock: this.clock,
             },
             flusherOptions(parts.config),
         );
         this.buffers.countAlso(() => this.flusher.inFlightBytes);
+        this.layout = localLayout(this.fs, parts.config.data_dir);
+        const compactor = new Compactor(
+            { layout: this.layout, commit: this.commit, worker: parts.encoderWorker, encodeOptions: parts.encoderWorker.options, log: this.log, clock: this.clock },
+            compactionOptions(parts.config),
+        );
+        this.upkeep = new LakeUpkeep(
+            compactor,
+            (dryRun) => enforceRetention({ layout: this.layout, commit: this.commit }, (database) => this.retentionPeriod(database), this.clock.now(), dryRun),
+            upkeepOptions(parts.config),
+            this.log,
+            this.clock,
+        );
+    }
+
+    /**
+     * A database's retention period in ms (0: kept forever): `[retention.databases]`, else its
+     * CREATE DATABASE … WITH DURATION, else `retention.period`.
+     */
+    retentionPeriod(database: string): number {
+        return this.config.retention.databases[database] ?? this.schemaStore.durationOf(database) ?? this.config.retention.period;
     }
 
     /**
@@ -134,7 +164,19 @@ export class Engine {
             const writer = options.writable ? await WalWriter.open(walWriterOptions(config, walDir, commit.highestFlushed() + 1, { fileSystem: fs, clock })) : undefined;
             if (writer !== undefined) undo.push(() => writer.close());
             if (writer?.failure !== undefined) log.error("no WAL file could be created: writes are refused (503) until one can be", { error: writer.failure.message });
-            const engine = new Engine({ config, log, fs, clock, lock, schemaStore, commit, writer, encoder: seams.encoder ?? encoder, closeEncoder: () => encoder.close() });
+            const engine = new Engine({
+                config,
+                log,
+                fs,
+                clock,
+                lock,
+                schemaStore,
+                commit,
+                writer,
+                encoder: seams.encoder ?? encoder,
+                encoderWorker: encoder,
+                closeEncoder: () => encoder.close(),
+            });
             undo.push(() => engine.flusher.close());
             const wal = await engine.#replay();
             engine.#replaying = false;
@@ -145,6 +187,7 @@ export class Engine {
                     log.warn("purging the WAL after recovery failed; it is tried again after the next flush", { error: messageOf(error) });
                 });
                 engine.flusher.start();
+                engine.upkeep.start();
             }
             return { engine, startup: { commit: recovery, wal } };
         } catch (error) {
@@ -274,6 +317,7 @@ export class Engine {
      * stays as it is and the error is thrown after everything is closed.
      */
     async shutdown(): Promise<void> {
+        await this.upkeep.close();
         let failure: unknown;
         try {
             await this.flusher.flushAll();
@@ -283,7 +327,7 @@ export class Engine {
         await this.flusher.close();
         await this.#writer?.close();
         try {
-            await this.schemaStore.flush();
+            await this.schemaStore.close();
             if (failure === undefined) await purgeAll(this.#offlinePurgeTarget());
         } finally {
             await this.commit.close();

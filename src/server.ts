@@ -53,18 +53,17 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         maxBodyBytes: config.http.max_body_bytes,
         msgpackTimeUnit: config.ingest.msgpack_time_unit,
         databases: {
-            create: (name) => {
-                if (schemaStore.databases.has(name)) return;
-                schemaStore.databases.add(name);
-                schemaStore.markDirty();
-            },
-            list: () => [...new Set([...schemaStore.databases, ...schemaStore.registry.snapshot().map((m) => m.database)])].sort(),
+            create: (name, durationMs) => schemaStore.createDatabase(name, durationMs),
+            list: () => schemaStore.databases().map((database) => database.name),
+            retentionOf: (name) => engine.retentionPeriod(name),
         },
         nowNs: () => BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000)) * 1000n,
         accepting: () => accepting,
         flush: () => flusher.flushAll(),
         flushFailures: () => flusher.failures(),
         commitFailure: () => engine.commit.failure,
+        compact: () => engine.upkeep.compactNow(),
+        retention: (dryRun) => engine.upkeep.retainNow(dryRun),
         purge: async (mode) => {
             await schemaStore.flush();
             const target = engine.purgeTarget();

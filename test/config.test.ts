@@ -66,6 +66,8 @@ describe("loadConfig", () => {
             ingest: { max_buffered_bytes: 512 * 1024 ** 2, max_measurements_per_database: 10_000, max_columns_per_measurement: 1_000, msgpack_time_unit: "ns" },
             dedup: { enabled: true },
             flush: { max_rows: 1_000_000, max_age_ms: 60_000, worker_nice: 0 },
+            compaction: { enabled: true, interval_ms: 60_000, min_files: 8, max_delay_ms: 600_000, max_rows_per_file: 1_000_000 },
+            retention: { period: 0, check_interval_ms: 60_000, databases: {} },
         });
         expect(Object.isFrozen(config)).toBe(true);
         expect(Object.isFrozen(config.http)).toBe(true);
@@ -169,6 +171,24 @@ describe("validation errors name the key, the source, the value and what is expe
         const file = await toml("data_dir = 5\n");
         expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`data_dir = 5 in ${file}: data_dir must be a non-empty string`);
         expect(errorOf(() => loadConfig({ env: {}, flags: { "http.host": 1 } })).message).toBe("--host=1: http.host must be a non-empty string");
+    });
+
+    it("durations and tables of durations", async () => {
+        expect(loadConfig({ env: { SLUICE_RETENTION_PERIOD: "30d" } }).retention.period).toBe(30 * 86_400_000);
+        expect(loadConfig({ env: { SLUICE_RETENTION_PERIOD: "INF" } }).retention.period).toBe(0);
+        expect(envError({ SLUICE_RETENTION_PERIOD: "a month" })).toBe(
+            'SLUICE_RETENTION_PERIOD="a month": retention.period must be a duration such as "30d", "12h", "15m" or "500ms" ("0": none)',
+        );
+        expect(loadConfig({ env: { SLUICE_RETENTION_DATABASES: "telegraf=7d, logs=12h" } }).retention.databases).toEqual({ telegraf: 7 * 86_400_000, logs: 12 * 3_600_000 });
+        expect(envError({ SLUICE_RETENTION_DATABASES: "telegraf" })).toBe(
+            'SLUICE_RETENTION_DATABASES="telegraf": retention.databases must be comma-separated name=duration pairs such as "telegraf=7d,logs=30d"',
+        );
+        const file = await toml('[retention]\nperiod = "12h"\n[retention.databases]\n"team=ops" = "2d"\n');
+        expect(loadConfig({ file, env: {} }).retention).toMatchObject({ period: 12 * 3_600_000, databases: { "team=ops": 2 * 86_400_000 } });
+        const bad = await toml("[retention.databases]\nx = 7\n");
+        expect(errorOf(() => loadConfig({ file: bad, env: {} })).message).toBe(
+            `retention.databases = {"x":7} in ${bad}: retention.databases must be a table of names to durations such as "7d"`,
+        );
     });
 
     it("lists, without echoing secret values", async () => {

@@ -282,10 +282,12 @@ async function loadUntilCrash(env: Record<string, string>, seed: number): Promis
 }
 
 const FLUSH_STEPS: readonly CrashPoint[] = ["after-temp-fsync", "before-commit-record", "after-commit-record", "after-rename"];
+/** Steps of compaction's swap and retention's drop (the commit steps above are shared with flushes). */
+const LAKE_STEPS: readonly CrashPoint[] = ["before-exchange", "after-exchange", "after-drop"];
 
 describe("crash: SIGKILL at each crash point of the commit protocol and recovery", () => {
     it("covers every crash point", () => {
-        expect([...CRASH_POINTS].sort()).toEqual([...FLUSH_STEPS, "before-purge", "after-purge", "during-recovery"].sort());
+        expect([...CRASH_POINTS].sort()).toEqual([...FLUSH_STEPS, ...LAKE_STEPS, "before-purge", "after-purge", "during-recovery"].sort());
     });
 
     it.each(FLUSH_STEPS)("%s: dies at its first flush; recover finishes or discards it; exactly once", { timeout: 60_000 }, async (step) => {

@@ -178,7 +178,7 @@ describe("engine", () => {
         const real = createEncoder();
         let starts = 0;
         const counting: ClosableEncoder = {
-            encode: (input) => real.encode(input),
+            ...real,
             start: () => {
                 starts++;
                 real.start();

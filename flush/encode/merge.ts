@@ -8,9 +8,13 @@
  * (no row still unread can sort before it, the inputs being sorted), so all rows of one point
  * are merged in the same step and land in the same output file. Memory: one batch per input,
  * the output file being built (at most `targetRows` rows), and the encoder's working set.
+ *
+ * With `slices` (time ranges), the inputs are read once per slice and each output file holds
+ * rows of one slice only: outputs that cover disjoint times, so a later write that reopens one
+ * time range of the hour reopens only the files of that range.
  */
 import { type ColumnarBatch, type StringColumn, type TimeColumn, TIME_COLUMN, bitIsSet } from "../../src/columnar/batch.js";
-import { sliceBatch } from "../../src/columnar/slice.js";
+import { sliceBatch, takeRows } from "../../src/columnar/slice.js";
 import { EncodeInputError } from "./errors.js";
 import { encodeParquet } from "./parquet.js";
 import { type ParquetFacts, describeParquet, readParquetBatches } from "./read-parquet.js";
@@ -26,6 +30,8 @@ export interface MergeRequest {
     readonly targetRows: number;
     /** Rows read from an input at a time. */
     readonly batchRows: number;
+    /** Time ranges [start, end) (ns) covering every input row: outputs are cut at their bounds. */
+    readonly slices?: readonly (readonly [bigint, bigint])[];
 }
 
 export interface MergedFile {
@@ -78,6 +84,14 @@ class KeyOrder {
     }
 }
 
+/** The rows of a batch whose time is in [start, end), in order. */
+function inSlice(batch: ColumnarBatch, [start, end]: readonly [bigint, bigint]): ColumnarBatch {
+    const time = (batch.columns.get(TIME_COLUMN) as TimeColumn).values;
+    const rows: number[] = [];
+    for (let i = 0; i < batch.rows; i++) if (time[i]! >= start && time[i]! < end) rows.push(i);
+    return rows.length === batch.rows ? batch : takeRows(batch, Uint32Array.from(rows));
+}
+
 function tagValue(batch: ColumnarBatch, tag: string, row: number): string | undefined {
     const column = batch.columns.get(tag) as StringColumn | undefined;
     if (column === undefined || (column.valid !== undefined && !bitIsSet(column.valid, row))) return undefined;
@@ -94,6 +108,8 @@ class Cursor {
         readonly path: string,
         readonly batches: AsyncGenerator<ColumnarBatch>,
         readonly order: KeyOrder,
+        /** Only rows with a time in [start, end) are read. */
+        readonly slice: readonly [bigint, bigint] | undefined,
     ) {}
 
     /** Loads the next batch when this one is used up; false when the input is exhausted. */
@@ -105,7 +121,7 @@ class Cursor {
                 return false;
             }
             this.#checkSorted(next.value);
-            this.batch = next.value;
+            this.batch = this.slice === undefined ? next.value : inSlice(next.value, this.slice);
             this.position = 0;
         }
         return true;
@@ -155,10 +171,21 @@ function sequenceRange(facts: readonly ParquetFacts[]): { minSequence: number; m
 }
 
 async function mergeStreams(request: MergeRequest, options: EncodeOptions, facts: readonly ParquetFacts[]): Promise<MergeResult> {
+    const parts: MergeResult[] = [];
+    for (const slice of request.slices ?? [undefined]) parts.push(await mergeSlice(request, options, facts, slice));
+    return {
+        files: parts.flatMap((part) => part.files),
+        rowsIn: parts.reduce((sum, part) => sum + part.rowsIn, 0),
+        rowsOut: parts.reduce((sum, part) => sum + part.rowsOut, 0),
+        merged: parts.reduce((sum, part) => sum + part.merged, 0),
+    };
+}
+
+async function mergeSlice(request: MergeRequest, options: EncodeOptions, facts: readonly ParquetFacts[], slice: readonly [bigint, bigint] | undefined): Promise<MergeResult> {
     const tags = [...new Set(facts.flatMap((fact) => fact.tags))].sort(compareCodePoints);
     const order = new KeyOrder(tags);
     const { minSequence, maxSequence } = sequenceRange(facts);
-    const cursors = request.inputs.map((path, i) => new Cursor(path, readParquetBatches(path, request.measurement, facts[i]!.tags, request.batchRows), order));
+    const cursors = request.inputs.map((path, i) => new Cursor(path, readParquetBatches(path, request.measurement, facts[i]!.tags, request.batchRows), order, slice));
     const files: MergedFile[] = [];
     let pending: ColumnarBatch[] = [];
     let pendingRows = 0;

@@ -19,6 +19,7 @@ import { IO_CONCURRENCY, mapLimit } from "../../src/concurrency.js";
 import { type FileSystem, errorCode } from "../../src/fs/file-system.js";
 import { decodeDirectoryName, encodeDirectoryName } from "../../src/names.js";
 import type { Applied, LakeApplier } from "../commit.js";
+import { crashPoint } from "../crash-points.js";
 import type { ChangeRecord, LegacyCommitRecord, PartitionRef, ReplaceFiles, StagedFile } from "../manifest/records.js";
 
 export const PARQUET_SUFFIX = ".parquet";
@@ -112,8 +113,10 @@ export class LocalLayout implements LakeApplier {
         }
         const moved = await this.#moveIn(change.outputs.map((file) => ({ file, dir: stage })));
         await this.fs.syncDirectory(stage);
+        crashPoint("before-exchange");
         await this.fs.exchange(stage, dir);
         await this.#syncDirectories([dirname(dir), this.stageDir]);
+        crashPoint("after-exchange");
         // The old files now sit in `stage`: a query that listed them before the exchange and opens them now fails, and succeeds when retried.
         await this.fs.remove(stage);
         return { changed: true, missing: moved.missing };
@@ -126,6 +129,7 @@ export class LocalLayout implements LakeApplier {
         try {
             await this.fs.rename(dir, aside);
             await this.#syncDirectories([dirname(dir), this.stageDir]);
+            crashPoint("after-drop");
             changed = true;
         } catch (error) {
             if (errorCode(error) !== "ENOENT") throw error;

@@ -1,8 +1,10 @@
 /**
- * Operator endpoints: `POST /api/v1/flush`, `GET /api/v1/wal/stats`, `GET /api/v1/wal/entries`
- * and `POST /api/v1/wal/purge` (safe modes only: never deletes an entry not yet in Parquet).
+ * Operator endpoints: `POST /api/v1/flush`, `POST /api/v1/compact`, `POST /api/v1/retention`,
+ * `GET /api/v1/wal/stats`, `GET /api/v1/wal/entries` and `POST /api/v1/wal/purge` (safe modes
+ * only: never deletes an entry not yet in Parquet).
  */
 import { parseDuration } from "../../src/duration.js";
+import { messageOf } from "../../src/errors.js";
 import { readWalEntries, walStats } from "../../src/wal/report.js";
 import { BadRequestError, UnavailableError } from "../errors.js";
 import { type HttpReply, type HttpRequest, jsonReply } from "../http/exchange.js";
@@ -32,6 +34,28 @@ export async function flushRoute(request: HttpRequest, context: AppContext): Pro
         return jsonReply(200, { files: files.map(({ database, measurement, path, rows, bytes }) => ({ database, measurement, path, rows, bytes })) });
     } catch (error) {
         throw new UnavailableError((error as Error).message, 5, { cause: error });
+    }
+}
+
+/** Compacts every partition holding more than one file; 200 once the swaps are durable. */
+export async function compactRoute(request: HttpRequest, context: AppContext): Promise<HttpReply> {
+    authorized(request, context);
+    try {
+        return jsonReply(200, await context.compact());
+    } catch (error) {
+        throw new UnavailableError(`compaction failed (the lake is unchanged where it did): ${messageOf(error)}`, 5, { cause: error });
+    }
+}
+
+/** Deletes the partitions past their database's retention period (`?dry_run=true`: only lists them). */
+export async function retentionRoute(request: HttpRequest, context: AppContext): Promise<HttpReply> {
+    const query = authorized(request, context);
+    const dry = query.get("dry_run") ?? "false";
+    if (dry !== "true" && dry !== "false") throw new BadRequestError(`dry_run must be true or false, got "${dry}"`);
+    try {
+        return jsonReply(200, await context.retention(dry === "true"));
+    } catch (error) {
+        throw new UnavailableError(`enforcing retention failed: ${messageOf(error)}`, 5, { cause: error });
     }
 }
 

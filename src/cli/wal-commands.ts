@@ -8,7 +8,17 @@ import { manifestPathOf } from "../../flush/layout.js";
 import { type PurgeReport, offlinePurgeTarget, purgeAll, purgeInactive, purgeOlderThan } from "../wal/index.js";
 import { type WalStats, type WalVerification, readWalEntries, verifyWal, walStats } from "../wal/report.js";
 import { parseDuration } from "../duration.js";
+import { messageOf } from "../errors.js";
 import { type ConfigOptions, CliUsageError, configFrom, withConfigOptions } from "./options.js";
+
+/** A duration option's value, refused the way commander reports bad arguments. */
+function durationArgument(text: string): number {
+    try {
+        return parseDuration(text);
+    } catch (error) {
+        throw new InvalidArgumentError(messageOf(error));
+    }
+}
 
 /** `wal verify` exits with this when anything is corrupted. */
 export const EXIT_CORRUPTED = 1;
@@ -95,7 +105,7 @@ export function registerWalCommands(program: Command): void {
 
     withConfigOptions(wal.command("purge").description("delete WAL files whose entries are all in Parquet (--force: also those that are not)"), false)
         .addOption(new Option("--inactive", "every inactive file (not the newest) whose entries are all in Parquet").conflicts(["olderThan", "all"]))
-        .addOption(new Option("--older-than <duration>", "files last written at least this long ago (e.g. 30s, 15m, 2h, 7d)").argParser(parseDuration).conflicts("all"))
+        .addOption(new Option("--older-than <duration>", "files last written at least this long ago (e.g. 30s, 15m, 2h, 7d)").argParser(durationArgument).conflicts("all"))
         .option("--all", "every file, including the newest")
         .option("--force", "also delete entries not yet in Parquet (they are lost)")
         .option("--json", "one JSON object")

@@ -33,3 +33,34 @@ export function sliceBatch(batch: ColumnarBatch, start: number, end: number): Co
     for (const [name, column] of batch.columns) columns.set(name, sliceColumn(column, start, end));
     return { measurement: batch.measurement, rows: end - start, tags: batch.tags, columns };
 }
+
+function takeBits(bitmap: Uint8Array, rows: Uint32Array): Uint8Array {
+    const out = new Uint8Array(bitmapBytes(rows.length));
+    for (let k = 0; k < rows.length; k++) if (bitIsSet(bitmap, rows[k]!)) setBit(out, k);
+    return out;
+}
+
+function takeColumn(column: Column, rows: Uint32Array): Column {
+    const validity = column.type !== "t" && column.valid !== undefined ? { valid: takeBits(column.valid, rows) } : {};
+    switch (column.type) {
+        case "t":
+            return { type: "t", values: BigInt64Array.from(rows, (row) => column.values[row]!) };
+        case "b":
+            return { type: "b", values: takeBits(column.values, rows), ...validity };
+        case "s":
+            return { type: "s", dict: column.dict, codes: Uint32Array.from(rows, (row) => column.codes[row]!), ...validity };
+        case "f":
+            return { type: "f", values: Float64Array.from(rows, (row) => column.values[row]!), ...validity };
+        case "i":
+            return { type: "i", values: BigInt64Array.from(rows, (row) => column.values[row]!), ...validity };
+        case "u":
+            return { type: "u", values: BigUint64Array.from(rows, (row) => column.values[row]!), ...validity };
+    }
+}
+
+/** The given rows of a batch, in the given order, copied. */
+export function takeRows(batch: ColumnarBatch, rows: Uint32Array): ColumnarBatch {
+    const columns = new Map<string, Column>();
+    for (const [name, column] of batch.columns) columns.set(name, takeColumn(column, rows));
+    return { measurement: batch.measurement, rows: rows.length, tags: batch.tags, columns };
+}

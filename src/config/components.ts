@@ -3,6 +3,8 @@
  * defaults live (issue 11.4); components take these resolved options and never default a setting.
  */
 import { FLUSHER_TUNING, type FlusherOptions } from "../../flush/flusher.js";
+import type { CompactionOptions } from "../../flush/upkeep/compactor.js";
+import type { UpkeepOptions } from "../../flush/upkeep/upkeep.js";
 import type { SchemaLimits } from "../../ingest/schema.js";
 import type { Clock } from "../clock.js";
 import type { FileSystem } from "../fs/file-system.js";
@@ -34,3 +36,19 @@ export function flusherOptions(config: Config): FlusherOptions {
 export function schemaLimits(config: Config): SchemaLimits {
     return { maxMeasurementsPerDatabase: config.ingest.max_measurements_per_database, maxColumnsPerMeasurement: config.ingest.max_columns_per_measurement };
 }
+
+export function compactionOptions(config: Config): CompactionOptions {
+    return {
+        minFiles: config.compaction.min_files,
+        maxDelayMs: config.compaction.max_delay_ms,
+        maxRowsPerFile: config.compaction.max_rows_per_file,
+        batchRows: COMPACTION_BATCH_ROWS,
+    };
+}
+
+export function upkeepOptions(config: Config): UpkeepOptions {
+    return { compactionEnabled: config.compaction.enabled, compactionIntervalMs: config.compaction.interval_ms, retentionIntervalMs: config.retention.check_interval_ms };
+}
+
+/** Rows compaction reads from each input at a time: its memory per input (about 6 MB for a Telegraf-like row). */
+const COMPACTION_BATCH_ROWS = 65_536;

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { type TomlTable, parse } from "smol-toml";
+import { parseDuration } from "../duration.js";
 import { SluiceError } from "../errors.js";
 import { BYTE_UNITS, CONFIG_ENTRIES, CONFIG_SCHEMA, type Config, type ConfigKey, type KeySpec, envVarName } from "./schema.js";
 
@@ -26,7 +27,7 @@ export interface LoadConfigOptions {
     readonly flags?: Readonly<Record<string, unknown>> | undefined;
 }
 
-type Value = string | number | boolean | readonly string[];
+type Value = string | number | boolean | readonly string[] | Readonly<Record<string, number>>;
 
 /** A file holds typed TOML values; the environment holds text; flags hold either. */
 type Source = { readonly kind: "file"; readonly path: string } | { readonly kind: "env" } | { readonly kind: "flag" };
@@ -36,7 +37,7 @@ const SECTIONS: ReadonlySet<string> = new Set(CONFIG_ENTRIES.flatMap(([key]) => 
 const INTEGER_TEXT = new RegExp(`^(\\d+(?:_\\d+)*)(?: ?(${Object.keys(BYTE_UNITS).join("|")}))?$`);
 
 export function loadConfig(options: LoadConfigOptions = {}): Config {
-    const values = new Map<ConfigKey, Value>(CONFIG_ENTRIES.map(([key, spec]) => [key, spec.default]));
+    const values = new Map<ConfigKey, Value>(CONFIG_ENTRIES.map(([key, spec]) => [key, toValue(spec, spec.default, true)!]));
     if (options.file !== undefined) {
         const source = { kind: "file", path: options.file } as const;
         for (const [key, raw] of readFile(options.file)) values.set(key, convert(key, raw, source));
@@ -128,6 +129,28 @@ function toValue(spec: KeySpec, raw: unknown, text: boolean): Value | undefined 
             const inRange = n !== undefined && n >= BigInt(spec.min) && n <= BigInt(spec.max ?? Number.MAX_SAFE_INTEGER);
             return inRange ? Number(n) : undefined;
         }
+        case "duration":
+            return typeof raw === "string" ? durationMs(raw) : undefined;
+        case "durations": {
+            const entries: [string, unknown][] | undefined = isTable(raw)
+                ? Object.entries(raw)
+                : text && typeof raw === "string"
+                  ? raw === ""
+                      ? []
+                      : raw.split(",").map((item) => {
+                            const at = item.indexOf("=");
+                            return at < 0 ? [item.trim(), undefined] : [item.slice(0, at).trim(), item.slice(at + 1).trim()];
+                        })
+                  : undefined;
+            if (entries === undefined) return undefined;
+            const out: Record<string, number> = {};
+            for (const [name, value] of entries) {
+                const ms = typeof value === "string" && name !== "" ? durationMs(value) : undefined;
+                if (ms === undefined) return undefined;
+                out[name] = ms;
+            }
+            return out;
+        }
         case "list": {
             const items: unknown[] | undefined = Array.isArray(raw)
                 ? raw
@@ -164,6 +187,20 @@ function expected(spec: KeySpec, source: Source): string {
         }
         case "list":
             return source.kind === "env" ? "a comma-separated list of non-empty strings" : "a list of non-empty strings";
+        case "duration":
+            return 'a duration such as "30d", "12h", "15m" or "500ms" ("0": none)';
+        case "durations":
+            return source.kind === "file" ? 'a table of names to durations such as "7d"' : 'comma-separated name=duration pairs such as "telegraf=7d,logs=30d"';
+    }
+}
+
+/** Milliseconds of a duration text ("0" and "INF": 0, none), or undefined when it is not one. */
+function durationMs(text: string): number | undefined {
+    if (/^(0|inf)$/i.test(text.trim())) return 0;
+    try {
+        return parseDuration(text);
+    } catch {
+        return undefined;
     }
 }
 
@@ -174,10 +211,14 @@ function show(raw: unknown): string {
     return text ?? String(raw);
 }
 
+function isStringList(value: Value): value is readonly string[] {
+    return Array.isArray(value);
+}
+
 function freeze(values: ReadonlyMap<ConfigKey, Value>): Config {
     const root: Record<string, Value | Record<string, Value>> = {};
     for (const [key, value] of values) {
-        const frozen = typeof value === "object" ? Object.freeze([...value]) : value;
+        const frozen = isStringList(value) ? Object.freeze([...value]) : typeof value === "object" ? Object.freeze({ ...value }) : value;
         const dot = key.indexOf(".");
         if (dot < 0) root[key] = frozen;
         else ((root[key.slice(0, dot)] ??= {}) as Record<string, Value>)[key.slice(dot + 1)] = frozen;

@@ -37,6 +37,10 @@ export type KeySpec = KeyInfo &
         | { readonly type: "enum"; readonly default: string; readonly values: readonly string[] }
         | { readonly type: "boolean"; readonly default: boolean }
         | { readonly type: "list"; readonly default: readonly string[] }
+        /** A duration as written ("30d", "12h", "500ms"; "0": none), loaded as milliseconds. */
+        | { readonly type: "duration"; readonly default: string }
+        /** Names → durations (a TOML table; `name=7d,other=30d` in the environment), loaded as milliseconds. */
+        | { readonly type: "durations"; readonly default: Readonly<Record<string, string>> }
     );
 
 export const CONFIG_SCHEMA = {
@@ -113,6 +117,28 @@ export const CONFIG_SCHEMA = {
         max: NICE_RANGE.max,
         doc: "Nice value (0-19) of the Parquet encode thread (Linux): above 0, ingest wins the CPU when both want it and the flush gets what is left.",
     },
+    "compaction.enabled": { type: "boolean", default: true, doc: "Merge each hour's files into few in the background (point identity across files needs it)." },
+    "compaction.interval_ms": { type: "integer", default: 60_000, min: 10, doc: "How often the background compaction looks for partitions that are due, in ms." },
+    "compaction.min_files": { type: "integer", default: 8, min: 2, doc: "Compact an hour of a measurement as soon as it holds this many files." },
+    "compaction.max_delay_ms": {
+        type: "integer",
+        default: 600_000,
+        min: 0,
+        doc: "Compact an hour with two or more files once the oldest one it received since its last compaction is this old, in ms: how long a duplicate from a late retry can stay visible.",
+    },
+    "compaction.max_rows_per_file": {
+        type: "integer",
+        default: 1_000_000,
+        min: 1,
+        doc: "Rows of a compacted file at most (and files of half as many or more are big: not rewritten unless their times overlap another file's).",
+    },
+    "retention.period": { type: "duration", default: "0", doc: 'Delete hours of data older than this ("30d", "12h"; "0": keep forever), unless a database has its own period.' },
+    "retention.check_interval_ms": { type: "integer", default: 60_000, min: 10, doc: "How often expired hours are looked for and deleted, in ms." },
+    "retention.databases": {
+        type: "durations",
+        default: {},
+        doc: 'Periods of single databases, over CREATE DATABASE ... WITH DURATION and retention.period: a table like { telegraf = "7d" }.',
+    },
 } as const satisfies Record<string, KeySpec>;
 
 type Schema = typeof CONFIG_SCHEMA;
@@ -126,7 +152,11 @@ type ValueOf<S> = S extends { readonly type: "enum"; readonly values: readonly (
         ? number
         : S extends { readonly type: "boolean" }
           ? boolean
-          : readonly string[];
+          : S extends { readonly type: "duration" }
+            ? number
+            : S extends { readonly type: "durations" }
+              ? Readonly<Record<string, number>>
+              : readonly string[];
 
 type TopKey = Exclude<ConfigKey, `${string}.${string}`>;
 type Section = ConfigKey extends infer K ? (K extends `${infer S}.${string}` ? S : never) : never;
