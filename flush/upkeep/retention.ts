@@ -55,15 +55,13 @@ export async function enforceRetention(
     }
     if (!dryRun) {
         for (let at = 0; at < expired.length; at += DROPS_PER_CHANGE) {
-            const drops = expired
-                .slice(at, at + DROPS_PER_CHANGE)
-                .map(({ database, measurement, date, hour, measurementDir }) => ({
-                    database,
-                    measurement,
-                    date,
-                    hour,
-                    ...(measurementDir === undefined ? {} : { measurementDir }),
-                }));
+            const drops = expired.slice(at, at + DROPS_PER_CHANGE).map(({ database, measurement, date, hour, measurementDir }) => ({
+                database,
+                measurement,
+                date,
+                hour,
+                ...(measurementDir === undefined ? {} : { measurementDir }),
+            }));
             await deps.commit.commit({ flushed: [], adds: [], replaces: [], drops });
         }
     }
