@@ -5,8 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type ColumnarBatch, valueAt } from "../src/columnar/batch.js";
-import { assertBatchShape } from "../src/columnar/batch.js";
+import { type ColumnarBatch, type FloatColumn, assertBatchShape, valueAt } from "../src/columnar/batch.js";
 import { BadRequestError } from "../ingest/errors.js";
 import { type RemoteWriteResult, decodeRemoteWrite } from "../ingest/prom/decode.js";
 import { declareAll } from "../ingest/prom/schema.js";
@@ -87,7 +86,7 @@ describe("remote-write decoder", () => {
         const body = patchFloatBits(patchFloatBits(encoded, 1111.5, STALE_BITS.hi, STALE_BITS.lo), 2222.5, 0x7ff8_0000, 1);
         const result = decode(body);
         expect(result.staleMarkers).toBe(1);
-        const values = result.batches[0]!.columns.get("value")!.values as Float64Array;
+        const values = (result.batches[0]!.columns.get("value") as FloatColumn).values;
         expect(values.length).toBe(4);
         const words = new Uint32Array(values.buffer, values.byteOffset, 8);
         expect([words[0], words[1]]).toEqual([1, 0x7ff8_0000]);

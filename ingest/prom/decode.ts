@@ -172,7 +172,7 @@ class RequestDecoder {
             } else if (key === METADATA) {
                 this.#metadata++;
                 reader.skip(WIRE_LEN, end);
-            } else reader.skip(key & 7, end);
+            } else reader.skipField(key, end);
         }
         const batches: ColumnarBatch[] = [];
         let samples = 0;
@@ -225,7 +225,7 @@ class RequestDecoder {
             } else if (key === HISTOGRAM) {
                 this.#histograms++;
                 reader.skip(WIRE_LEN, end);
-            } else reader.skip(key & 7, end);
+            } else reader.skipField(key, end);
         }
         if (sampleCount === 0) return;
 
@@ -276,7 +276,7 @@ class RequestDecoder {
         while (reader.pos < end) {
             const key = reader.varint32(end);
             if (key !== LABEL) {
-                reader.skip(key & 7, end);
+                reader.skipField(key, end);
                 continue;
             }
             const labelEnd = reader.lengthEnd(end);
@@ -291,7 +291,7 @@ class RequestDecoder {
                     if (key === LABEL_NAME) [nameStart, nameEnd] = [reader.pos, stop];
                     else [valueStart, valueEnd] = [reader.pos, stop];
                     reader.pos = stop;
-                } else reader.skip(key & 7, labelEnd);
+                } else reader.skipField(key, labelEnd);
             }
             if (nameEnd === nameStart) return "a label has an empty name";
             if (!isUtf8(bytes.subarray(nameStart, nameEnd))) return "a label name is not valid UTF-8";
@@ -336,7 +336,7 @@ class RequestDecoder {
         while (reader.pos < end) {
             const key = reader.varint32(end);
             if (key !== SAMPLE) {
-                reader.skip(key & 7, end);
+                reader.skipField(key, end);
                 continue;
             }
             const stop = reader.lengthEnd(end);
@@ -391,7 +391,7 @@ class RequestDecoder {
                 valueAt = reader.pos;
                 reader.skip(WIRE_FIXED64, stop);
             } else if (key === SAMPLE_TIMESTAMP) reader.pos = this.#timestamp(reader.pos, stop);
-            else reader.skip(key & 7, stop);
+            else reader.skipField(key, stop);
         }
         return valueAt;
     }
@@ -473,7 +473,7 @@ class RequestDecoder {
             while (reader.pos < end && length < LABEL_TEXT_LIMIT) {
                 const key = reader.varint32(end);
                 if (key !== LABEL) {
-                    reader.skip(key & 7, end);
+                    reader.skipField(key, end);
                     continue;
                 }
                 const labelEnd = reader.lengthEnd(end);
@@ -487,7 +487,7 @@ class RequestDecoder {
                         if (field === LABEL_NAME) name = text;
                         else value = text;
                         reader.pos = stop;
-                    } else reader.skip(field & 7, labelEnd);
+                    } else reader.skipField(field, labelEnd);
                 }
                 const part = `${name}=${JSON.stringify(value)}`;
                 parts.push(part);

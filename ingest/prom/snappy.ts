@@ -6,18 +6,20 @@
  * Implementations, chosen once at load. Measured here on 2,000-sample Prometheus-like requests
  * (460 KB uncompressed, 53 KB compressed), ms per request over 3 runs: `snappy` 7.4 (napi-rs,
  * Rust) 0.21–0.38 with `copyOutputData` (its default external buffers took RSS to 1.7 GB in a
- * loop and ran 0.36–1.6), `hysnappy` 1.1 (wasm) 0.19–0.50 (its wasm memory grows to the largest
- * body and is never returned), `snappyjs` 0.7 (pure JS) 0.97–1.23. So `snappy`: a prebuilt binary
- * per platform installed as an optional dependency, no install script; when that binary cannot
- * load (a platform without one, `--omit=optional`), `snappyjs`.
+ * loop and ran 0.36–1.6), `hysnappy` 1.1 (a C decoder compiled to wasm) 0.19–0.50, `snappyjs` 0.7
+ * (pure JS) 0.97–1.23. So `snappy`, a prebuilt binary per platform installed as an optional
+ * dependency (no install script); when it cannot load (a platform without one,
+ * `--omit=optional`), `hysnappy`, whose wasm memory grows to the largest body and is never
+ * returned. Not `snappyjs`: given a truncated block it returns the full length with the tail
+ * left zero instead of failing, which would turn a cut body into silently wrong data.
  */
 import { createRequire } from "node:module";
-import SnappyJS from "snappyjs";
+import { snappyUncompressor } from "hysnappy";
 import { BadRequestError, PayloadTooLargeError } from "../errors.js";
 
 /** One way to undo a snappy block whose uncompressed length (from its preamble) is already checked. */
 export interface SnappyBlockCodec {
-    readonly name: "snappy (native)" | "snappyjs";
+    readonly name: "snappy (native)" | "hysnappy (wasm)";
     uncompress(block: Buffer, uncompressedLength: number): Buffer;
 }
 
@@ -25,22 +27,32 @@ interface NativeSnappy {
     uncompressSync(input: Uint8Array, options: { asBuffer: true; copyOutputData: true }): Buffer;
 }
 
-const snappyjs: SnappyBlockCodec = {
-    name: "snappyjs",
-    uncompress: (block, uncompressedLength) => SnappyJS.uncompress(block, uncompressedLength),
-};
+/** The wasm decoder, instantiated at its first use. */
+function wasmCodec(): SnappyBlockCodec {
+    let uncompress: ((input: Uint8Array, outputLength: number) => Uint8Array) | undefined;
+    return {
+        name: "hysnappy (wasm)",
+        uncompress: (block, uncompressedLength) => {
+            uncompress ??= snappyUncompressor();
+            const out = uncompress(block, uncompressedLength);
+            return Buffer.from(out.buffer, out.byteOffset, out.length);
+        },
+    };
+}
 
-/** The native binding when it loads on this platform, else the pure-JS codec. */
+const wasm = wasmCodec();
+
+/** The native binding when it loads on this platform, else the wasm codec. */
 function loadCodec(): SnappyBlockCodec {
     try {
         const native = createRequire(import.meta.url)("snappy") as NativeSnappy;
         return { name: "snappy (native)", uncompress: (block) => native.uncompressSync(block, { asBuffer: true, copyOutputData: true }) };
     } catch {
-        return snappyjs;
+        return wasm;
     }
 }
 
-export const SNAPPY_CODECS = { native: loadCodec(), js: snappyjs } as const;
+export const SNAPPY_CODECS = { native: loadCodec(), wasm } as const;
 
 /** Snappy's framed format starts with its stream identifier chunk: 0xff, length 6, "sNaPpY". */
 const FRAMED_MAGIC = Buffer.from([0xff, 0x06, 0x00, 0x00, 0x73, 0x4e, 0x61, 0x50, 0x70, 0x59]);

@@ -56,6 +56,12 @@ export class WireReader {
         return stop;
     }
 
+    /** Skips the value of the field whose key was just read (field number 0 does not exist: malformed). */
+    skipField(key: number, end: number): void {
+        if (key < 8) throw malformed(`field number 0 (key ${key})`, this.pos);
+        this.skip(key & 7, end);
+    }
+
     // Invariant kept: leaves `pos` just past the field's value, never past `end`.
     /** Skips the value of a field of wire type `wire` (its key already read). */
     skip(wire: number, end: number): void {
