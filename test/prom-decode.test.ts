@@ -337,12 +337,15 @@ describe("remote-write decoder", () => {
         expect(metric7[0]).toEqual({ measurement: "metric_7", time: BigInt(T0 + 60_000) * 1_000_000n, instance: "host-7:9100", job: "node", n: "7", value: 7 });
     });
 
-    it("a bounded cache empties itself and still decodes correctly", () => {
+    it("empties a cache over its bound before the next request, and still decodes correctly", () => {
         const cache = new PromSeriesCache({ maxEntries: 10 });
-        const request = encodeWriteRequest({ timeseries: Array.from({ length: 25 }, (_, i) => series([["__name__", `m${i}`]], [i, T0])) });
-        const result = decode(request, new SchemaRegistry(), "prometheus", cache);
-        expect(cache.size).toBeLessThanOrEqual(10);
-        expect(result.samples).toBe(25);
+        const request = (count: number) => encodeWriteRequest({ timeseries: Array.from({ length: count }, (_, i) => series([["__name__", `m${i}`]], [i, T0])) });
+        const registry = new SchemaRegistry();
+        expect(decode(request(25), registry, "prometheus", cache).samples).toBe(25);
+        expect(cache.size).toBe(25); // a request adds all its label sets
+        const next = decode(request(5), registry, "prometheus", cache);
+        expect(cache.size).toBe(5);
+        expect(rows(next).map((row) => [row.measurement, row.value])).toEqual([0, 1, 2, 3, 4].map((i) => [`m${i}`, i]));
     });
 
     it("rejects truncated bodies with a 400, never another error", () => {

@@ -7,10 +7,11 @@
  * {timeseries = 1, metadata = 3}; TimeSeries {labels = 1, samples = 2, exemplars = 3,
  * histograms = 4}; Label {name = 1, value = 2}; Sample {value = 1 (double), timestamp = 2 (int64)}.
  *
- * Like the line-protocol decoder it reads the bytes by index and writes samples straight into
- * the column arrays (no per-sample object). A series' label fields are recognised by their raw
- * bytes in a cache shared across requests, so a label set is decoded and validated once, not
- * every scrape; within a request each series is bound to its measurement's builder once.
+ * Like the line-protocol decoder it reads the bytes by index, with no per-sample object: each
+ * sample becomes a row of flat typed arrays (ingest/prom/batches.ts), turned into one batch per
+ * metric at the end. A series' label fields are recognised by their raw bytes in a cache shared
+ * across requests, so a label set is decoded and validated once, not every scrape; within a
+ * request each series is bound to its metric once.
  *
  * What is rejected (a 400 once the rest is stored: a retry cannot fix it) is a series, or a
  * sample, never the request, unless the bytes themselves are not a WriteRequest. Per series:
@@ -29,13 +30,11 @@ import { TIME_COLUMN } from "../../src/columnar/batch.js";
 import { nameProblem } from "../../src/names.js";
 import { BadRequestError } from "../errors.js";
 import { hashBytes, viewOf } from "../lp/bytes.js";
-import { KeyArena } from "../lp/byte-table.js";
-import { ColumnBuilder } from "../lp/columns.js";
 import { LP_LIMITS } from "../lp/index.js";
-import { MeasurementBuilder } from "../lp/measurement.js";
 import type { SchemaRegistry } from "../schema.js";
+import { RequestRows, rowBytes } from "./batches.js";
 import { PromDeclarations, VALUE_FIELD, admitSeries } from "./schema.js";
-import { PromSeries, type PromSeriesCache, sharedPromSeries } from "./series-cache.js";
+import { type PromMetric, PromSeries, type PromSeriesCache, sharedPromSeries } from "./series-cache.js";
 import { WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, WireReader, keyByte, malformed } from "./wire.js";
 
 export interface RemoteWriteOptions {
@@ -101,20 +100,7 @@ const SAMPLE_TIMESTAMP = keyByte(2, WIRE_VARINT);
 const NAME_LABEL = "__name__";
 const LABEL_TEXT_LIMIT = 1024;
 
-/** Builders never look up field keys by bytes here: they share one empty arena. */
-const NO_FIELD_KEYS = new KeyArena();
-
-/** A measurement's batch under construction: the LP builder (time, tags) with its `value` column. */
-class PromMeasurement extends MeasurementBuilder {
-    readonly value = new ColumnBuilder(VALUE_FIELD, "f", true);
-
-    constructor(name: string) {
-        super(name, NO_FIELD_KEYS);
-        this.fieldColumns.set(VALUE_FIELD, this.value);
-    }
-}
-
-/** The number of the latest decode (a series' per-request binding names it; decodes never interleave). */
+/** The number of the latest decode (a series' and a metric's per-request binding names it; decodes never interleave). */
 let lastDecode = 0;
 
 // Invariant kept: rejects the request (throws a 400) only when its bytes are not a WriteRequest
@@ -132,7 +118,9 @@ class RequestDecoder {
     readonly #database: string;
     readonly #schema: SchemaRegistry;
     readonly #cache: PromSeriesCache;
-    readonly #measurements = new Map<string, PromMeasurement>();
+    /** The request's metrics, by their `index`. */
+    readonly #metrics: PromMetric[] = [];
+    readonly #rows = new RequestRows();
     readonly #declarations = new PromDeclarations();
     readonly #rejected: RejectedSeries[] = [];
     /** Bytes of the batches' columns so far and their budget (every tag column spans every row of its batch). */
@@ -157,6 +145,7 @@ class RequestDecoder {
         this.#database = options.database;
         this.#schema = options.schema;
         this.#cache = options.cache ?? sharedPromSeries;
+        this.#cache.trim();
         this.#batchBytesLimit = LP_LIMITS.batchBytesBase + LP_LIMITS.batchBytesPerBodyByte * body.length;
     }
 
@@ -174,18 +163,12 @@ class RequestDecoder {
                 reader.skip(WIRE_LEN, end);
             } else reader.skipField(key, end);
         }
-        const batches: ColumnarBatch[] = [];
-        let samples = 0;
-        for (const builder of this.#measurements.values()) {
-            const batch = builder.finish();
-            if (batch === null) continue;
-            batches.push(batch);
-            samples += batch.rows;
-        }
+        const batches = this.#rows.toBatches(this.#metrics, this.#batchBytesLimit);
+        if (typeof batches === "number") throw this.#overBudget(batches);
         return {
             batches,
             declarations: this.#declarations,
-            samples,
+            samples: this.#rows.rows,
             rejected: this.#rejected,
             rejections: this.#rejections,
             rejectedSamples: this.#rejectedSamples,
@@ -234,17 +217,17 @@ class RequestDecoder {
             this.#reject(index, start, end, series, sampleCount);
             return;
         }
-        const builder = (series.builderIn(this.#decode) as PromMeasurement | undefined) ?? this.#bind(series);
-        if (series.id < 0) {
+        if (series.request !== this.#decode || series.local < 0) {
             const problem = admitSeries(this.#schema, this.#database, series, this.#declarations);
+            series.request = this.#decode;
             if (problem !== undefined) {
+                series.local = -1;
                 this.#reject(index, start, end, problem, sampleCount);
                 return;
             }
-            const created = builder.bind(series).length;
-            this.#charge(created * 4 * builder.rows);
+            this.#bind(series);
         }
-        this.#samples(builder, series, index, start, firstSample, end);
+        this.#samples(series, index, start, firstSample, end);
     }
 
     /** The series a label run names: from the cache by its bytes, else decoded (and cached when contiguous). */
@@ -295,11 +278,11 @@ class RequestDecoder {
             }
             if (nameEnd === nameStart) return "a label has an empty name";
             if (!isUtf8(bytes.subarray(nameStart, nameEnd))) return "a label name is not valid UTF-8";
-            const name = bytes.toString("utf8", nameStart, nameEnd);
+            const name = this.#cache.intern(bytes.toString("utf8", nameStart, nameEnd));
             if (!isUtf8(bytes.subarray(valueStart, valueEnd))) return `the value of label "${name}" is not valid UTF-8`;
             if (names.has(name)) return `label "${name}" appears twice`;
             names.add(name);
-            const value = bytes.toString("utf8", valueStart, valueEnd);
+            const value = this.#cache.intern(bytes.toString("utf8", valueStart, valueEnd));
             if (name === NAME_LABEL) measurement = value;
             else if (name === TIME_COLUMN || name === VALUE_FIELD) {
                 return `label "${name}" is reserved: Sluice stores the sample's ${name === TIME_COLUMN ? "time" : "value"} under that name (rename the label with write_relabel_configs)`;
@@ -311,27 +294,29 @@ class RequestDecoder {
         if (measurement === undefined || measurement === "") return `no ${NAME_LABEL} label: a series needs one (it names the measurement)`;
         const problem = nameProblem("measurement", measurement);
         if (problem !== undefined) return problem;
-        return new PromSeries(measurement, keys, values);
+        return new PromSeries(this.#cache.metric(measurement), keys, values);
     }
 
-    /** Binds a series to this request: to its measurement's builder. */
-    #bind(series: PromSeries): PromMeasurement {
-        let builder = this.#measurements.get(series.measurement);
-        if (builder === undefined) {
-            builder = new PromMeasurement(series.measurement);
-            this.#measurements.set(series.measurement, builder);
+    /** Binds an admitted series to this request: a place among its metric's series, and its metric a batch. */
+    #bind(series: PromSeries): void {
+        const metric = series.metric;
+        if (metric.request !== this.#decode) {
+            metric.request = this.#decode;
+            metric.index = this.#metrics.push(metric) - 1;
+            metric.series = [];
         }
-        series.bindTo(this.#decode, builder);
-        return builder;
+        series.local = metric.series.push(series) - 1;
     }
 
-    /** Appends the series' samples (the fields from `from` on) as rows of its builder. */
-    #samples(builder: PromMeasurement, series: PromSeries, index: number, seriesStart: number, from: number, end: number): void {
+    /** Appends the series' samples (the fields from `from` on) as rows. */
+    #samples(series: PromSeries, index: number, seriesStart: number, from: number, end: number): void {
         const bytes = this.#bytes;
         const view = this.#view;
         const reader = this.#reader;
-        const column = builder.value;
-        const rowBytes = 16 + 4 * builder.tagColumns.size;
+        const rows = this.#rows;
+        const metric = series.metric.index;
+        const local = series.local;
+        const cost = rowBytes(series.tagKeys.length);
         reader.pos = from;
         while (reader.pos < end) {
             const key = reader.varint32(end);
@@ -364,14 +349,9 @@ class RequestDecoder {
                 this.#reject(index, seriesStart, end, "a sample's timestamp is out of range (int64 nanoseconds hold the years 1677 to 2262)", 1);
                 continue;
             }
-            this.#charge(rowBytes);
-            const row = builder.rows;
-            builder.stageTime(this.#tsLo, this.#tsHi);
-            builder.seriesIds[row] = series.id;
-            if (row >= column.capacity) column.grow(row);
-            column.f64[row] = value;
-            column.commit(row);
-            builder.rows = row + 1;
+            this.#batchBytes += cost;
+            if (this.#batchBytes > this.#batchBytesLimit) throw this.#overBudget(this.#batchBytes);
+            rows.push(metric, local, this.#tsLo, this.#tsHi, value);
         }
     }
 
@@ -448,13 +428,10 @@ class RequestDecoder {
     }
 
     // Invariant kept: the batches of one request never take more than #batchBytesLimit bytes of columns.
-    #charge(bytes: number): void {
-        this.#batchBytes += bytes;
-        if (this.#batchBytes > this.#batchBytesLimit) {
-            throw new BadRequestError(
-                `the request's samples would take more than ${this.#batchBytesLimit} bytes of columns for a ${this.#bytes.length}-byte body (each measurement's tag columns span all its rows): send fewer series per request`,
-            );
-        }
+    #overBudget(bytes: number): BadRequestError {
+        return new BadRequestError(
+            `the request's samples would take ${bytes} bytes of columns, more than ${this.#batchBytesLimit} for a ${this.#bytes.length}-byte body (each metric's tag columns span all its rows): send fewer series per request`,
+        );
     }
 
     #reject(index: number, start: number, end: number, reason: string, samples: number): void {

@@ -31,7 +31,7 @@ export class PromDeclarations {
  */
 export function admitSeries(registry: SchemaRegistry, database: string, series: PromSeries, needed: PromDeclarations): string | undefined {
     if (series.settledIn === database) return undefined;
-    const measurement = series.measurement;
+    const measurement = series.metric.name;
     if (registry.isTag(database, measurement, VALUE_FIELD))
         return `measurement "${measurement}" has a tag "${VALUE_FIELD}": remote write stores each sample in a field of that name`;
     const valueType = registry.fieldType(database, measurement, VALUE_FIELD);
