@@ -65,7 +65,7 @@ const DEFAULT_WARMUP = 5;
 const DEFAULT_REPEATS = 1;
 const DEFAULT_CONNECTIONS = [4, 16] as const;
 /** Samples/s the pre-built bodies must cover for the whole run (a faster run stops when they run out). */
-const DEFAULT_RATE = 2_500_000;
+const DEFAULT_RATE = 600_000;
 const RESULTS_PATH = fileURLToPath(new URL("../../bench/RESULTS.md", import.meta.url));
 const METRIC_PREFIX = "app_";
 const HEADERS = { "content-type": "application/x-protobuf", "content-encoding": "snappy", "x-prometheus-remote-write-version": "0.1.0" } as const;
