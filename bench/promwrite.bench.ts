@@ -29,7 +29,7 @@
  * exactly the acknowledged samples. Written to bench/RESULTS.md as a marked section (`--results`
  * to choose another file).
  */
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -50,8 +50,8 @@ import {
     seededRandom,
     sleep,
 } from "./common.js";
-import { type BuildSnapshot, snapshotBuild, startSluice, summarizeProfiles, formatProfile, writeSection } from "./http.bench.js";
-import { type ServiceProcess, freePort, processCpu, processMemory, startService, waitForQuiet } from "./load.js";
+import { type BuildSnapshot, formatProfile, scrapeMetrics, snapshotBuild, startSluice, summarizeProfiles, writeSection } from "./http.bench.js";
+import { type ServiceProcess, clockTicksPerSecond, freePort, processCpu, processMemory, startService, waitForQuiet } from "./load.js";
 import { ensurePackage } from "./peers.bench.js";
 
 const NAMES = 1_000;
@@ -64,8 +64,8 @@ const DEFAULT_SECONDS = 20;
 const DEFAULT_WARMUP = 5;
 const DEFAULT_REPEATS = 1;
 const DEFAULT_CONNECTIONS = [4, 16] as const;
-/** Samples/s the pre-built bodies must cover for the whole run (a faster run stops when they run out). */
-const DEFAULT_RATE = 600_000;
+/** Samples/s the pre-built bodies cover for the whole run (a faster run stops when they run out; 900k: ~1 GB of bodies per C). */
+const DEFAULT_RATE = 900_000;
 const RESULTS_PATH = fileURLToPath(new URL("../../bench/RESULTS.md", import.meta.url));
 const METRIC_PREFIX = "app_";
 const HEADERS = { "content-type": "application/x-protobuf", "content-encoding": "snappy", "x-prometheus-remote-write-version": "0.1.0" } as const;
@@ -214,6 +214,13 @@ async function buildPool(labelFields: readonly Buffer[], connections: number, re
 // ---------------------------------------------------------------------------------------------
 // Load
 
+/** Busy CPU seconds of the whole machine so far (all CPUs, /proc/stat: everything but idle, iowait and steal). */
+async function machineBusySeconds(): Promise<number> {
+    const fields = (await readFile("/proc/stat", "utf8")).split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    return (total - (fields[3] ?? 0) - (fields[4] ?? 0) - (fields[7] ?? 0)) / clockTicksPerSecond();
+}
+
 interface LoadResult {
     readonly windowSeconds: number;
     readonly ackedSamples: number;
@@ -230,6 +237,8 @@ interface LoadResult {
     readonly serverCpuPct: number;
     readonly serverRssPeakMB: number;
     readonly clientCpuPct: number;
+    /** CPU of everything else on the machine over the window (% of one core): other work disturbing the run. */
+    readonly otherCpuPct: number;
     readonly poolExhausted: string | undefined;
 }
 
@@ -250,6 +259,7 @@ async function runLoad(url: string, pool: RequestPool, pid: number, seconds: num
     let tEnd = tWindow + seconds * 1000;
     let rssPeak = 0;
     let cpu0: { user: number; system: number } | undefined;
+    let busy0 = 0;
     let client0 = process.cpuUsage();
     const rssTimer = setInterval(() => {
         if (!measuring) return;
@@ -260,6 +270,7 @@ async function runLoad(url: string, pool: RequestPool, pid: number, seconds: num
     const windowStart = (async () => {
         await sleep(Math.max(0, tWindow - performance.now()));
         cpu0 = await processCpu(pid);
+        busy0 = await machineBusySeconds();
         client0 = process.cpuUsage();
         measuring = true;
     })();
@@ -326,10 +337,13 @@ async function runLoad(url: string, pool: RequestPool, pid: number, seconds: num
     const windowSeconds = (Math.min(tEnd, performance.now()) - tWindow) / 1000;
     const cpu1 = await processCpu(pid);
     const client = process.cpuUsage(client0);
+    const busy = (await machineBusySeconds()) - busy0;
     const memory = await processMemory(pid);
     rssPeak = Math.max(rssPeak, memory?.rss ?? 0);
     agent.destroy();
     latency.sort();
+    const serverSeconds = cpu0 === undefined || cpu1 === undefined ? Number.NaN : cpu1.user + cpu1.system - cpu0.user - cpu0.system;
+    const clientSeconds = (client.user + client.system) / 1e6;
     return {
         windowSeconds,
         ackedSamples: windowAcked,
@@ -341,9 +355,10 @@ async function runLoad(url: string, pool: RequestPool, pid: number, seconds: num
         totalAckedSamples: acked,
         unansweredSamples: unanswered,
         firstNon2xx,
-        serverCpuPct: cpu0 === undefined || cpu1 === undefined ? Number.NaN : ((cpu1.user + cpu1.system - cpu0.user - cpu0.system) / windowSeconds) * 100,
+        serverCpuPct: (serverSeconds / windowSeconds) * 100,
         serverRssPeakMB: rssPeak / 2 ** 20,
-        clientCpuPct: ((client.user + client.system) / 1e6 / windowSeconds) * 100,
+        clientCpuPct: (clientSeconds / windowSeconds) * 100,
+        otherCpuPct: Math.max(0, ((busy - serverSeconds - clientSeconds) / windowSeconds) * 100),
         poolExhausted,
     };
 }
@@ -356,12 +371,15 @@ interface Verification {
     readonly detail: string;
     /** Sluice: how long the flush after the run took (one Parquet file per metric name). */
     readonly flushMs?: number;
+    /** Sluice, from /metrics before that flush: what the run cost the WAL and how much the flush loop did meanwhile. */
+    readonly sluice?: { readonly walBytesPerSample: number; readonly syncs: number; readonly flushes: number; readonly flushedRows: number };
 }
 
 interface Running {
     readonly service: ServiceProcess;
     readonly writeUrl: string;
-    verify(pool: RequestPool): Promise<Verification>;
+    /** Checks the store after a run in which `acked` samples were acknowledged. */
+    verify(pool: RequestPool, acked: number): Promise<Verification>;
 }
 
 interface System {
@@ -386,7 +404,14 @@ function sluiceSystem(build: BuildSnapshot): System {
             return {
                 service: sluice.service,
                 writeUrl: `${sluice.url}/api/v1/write?db=${DATABASE}`,
-                verify: async () => {
+                verify: async (_pool, acked) => {
+                    const metrics = await scrapeMetrics(sluice.url);
+                    const stats = {
+                        walBytesPerSample: (metrics.get("sluice_wal_bytes_total") ?? Number.NaN) / acked,
+                        syncs: metrics.get("sluice_wal_syncs_total") ?? Number.NaN,
+                        flushes: metrics.get("sluice_flushes_total") ?? Number.NaN,
+                        flushedRows: metrics.get("sluice_flushed_rows_total") ?? Number.NaN,
+                    };
                     const t0 = performance.now();
                     const flushed = await fetch(`${sluice.url}/api/v1/flush`, { method: "POST", signal: AbortSignal.timeout(1_800_000) });
                     const flushMs = performance.now() - t0;
@@ -394,7 +419,7 @@ function sluiceSystem(build: BuildSnapshot): System {
                     await flushed.arrayBuffer();
                     const root = join(dir, "parquet", DATABASE);
                     const files = (await readdir(root, { recursive: true }).catch(() => [] as string[])).filter((name) => name.endsWith(".parquet"));
-                    if (files.length === 0) return { stored: 0, detail: "no Parquet files", flushMs };
+                    if (files.length === 0) return { stored: 0, detail: "no Parquet files", flushMs, sluice: stats };
                     const instance = await DuckDBInstance.create(":memory:", { threads: "2" });
                     const connection = await instance.connect();
                     try {
@@ -402,8 +427,11 @@ function sluiceSystem(build: BuildSnapshot): System {
                         const row = (await connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet('${glob}', union_by_name = true)`)).getRowObjects()[0]!;
                         return {
                             stored: Number(row.n),
-                            detail: `${files.length} Parquet files, ${Number(row.n)} rows; flush after the run ${fixed(flushMs / 1000, 1)} s`,
+                            detail:
+                                `${files.length} Parquet files, ${Number(row.n)} rows; during the run: WAL ${fixed(stats.walBytesPerSample, 0)} B/sample, ${stats.syncs} syncs, ` +
+                                `${stats.flushes} flushes (${stats.flushedRows} rows); flush after the run ${fixed(flushMs / 1000, 1)} s`,
                             flushMs,
+                            sluice: stats,
                         };
                     } finally {
                         connection.closeSync();
@@ -482,7 +510,7 @@ async function runOne(system: System, pool: RequestPool, repeat: number, dir: st
     try {
         running = await system.start(join(dir, "data"), profileDir);
         load = await runLoad(running.writeUrl, pool, running.service.pid, seconds, warmup);
-        verification = await running.verify(pool);
+        verification = await running.verify(pool, load.totalAckedSamples);
         const { totalAckedSamples, unansweredSamples } = load;
         const exact =
             unansweredSamples === 0
@@ -555,8 +583,8 @@ function markdown(report: Report): string {
         `- Each run: a fresh server and data directory, ${report.settings.warmup} s warm-up, ${report.settings.seconds} s measured, ${report.settings.repeats} repeat(s), interleaved; checked afterwards: the store holds exactly the acknowledged samples.`,
     );
     out.push("");
-    out.push("| system | C | samples/s | p50 / p99 ms | server CPU % | peak RSS MB | stored = acked | notes |");
-    out.push("|---|---|---|---|---|---|---|---|");
+    out.push("| system | C | samples/s | p50 / p99 ms | server CPU % | peak RSS MB | other procs CPU % | stored = acked | notes |");
+    out.push("|---|---|---|---|---|---|---|---|---|");
     const connections = [...new Set(report.records.map((r) => r.connections))];
     for (const c of connections) {
         for (const s of report.systems) {
@@ -564,18 +592,25 @@ function markdown(report: Report): string {
             if (runs.length === 0) continue;
             const loads = runs.flatMap((r) => (r.load === undefined ? [] : [r.load]));
             const ok = runs.filter((r) => r.problems.length === 0).length;
-            const notes = runs.flatMap((r) => [
-                ...r.problems,
-                ...(r.verification?.flushMs === undefined ? [] : [`flush after the run ${fixed(r.verification.flushMs / 1000, 1)} s`]),
-            ]);
+            const notes = runs.flatMap((r) => {
+                const v = r.verification;
+                const stats = v?.sluice;
+                const sluice =
+                    stats === undefined
+                        ? []
+                        : [
+                              `WAL ${fixed(stats.walBytesPerSample, 0)} B/sample, ${thousands(stats.syncs)} syncs, ${thousands(stats.flushes)} flushes in the run; flush after it ${fixed((v?.flushMs ?? Number.NaN) / 1000, 1)} s`,
+                          ];
+                return [...r.problems, ...sluice];
+            });
             out.push(
                 `| ${s.label} | ${c} | **${thousands(median(loads.map((l) => l.samplesPerSec)))}** | ${fixed(median(loads.map((l) => l.p50Ms)), 1)} / ${fixed(median(loads.map((l) => l.p99Ms)), 1)} | ` +
-                    `${fixed(median(loads.map((l) => l.serverCpuPct)), 0)} | ${fixed(median(loads.map((l) => l.serverRssPeakMB)), 0)} | ${ok}/${runs.length} | ${notes.join("; ")} |`,
+                    `${fixed(median(loads.map((l) => l.serverCpuPct)), 0)} | ${fixed(median(loads.map((l) => l.serverRssPeakMB)), 0)} | ${fixed(median(loads.map((l) => l.otherCpuPct)), 0)} | ${ok}/${runs.length} | ${notes.join("; ")} |`,
             );
         }
         const ours = median(report.records.filter((r) => r.system === "sluice" && r.connections === c).map((r) => r.load?.samplesPerSec ?? Number.NaN));
         const theirs = median(report.records.filter((r) => r.system === "victoriametrics" && r.connections === c).map((r) => r.load?.samplesPerSec ?? Number.NaN));
-        if (Number.isFinite(ours) && Number.isFinite(theirs)) out.push(`| **Sluice ÷ VictoriaMetrics** | ${c} | **${fixed(ours / theirs, 2)}×** | | | | | target ≥ 1.5× |`);
+        if (Number.isFinite(ours) && Number.isFinite(theirs)) out.push(`| **Sluice ÷ VictoriaMetrics** | ${c} | **${fixed(ours / theirs, 2)}×** | | | | | | target ≥ 1.5× |`);
     }
     const profiles = report.records.flatMap((r) => (r.profile === undefined ? [] : [r.profile]));
     if (profiles.length > 0) {
@@ -678,7 +713,7 @@ async function run(options: BenchOptions): Promise<number> {
                     const l = record.load;
                     progress(
                         `${label}: ${thousands(l?.samplesPerSec ?? Number.NaN)} samples/s, p50 ${fixed(l?.p50Ms, 1)} ms, p99 ${fixed(l?.p99Ms, 1)} ms, server ${fixed(l?.serverCpuPct, 0)}% CPU, ` +
-                            `${fixed(l?.serverRssPeakMB, 0)} MB; ${record.verification?.detail ?? "not verified"}${record.problems.map((p) => `\n    PROBLEM: ${p}`).join("")}`,
+                            `${fixed(l?.serverRssPeakMB, 0)} MB, other processes ${fixed(l?.otherCpuPct, 0)}%; ${record.verification?.detail ?? "not verified"}${record.problems.map((p) => `\n    PROBLEM: ${p}`).join("")}`,
                     );
                 }
             }

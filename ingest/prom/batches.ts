@@ -7,7 +7,7 @@
  * (decodes never interleave) up to a bound.
  */
 import { endianness } from "node:os";
-import { type Column, type ColumnarBatch, type StringColumn, TIME_COLUMN, bitmapBytes } from "../../src/columnar/batch.js";
+import { type Column, type ColumnarBatch, TIME_COLUMN, bitmapBytes } from "../../src/columnar/batch.js";
 import { VALUE_FIELD } from "./schema.js";
 import type { PromMetric, PromSeries } from "./series-cache.js";
 
@@ -102,97 +102,123 @@ export class RequestRows {
             const metric = metrics[m]!;
             const start = starts[m]!;
             const layout = layouts[m]!;
-            const codes = new Uint32Array(memory, codeOffset, size * layout.keys.length);
-            codeOffset += codes.byteLength;
             const columns = new Map<string, Column>([[TIME_COLUMN, { type: "t", values: new BigInt64Array(memory, 8 * start, size) }]]);
-            const tags = tagColumns(metric.series, layout, locals.subarray(start, start + size), codes);
-            for (const [name, column] of tags) columns.set(name, column);
+            addTagColumns(columns, metric.series, layout, locals, start, size, new Uint32Array(memory, codeOffset, size * layout.keys.length));
+            codeOffset += 4 * size * layout.keys.length;
             columns.set(VALUE_FIELD, { type: "f", values: values.subarray(start, start + size) });
-            batches.push({ measurement: metric.name, rows: size, tags: [...tags.keys()], columns });
+            batches.push({ measurement: metric.name, rows: size, tags: layout.keys, columns });
         }
         return batches;
     }
 }
 
 interface TagLayout {
+    /** The tag columns: the union of the series' tag keys, in order of first use. */
     readonly keys: readonly string[];
-    /** The column of series s's t-th tag. */
-    readonly columnOf: (s: number, t: number) => number;
+    /** Per series, the column of each of its tags (flat, at `offsets[s]`); null when every series has `keys` exactly. */
+    readonly columns: Int32Array | null;
+    readonly offsets: Int32Array | null;
 }
 
+/** The tag keys of a metric's series: their union, and each series' column for each of its tags. */
 function tagLayout(series: readonly PromSeries[]): TagLayout {
     const first = series[0]?.tagKeys ?? [];
-    // Usually every series of a metric has the same label names, in the same order.
-    if (series.every((s) => s.tagKeys.length === first.length && s.tagKeys.every((key, t) => key === first[t]))) return { keys: first, columnOf: (_, t) => t };
+    // Usually every series of a metric has the same label names, in the same order (interned: compared by reference).
+    let uniform = true;
+    for (let s = 1; s < series.length && uniform; s++) {
+        const keys = series[s]!.tagKeys;
+        if (keys === first) continue;
+        if (keys.length !== first.length) uniform = false;
+        for (let t = 0; t < keys.length && uniform; t++) if (keys[t] !== first[t]) uniform = false;
+    }
+    if (uniform) return { keys: first, columns: null, offsets: null };
     const keys: string[] = [];
     const index = new Map<string, number>();
-    const columns = series.map((s) =>
-        s.tagKeys.map((key) => {
-            let column = index.get(key);
+    const offsets = new Int32Array(series.length + 1);
+    for (let s = 0; s < series.length; s++) offsets[s + 1] = offsets[s]! + series[s]!.tagKeys.length;
+    const columns = new Int32Array(offsets[series.length]!);
+    for (let s = 0; s < series.length; s++) {
+        const tagKeys = series[s]!.tagKeys;
+        for (let t = 0; t < tagKeys.length; t++) {
+            let column = index.get(tagKeys[t]!);
             if (column === undefined) {
-                column = keys.push(key) - 1;
-                index.set(key, column);
+                column = keys.push(tagKeys[t]!) - 1;
+                index.set(tagKeys[t]!, column);
             }
-            return column;
-        }),
-    );
-    return { keys, columnOf: (s, t) => columns[s]![t]! };
+            columns[offsets[s]! + t] = column;
+        }
+    }
+    return { keys, columns, offsets };
 }
 
 /** Series × tag cells of the code table kept between requests (a larger table is allocated for its batch alone). */
 const KEPT_CODE_CELLS = 1 << 20;
 let codeScratch = new Int32Array(1024);
 
-/** The tag columns of a batch whose row i belongs to series `locals[i]` of `series`, their codes in `memory` (rows × tags). */
-function tagColumns(series: readonly PromSeries[], { keys, columnOf }: TagLayout, locals: Uint32Array, memory: Uint32Array): Map<string, StringColumn> {
-    const out = new Map<string, StringColumn>();
-    const width = keys.length;
+/**
+ * Adds to `columns` the tag columns of a batch whose row i belongs to series `locals[start + i]`
+ * of `series`, their codes in `memory` (rows × tags).
+ */
+function addTagColumns(
+    columns: Map<string, Column>,
+    series: readonly PromSeries[],
+    layout: TagLayout,
+    locals: Uint32Array,
+    start: number,
+    rows: number,
+    memory: Uint32Array,
+): void {
+    const width = layout.keys.length;
+    if (width === 0) return;
     // code[s × width + column]: series s's code in that column, -1 when it has no such tag.
     const cells = series.length * width;
     if (codeScratch.length < cells && cells <= KEPT_CODE_CELLS) codeScratch = new Int32Array(Math.min(KEPT_CODE_CELLS, 2 * cells));
     const code = cells <= codeScratch.length ? codeScratch : new Int32Array(cells);
-    code.fill(-1, 0, cells);
-    const dicts: string[][] = keys.map(() => []);
-    const indexes: (Map<string, number> | undefined)[] = keys.map(() => undefined);
+    if (layout.columns !== null) code.fill(-1, 0, cells);
+    const dicts: string[][] = [];
+    for (let column = 0; column < width; column++) dicts.push([]);
+    let indexes: (Map<string, number> | undefined)[] | undefined;
     for (let s = 0; s < series.length; s++) {
         const { tagValues } = series[s]!;
         for (let t = 0; t < tagValues.length; t++) {
-            const column = columnOf(s, t);
-            code[s * width + column] = dictionaryCode(dicts[column]!, indexes, column, tagValues[t]!);
+            const column = layout.columns === null ? t : layout.columns[layout.offsets![s]! + t]!;
+            const dict = dicts[column]!;
+            let found = -1;
+            if (indexes?.[column] === undefined) {
+                for (let i = 0; i < dict.length; i++) {
+                    if (dict[i] === tagValues[t]) {
+                        found = i;
+                        break;
+                    }
+                }
+                if (found < 0 && dict.length >= SCAN_DICTIONARY) {
+                    indexes ??= new Array<Map<string, number> | undefined>(width);
+                    indexes[column] = new Map(dict.map((value, i) => [value, i]));
+                }
+            }
+            const index = indexes?.[column];
+            if (index !== undefined) found = index.get(tagValues[t]!) ?? -1;
+            if (found < 0) {
+                found = dict.push(tagValues[t]!) - 1;
+                index?.set(tagValues[t]!, found);
+            }
+            code[s * width + column] = found;
         }
     }
-    const rows = locals.length;
     for (let column = 0; column < width; column++) {
         const codes = memory.subarray(column * rows, (column + 1) * rows);
         let missing = 0;
         for (let row = 0; row < rows; row++) {
-            const c = code[locals[row]! * width + column]!;
+            const c = code[locals[start + row]! * width + column]!;
             if (c >= 0) codes[row] = c;
             else missing++;
         }
-        let valid: Uint8Array | undefined;
-        if (missing > 0) {
-            valid = new Uint8Array(bitmapBytes(rows));
-            for (let row = 0; row < rows; row++) if (code[locals[row]! * width + column]! >= 0) valid[row >>> 3]! |= 1 << (row & 7);
+        if (missing === 0) {
+            columns.set(layout.keys[column]!, { type: "s", dict: dicts[column]!, codes });
+            continue;
         }
-        out.set(keys[column]!, valid === undefined ? { type: "s", dict: dicts[column]!, codes } : { type: "s", dict: dicts[column]!, codes, valid });
+        const valid = new Uint8Array(bitmapBytes(rows));
+        for (let row = 0; row < rows; row++) if (code[locals[start + row]! * width + column]! >= 0) valid[row >>> 3]! |= 1 << (row & 7);
+        columns.set(layout.keys[column]!, { type: "s", dict: dicts[column]!, codes, valid });
     }
-    return out;
-}
-
-/** `value`'s code in `dict`, added when new: a scan while the dictionary is small, a Map beyond. */
-function dictionaryCode(dict: string[], indexes: (Map<string, number> | undefined)[], column: number, value: string): number {
-    let index = indexes[column];
-    if (index === undefined) {
-        for (let i = 0; i < dict.length; i++) if (dict[i] === value) return i;
-        if (dict.length < SCAN_DICTIONARY) return dict.push(value) - 1;
-        index = new Map(dict.map((v, i) => [v, i]));
-        indexes[column] = index;
-    }
-    let found = index.get(value);
-    if (found === undefined) {
-        found = dict.push(value) - 1;
-        index.set(value, found);
-    }
-    return found;
 }
