@@ -126,7 +126,7 @@ async function commandPath(name: string): Promise<string | undefined> {
 }
 
 /** The binary of a Debian package, installed with apt-get when missing (root only). */
-async function ensurePackage(pkg: string, binary: string): Promise<{ path: string; version: string }> {
+export async function ensurePackage(pkg: string, binary: string): Promise<{ path: string; version: string }> {
     let path = await commandPath(binary);
     if (path === undefined) {
         if (process.getuid?.() !== 0) throw new Error(`${binary} is not installed and this is not root: run \`apt-get install -y ${pkg}\` first`);

@@ -13,6 +13,7 @@ import { type ApiFamily, errorReply } from "./routes/families.js";
 import { query } from "./routes/query.js";
 import { writeLineProtocol } from "./routes/write-lp.js";
 import { writeMsgpack } from "./routes/write-msgpack.js";
+import { writePrometheus } from "./routes/write-prom.js";
 
 type Route = (request: HttpRequest, context: AppContext) => Promise<HttpReply>;
 
@@ -82,6 +83,8 @@ const ENDPOINTS: Readonly<Record<string, Endpoint>> = {
     "/api/v2/write": { methods: { POST: writing((request, context) => writeLineProtocol("/api/v2/write", request, context)) }, family: "v2" },
     "/api/v3/write_lp": { methods: { POST: writing((request, context) => writeLineProtocol("/api/v3/write_lp", request, context)) }, family: "v3" },
     "/api/v1/write/msgpack": { methods: { POST: writing(writeMsgpack) }, family: "arc" },
+    "/api/v1/prom/write": { methods: { POST: writing((request, context) => writePrometheus("/api/v1/prom/write", request, context)) }, family: "v1" },
+    "/api/v1/write": { methods: { POST: writing((request, context) => writePrometheus("/api/v1/write", request, context)) }, family: "v1" },
     "/api/v1/flush": { methods: { POST: flushRoute }, family: "arc" },
     "/api/v1/compact": { methods: { POST: compactRoute }, family: "arc" },
     "/api/v1/retention": { methods: { POST: retentionRoute }, family: "arc" },

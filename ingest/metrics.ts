@@ -26,6 +26,12 @@ export class Metrics {
         labelNames: ["endpoint"],
         registers: [this.registry],
     });
+    readonly promSkipped = new Counter({
+        name: "sluice_prometheus_skipped_total",
+        help: "Remote-write items not stored by design: stale markers (dropped), metadata, exemplars and native histograms (not supported), by kind",
+        labelNames: ["kind"],
+        registers: [this.registry],
+    });
 
     constructor(writer: WalWriter, buffers: Buffers, flushStats: () => FlushCounters) {
         collectDefaultMetrics({ register: this.registry, prefix: "sluice_" });

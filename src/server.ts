@@ -52,6 +52,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         metrics: new Metrics(writer, buffers, () => flusher.stats),
         maxBodyBytes: config.http.max_body_bytes,
         msgpackTimeUnit: config.ingest.msgpack_time_unit,
+        prometheusDatabase: config.prometheus.database,
         databases: {
             create: (name, durationMs) => schemaStore.createDatabase(name, durationMs),
             list: () => schemaStore.databases().map((database) => database.name),

@@ -73,6 +73,8 @@ export interface AppContext {
     readonly maxBodyBytes: number;
     /** The unit of `time` in msgpack payloads unless the request says otherwise. */
     readonly msgpackTimeUnit: ArcTimeUnit;
+    /** The database of Prometheus remote writes without `?db=` (`prometheus.database`). */
+    readonly prometheusDatabase: string;
     /** Databases: made with `CREATE DATABASE`, or written to. */
     readonly databases: DatabaseCatalog;
     /** The server clock in ns since the epoch. */

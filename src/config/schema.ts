@@ -108,6 +108,11 @@ export const CONFIG_SCHEMA = {
         default: true,
         doc: "A point is (measurement, tag set, time): written again, it stays one point, the later write's non-null fields winning (false: every row kept as written).",
     },
+    "prometheus.database": {
+        type: "string",
+        default: "prometheus",
+        doc: "Database of Prometheus remote writes to /api/v1/write and /api/v1/prom/write without ?db=.",
+    },
     "flush.max_rows": { type: "integer", default: 1_000_000, min: 1, doc: "Flush a buffer to Parquet once it holds this many rows." },
     "flush.max_age_ms": { type: "integer", default: 60_000, min: 10, doc: "Flush a buffer to Parquet once its oldest row is this old, in ms." },
     "flush.worker_nice": {
