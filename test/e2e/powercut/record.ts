@@ -1,0 +1,116 @@
+/**
+ * The recorded run: `sluice serve` on ext4 on the logged disk, under write load, killed -9 and
+ * restarted a few times ("lives"), then the disk unmounted. Every acknowledged request is noted
+ * with the barrier count read just after its 2xx arrived: it is durable in every cut at that
+ * barrier or later.
+ */
+import { open, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { LoadGenerator, type LoadOptions, type SentBatch, sleep } from "../../helpers/load.js";
+import { type BlockLog, type LoggedDisk, makeExt4Image, readBlockLog, startLoggedDisk } from "./logged-disk.js";
+import { attachLoop, mountExt4 } from "./loop-mount.js";
+import { type Exit, isServing, serve } from "./sluice.js";
+import { type Teardown, run, say } from "./system.js";
+
+export interface RecordOptions {
+    readonly dir: string;
+    readonly diskBytes: number;
+    readonly seconds: number;
+    readonly lives: number;
+    readonly seed: number;
+    /** The environment of every `sluice` process, except SLUICE_DATA_DIR. */
+    readonly settings: Record<string, string>;
+    readonly load: Omit<LoadOptions, "seed" | "onSettle" | "ledger">;
+}
+
+/** One server process of the run, with the barrier count at its milestones. */
+export interface Life {
+    readonly spawnedAt: number;
+    readonly listeningAt: number | undefined;
+    readonly killedAt: number;
+    readonly exit: Exit | undefined;
+}
+
+export interface Recording {
+    /** The ext4 image before the log's first write. */
+    readonly initialImage: string;
+    /** The image as the daemon left it (the log replayed onto the initial image must equal it). */
+    readonly finalImage: string;
+    readonly log: BlockLog;
+    readonly generator: LoadGenerator;
+    /** Per acknowledged request: the barrier count read right after its answer. */
+    readonly ackBarrier: ReadonlyMap<SentBatch, number>;
+    readonly lives: readonly Life[];
+    /** The data directory's path inside the file system. */
+    readonly dataPath: string;
+    /** The environment of every sluice process, except SLUICE_DATA_DIR. */
+    readonly settings: Record<string, string>;
+}
+
+export const DATA_PATH = "data";
+
+/** How many barriers one fdatasync of a new file on the mount causes (0: flushes do not reach the log). */
+async function barriersPerSync(mount: string, disk: LoggedDisk): Promise<number> {
+    const before = disk.barriers();
+    const handle = await open(join(mount, "barrier-probe"), "w");
+    try {
+        await handle.write("probe");
+        await handle.datasync();
+    } finally {
+        await handle.close();
+    }
+    return disk.barriers() - before;
+}
+
+export async function record(options: RecordOptions, teardown: Teardown): Promise<Recording> {
+    const initialImage = join(options.dir, "initial.img");
+    const finalImage = join(options.dir, "disk.img");
+    await makeExt4Image(initialImage, options.diskBytes);
+    await run("cp", ["--sparse=always", initialImage, finalImage]);
+    const disk = await startLoggedDisk(options.dir, finalImage, teardown);
+    const loop = await attachLoop(disk.file, teardown);
+    const mount = await mountExt4(loop.device, join(options.dir, "live"), teardown);
+    const perSync = await barriersPerSync(mount.dir, disk);
+    if (perSync === 0) throw new Error("an fdatasync on the mount reached the FUSE file as no fsync: the log would not show barriers, so cuts cannot be placed");
+    say(`logged disk: ${options.diskBytes >> 20} MiB ext4 on ${loop.device} over ${disk.file}; one fdatasync = ${perSync} barriers`);
+
+    const ackBarrier = new Map<SentBatch, number>();
+    const generator = new LoadGenerator({
+        ...options.load,
+        seed: options.seed,
+        onSettle: (batch) => {
+            if (batch.outcome === "acked") ackBarrier.set(batch, disk.barriers());
+        },
+    });
+    const env = { ...options.settings, SLUICE_DATA_DIR: join(mount.dir, DATA_PATH) };
+    const lives: Life[] = [];
+    generator.start();
+    try {
+        for (let life = 0; life < options.lives; life++) {
+            const spawnedAt = disk.barriers();
+            const started = await serve(env, teardown, 120_000);
+            if (!isServing(started)) {
+                throw new Error(`sluice serve (life ${life + 1}) did not start on the live disk: exit ${JSON.stringify(started.exit)}: ${started.process.tail(5)}`);
+            }
+            const listeningAt = disk.barriers();
+            generator.setTarget(started.url);
+            await sleep((options.seconds * 1000) / options.lives);
+            const killedAt = disk.barriers();
+            const exit = await started.process.kill("SIGKILL");
+            generator.setTarget(undefined);
+            lives.push({ spawnedAt, listeningAt, killedAt, exit });
+            say(
+                `life ${life + 1}: started at barrier ${spawnedAt}, listening at ${listeningAt}, killed -9 at ${killedAt}; requests so far ${JSON.stringify(generator.ledger.requests)}`,
+            );
+        }
+    } finally {
+        generator.setTarget(undefined);
+        await generator.stop();
+    }
+    await mount.unmount();
+    await loop.detach();
+    await disk.close();
+    const log = await readBlockLog(disk.log);
+    say(`recorded ${log.writes} writes and ${log.barriers} barriers (${((await stat(disk.log)).size / 2 ** 20).toFixed(0)} MiB of log)`);
+    return { initialImage, finalImage, log, generator, ackBarrier, lives, dataPath: DATA_PATH, settings: options.settings };
+}
