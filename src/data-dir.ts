@@ -1,12 +1,19 @@
 /**
- * The data directory's layout, and the lock that keeps two processes (a server and an offline
- * `recover` or `wal purge`) from working on it at once.
+ * The data directory's layout, and the lock that keeps two processes (two servers, or a server
+ * and an offline `recover`, `compact` or `wal purge`) from working on it at once.
+ *
+ * The lock is a kernel lock on an open file (an open-file-description lock on Linux, flock on
+ * other systems, through `fs-native-extensions`): the kernel holds it for as long as the
+ * process has the file open and drops it when the process dies, however it dies, whatever PID
+ * namespace it runs in (two containers sharing a volume see each other's lock). The lock file's
+ * content is only a note for operators: an empty, stale or damaged lock file never blocks a start.
  */
-import { randomUUID } from "node:crypto";
-import { link, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
+import nativeFs from "fs-native-extensions";
 import { SluiceError } from "./errors.js";
-import { ensureDurableDirectory } from "./wal/fs.js";
+import { ensureDurableDirectory } from "./fs/durable.js";
+import type { FileHandle, FileSystem } from "./fs/file-system.js";
 
 export function walDirOf(dataDir: string): string {
     return join(dataDir, "wal");
@@ -16,9 +23,9 @@ export class DataDirLockedError extends SluiceError {
     readonly code = "data-dir-locked";
     constructor(
         readonly dataDir: string,
-        readonly pid: number,
+        holder: string,
     ) {
-        super(`${dataDir} is in use by process ${pid} (a running sluice); stop it first`);
+        super(`${dataDir} is in use by another sluice process${holder === "" ? "" : ` (${holder})`}; stop it first`);
     }
 }
 
@@ -26,65 +33,53 @@ export interface DataDirLock {
     release(): Promise<void>;
 }
 
-const LOCK_FILE = "sluice.lock";
+export const LOCK_FILE = "sluice.lock";
 
-function isAlive(pid: number): boolean {
+/** What the lock file says about its holder, as one line ("" when it says nothing readable). */
+async function holderNote(fs: FileSystem, path: string): Promise<string> {
+    const text = await fs.readFile(path).then(
+        (bytes) => bytes.toString("utf8", 0, Math.min(bytes.length, 200)),
+        () => "",
+    );
+    return text.replace(/[^\x20-\x7e]+/g, " ").trim();
+}
+
+/** Writes who holds the lock into the lock file: a courtesy for operators, not needed for safety. */
+async function noteHolder(handle: FileHandle): Promise<void> {
+    const note = Buffer.from(`pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}\n`);
     try {
-        process.kill(pid, 0);
-        return true;
-    } catch (error) {
-        return (error as NodeJS.ErrnoException).code === "EPERM";
+        await handle.truncate(0);
+        await handle.writev([note], 0);
+    } catch {
+        // A full disk must not stop a start: the lock is the kernel's, not these bytes.
     }
 }
 
-/** The process id a lock file names, or undefined when it is gone or unreadable. */
-async function lockHolder(path: string): Promise<number | undefined> {
-    const text = await readFile(path, "utf8").catch(() => "");
-    const pid = Number(text.trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-function code(error: unknown): string | undefined {
-    return (error as NodeJS.ErrnoException).code;
-}
-
-// Invariant kept: at most one process holds the lock: it is taken with link(2) of a file that
-// already names its holder (never empty), and a dead holder's lock is moved aside with one
-// rename(2), which only one contender can win.
-export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
-    await ensureDurableDirectory(dataDir);
+// Invariant kept: at most one process at a time holds the lock of a data directory, and a
+// process that dies (kill -9, power cut) holds nothing afterwards.
+export async function lockDataDir(fs: FileSystem, dataDir: string): Promise<DataDirLock> {
+    await ensureDurableDirectory(fs, dataDir);
     const path = join(dataDir, LOCK_FILE);
-    const mine = `${path}.${process.pid}.${randomUUID()}`;
-    await writeFile(mine, `${process.pid}\n`, { mode: 0o600 });
+    const handle = await fs.open(path, "lock");
+    let locked: boolean;
     try {
-        for (let attempt = 0; attempt < 10; attempt++) {
-            try {
-                await link(mine, path);
-                return {
-                    release: async () => {
-                        if ((await lockHolder(path)) === process.pid) await rm(path, { force: true });
-                    },
-                };
-            } catch (error) {
-                if (code(error) !== "EEXIST") throw error;
-            }
-            const holder = await lockHolder(path);
-            if (holder === undefined) continue;
-            if (holder !== process.pid && isAlive(holder)) throw new DataDirLockedError(dataDir, holder);
-            const aside = `${path}.stale.${process.pid}`;
-            try {
-                await rename(path, aside);
-            } catch (error) {
-                if (code(error) === "ENOENT") continue;
-                throw error;
-            }
-            const moved = await lockHolder(aside);
-            // A live contender's fresh lock replaced the stale one in between: give it back.
-            if (moved !== undefined && moved !== holder && isAlive(moved)) await link(aside, path).catch(() => undefined);
-            await rm(aside, { force: true });
-        }
-        throw new Error(`could not take the lock ${path}: it keeps changing hands`);
-    } finally {
-        await rm(mine, { force: true });
+        locked = nativeFs.tryLock(handle.fd);
+    } catch (error) {
+        await handle.close();
+        throw error;
     }
+    if (!locked) {
+        await handle.close();
+        throw new DataDirLockedError(dataDir, await holderNote(fs, path));
+    }
+    await noteHolder(handle);
+    let released = false;
+    return {
+        release: async () => {
+            if (released) return;
+            released = true;
+            // Closing the only descriptor of the open file drops the lock.
+            await handle.close();
+        },
+    };
 }

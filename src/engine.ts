@@ -14,11 +14,13 @@ import type { ColumnarBatch } from "./columnar/batch.js";
 import type { Config } from "./config/schema.js";
 import { type DataDirLock, lockDataDir, walDirOf } from "./data-dir.js";
 import type { Logger } from "./log.js";
+import { type FileSystem, nodeFileSystem } from "./fs/file-system.js";
 import type { WalFileSystem } from "./wal/fs.js";
 import { type PurgeReport, type PurgeTarget, type RecoveryStats, WalWriter, offlinePurgeTarget, purgeAll, purgeInactive, recoverWal } from "./wal/index.js";
 
 /** Seams for tests: faults injected below the WAL, a fake or failing encoder. */
 export interface EngineSeams {
+    readonly fileSystem?: FileSystem;
     readonly walFileSystem?: WalFileSystem;
     readonly encoder?: BatchEncoder;
 }
@@ -53,7 +55,7 @@ export class Engine {
      * replays every WAL entry not yet in Parquet into the buffers (flushing as they fill).
      */
     static async open(config: Config, log: Logger, encoder: ClosableEncoder, seams: EngineSeams = {}): Promise<{ engine: Engine; startup: StartupReport }> {
-        const lock = await lockDataDir(config.data_dir);
+        const lock = await lockDataDir(seams.fileSystem ?? nodeFileSystem, config.data_dir);
         const undo: (() => Promise<unknown>)[] = [() => lock.release(), () => encoder.close()];
         // The encode worker loads while recovery runs, not during the first flush (unless faked).
         if (seams.encoder === undefined) encoder.start();

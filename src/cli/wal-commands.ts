@@ -2,6 +2,7 @@
 import { stat } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { lockDataDir, walDirOf } from "../data-dir.js";
+import { nodeFileSystem } from "../fs/file-system.js";
 import { readFlushedThrough } from "../../flush/commit-log.js";
 import { consoleLogger } from "../log.js";
 import { type PurgeReport, offlinePurgeTarget, purgeAll, purgeInactive, purgeOlderThan } from "../wal/index.js";
@@ -101,7 +102,7 @@ export function registerWalCommands(program: Command): void {
         .action(async (options: ConfigOptions & JsonOption & { inactive?: boolean; olderThan?: number; all?: boolean; force?: boolean }) => {
             if (!options.inactive && options.olderThan === undefined && !options.all) throw new CliUsageError("wal purge needs one of --inactive, --older-than DURATION, --all");
             const dir = await walDir(options);
-            const lock = await lockDataDir(configFrom(options).data_dir);
+            const lock = await lockDataDir(nodeFileSystem, configFrom(options).data_dir);
             try {
                 const target = offlinePurgeTarget(dir, await readFlushedThrough(configFrom(options).data_dir, consoleLogger));
                 const force = { force: options.force ?? false };
