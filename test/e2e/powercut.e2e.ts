@@ -19,20 +19,25 @@ import { seedFromEnv } from "../helpers/load.js";
 import type { EndToEnd } from "./run.js";
 import { type CutResult, checkCut, problemsAfterLockRemoved } from "./powercut/check-cut.js";
 import { CutImages } from "./powercut/cut-images.js";
-import { planCuts } from "./powercut/cut-plan.js";
+import { type PlannedCut, cutAt, planCuts } from "./powercut/cut-plan.js";
 import { SYSTEM_PYTHON } from "./powercut/logged-disk.js";
-import { type Recording, record } from "./powercut/record.js";
+import { type RecordOptions, type Recording, loadRecording, record } from "./powercut/record.js";
 import { failureClasses, hiddenClasses, printClasses, tableHeader, tableRow } from "./powercut/report.js";
 import { Teardown, ensureDebianPackages, requireRoot, run, say } from "./powercut/system.js";
 
-const USAGE = `npm run e2e -- powercut [--cuts N] [--seconds S] [--lives L] [--seed N] [--disk-mib M] [--keep]
+const USAGE = `npm run e2e -- powercut [--cuts N] [--seconds S] [--lives L] [--seed N] [--disk-mib M] [--sync-mode X] [--keep]
+npm run e2e -- powercut --replay DIR [--seed N [--cuts N]] [--at BARRIER:CUTSEED,...]
   --cuts N       cut points to check (default 48)
   --seconds S    seconds of write load over the recorded run (default 24)
   --lives L      server processes in the run, each killed -9 (default 3: two restarts are recorded)
-  --seed N       the PRNG seed (default: SLUICE_CRASH_SEED or a fresh one; printed, and the same seed
-                 draws the same load, cut positions and variants)
+  --seed N       the PRNG seed (default: SLUICE_CRASH_SEED or a fresh one; printed). The same seed
+                 draws the same load, and on the same recording the same cuts and variants
   --disk-mib M   size of the ext4 disk (default 256)
-  --keep         keep the work directory (initial image, write log, final image) for a look by hand`;
+  --sync-mode X  wal.sync_mode of the recorded server (default fdatasync; \`off\` or \`async\` show
+                 the check failing, as acknowledged writes then are not durable)
+  --keep         keep the work directory (kept anyway when a cut fails)
+  --replay DIR   check cuts of a kept recording again instead of recording a new one
+  --at LIST      with --replay: just these cuts, each BARRIER:CUTSEED as a failure report prints it`;
 
 /** Aggressive settings: WAL rotation, flushes, purges and manifest commits all happen many times. */
 const SETTINGS: Record<string, string> = {
@@ -48,7 +53,10 @@ interface Options {
     readonly lives: number;
     readonly seed: number;
     readonly diskMiB: number;
+    readonly syncMode: string;
     readonly keep: boolean;
+    readonly replay: string | undefined;
+    readonly at: readonly { readonly barrier: number; readonly seed: number }[] | undefined;
 }
 
 function parse(args: readonly string[]): Options {
@@ -60,7 +68,10 @@ function parse(args: readonly string[]): Options {
             lives: { type: "string" },
             seed: { type: "string" },
             "disk-mib": { type: "string" },
+            "sync-mode": { type: "string" },
             keep: { type: "boolean" },
+            replay: { type: "string" },
+            at: { type: "string" },
         },
     });
     const integer = (name: string, value: string | undefined, fallback: number, min: number): number => {
@@ -75,7 +86,13 @@ function parse(args: readonly string[]): Options {
         lives: integer("lives", values.lives, 3, 1),
         seed: values.seed === undefined ? seedFromEnv() : integer("seed", values.seed, 0, 0) >>> 0,
         diskMiB: integer("disk-mib", values["disk-mib"], 256, 64),
+        syncMode: values["sync-mode"] ?? "fdatasync",
         keep: values.keep ?? false,
+        replay: values.replay,
+        at: values.at?.split(",").map((item) => {
+            const [barrier, seed] = item.split(":");
+            return { barrier: integer("at", barrier, 0, 1), seed: integer("at", seed, 0, 0) };
+        }),
     };
 }
 
@@ -92,16 +109,14 @@ async function installNeeds(): Promise<void> {
 }
 
 /** Checks every planned cut of a recording, printing each row as it is done. */
-async function checkCuts(recording: Recording, options: Options, dir: string, teardown: Teardown): Promise<CutResult[]> {
-    const random = seededRandom((options.seed ^ 0x5bd1e995) >>> 0);
-    const plan = planCuts({ barriers: recording.log.barriers, count: options.cuts, lives: recording.lives, perRestart: 3, random });
+async function checkCuts(recording: Recording, plan: readonly PlannedCut[], dir: string, teardown: Teardown): Promise<CutResult[]> {
     const images = await CutImages.open(recording.log, recording.initialImage, dir);
     const results: CutResult[] = [];
     try {
         say(tableHeader());
         for (const [index, cut] of plan.entries()) {
             const keep = cut.unflushedKept;
-            const image = await images.build({ barrier: cut.barrier, ...(keep === undefined ? {} : { unflushedKept: { probability: keep, random } }) }, "cut.img");
+            const image = await images.build({ barrier: cut.barrier, ...(keep === undefined ? {} : { unflushedKept: { probability: keep, random: cut.random } }) }, "cut.img");
             const result = await checkCut(index + 1, cut, image, recording, dir, teardown);
             results.push(result);
             say(tableRow(result, recording.log.barriers));
@@ -117,8 +132,14 @@ async function checkCuts(recording: Recording, options: Options, dir: string, te
     return results;
 }
 
-function summarize(recording: Recording, results: readonly CutResult[], options: Options): number {
-    const ledger = recording.generator.ledger;
+function plan(recording: Recording, options: Options): PlannedCut[] {
+    if (options.at !== undefined) return options.at.map(({ barrier, seed }) => cutAt(barrier, "asked", seed)).sort((a, b) => a.barrier - b.barrier);
+    const random = seededRandom((options.seed ^ 0x5bd1e995) >>> 0);
+    return planCuts({ barriers: recording.log.barriers, count: options.cuts, lives: recording.lives, perRestart: Math.min(3, Math.floor(options.cuts / 12)), random });
+}
+
+function summarize(recording: Recording, results: readonly CutResult[], dir: string): number {
+    const ledger = recording.ledger;
     say("");
     say(`requests: ${JSON.stringify(ledger.requests)}; points: ${JSON.stringify(ledger.counts)}`);
     const failed = results.filter((result) => result.problems.length > 0);
@@ -134,12 +155,10 @@ function summarize(recording: Recording, results: readonly CutResult[], options:
         printClasses("what the lock failure hid:", hiddenClasses(results), say);
     }
     for (const result of failed.slice(0, 8)) {
-        say(`cut ${result.index} (barrier ${result.cut.barrier}, ${result.cut.why}, ${result.cut.order}):`);
+        const { barrier, why, order, seed } = result.cut;
+        say(`cut ${result.index} (barrier ${barrier}, ${why}, ${order}; again: npm run e2e -- powercut --replay ${dir} --at ${barrier}:${seed}):`);
         for (const problem of result.problems) say(`    ${problem.slice(0, 600)}`);
     }
-    say(
-        `seed ${options.seed}: npm run e2e -- powercut --seed ${options.seed} --cuts ${options.cuts} --seconds ${options.seconds} --lives ${options.lives} draws the same load and cuts`,
-    );
     return failed.length > 0 || harness.length > 0 ? 1 : 0;
 }
 
@@ -147,38 +166,51 @@ async function powercut(args: readonly string[]): Promise<number> {
     const options = parse(args);
     await installNeeds();
     const started = Date.now();
-    say(`powercut: seed ${options.seed}, ${options.cuts} cuts, ${options.seconds} s of load over ${options.lives} server lives`);
-    const dir = await mkdtemp(join(tmpdir(), "sluice-powercut-"));
-    say(`work directory ${dir}`);
+    const dir = options.replay ?? (await mkdtemp(join(tmpdir(), "sluice-powercut-")));
+    say(
+        options.replay === undefined
+            ? `powercut: seed ${options.seed}, ${options.cuts} cuts, ${options.seconds} s of load over ${options.lives} server lives, wal.sync_mode ${options.syncMode}; work directory ${dir}`
+            : `powercut: checking cuts of the recording in ${dir} again (seed ${options.seed})`,
+    );
     const teardown = new Teardown();
-    let keep = options.keep;
-    try {
-        return await teardown.around(async () => {
-            const recording = await record(
-                {
-                    dir,
-                    diskBytes: options.diskMiB * 2 ** 20,
-                    seconds: options.seconds,
-                    lives: options.lives,
-                    seed: options.seed,
-                    settings: SETTINGS,
-                    load: { writers: 3, databases: ["power", "cut"], measurements: ["cpu", "mem", "disk", "net"], batchPoints: [5, 150], pauseMs: 10 },
-                },
-                teardown,
-            );
-            say(`recorded in ${((Date.now() - started) / 1000).toFixed(0)} s; checking ${options.cuts} cuts`);
-            const results = await checkCuts(recording, options, dir, teardown);
-            const code = summarize(recording, results, options);
+    let keep = options.keep || options.replay !== undefined;
+    // Registered first, so it runs last: after a failure, or Ctrl-C, the mounts are gone by then.
+    teardown.add(`remove ${dir}`, async () => {
+        if (keep) say(`kept ${dir} (initial.img, writes.log, disk.img, recording.json): --replay ${dir} checks its cuts again; rm -r it when done`);
+        else await rm(dir, { recursive: true, force: true });
+    });
+    return teardown.around(async () => {
+        try {
+            const recording = options.replay === undefined ? await record(recordOptions(options, dir), teardown) : await loadRecording(dir);
+            const cuts = plan(recording, options);
+            say(`${options.replay === undefined ? "recorded" : "loaded"} in ${((Date.now() - started) / 1000).toFixed(0)} s; checking ${cuts.length} cuts`);
+            const results = await checkCuts(recording, cuts, dir, teardown);
+            const code = summarize(recording, results, dir);
+            if (options.replay === undefined) {
+                say(
+                    `seed ${options.seed}: npm run e2e -- powercut --seed ${options.seed} --cuts ${options.cuts} --seconds ${options.seconds} --lives ${options.lives} --sync-mode ${options.syncMode} draws the same load and cut choices`,
+                );
+            }
+            keep ||= code !== 0;
             say(`powercut took ${((Date.now() - started) / 1000).toFixed(0)} s`);
             return code;
-        });
-    } catch (error) {
-        keep = true;
-        throw error;
-    } finally {
-        if (keep) say(`kept ${dir}`);
-        else await rm(dir, { recursive: true, force: true });
-    }
+        } catch (error) {
+            keep = true;
+            throw error;
+        }
+    });
+}
+
+function recordOptions(options: Options, dir: string): RecordOptions {
+    return {
+        dir,
+        diskBytes: options.diskMiB * 2 ** 20,
+        seconds: options.seconds,
+        lives: options.lives,
+        seed: options.seed,
+        settings: { ...SETTINGS, SLUICE_WAL_SYNC_MODE: options.syncMode },
+        load: { writers: 3, databases: ["power", "cut"], measurements: ["cpu", "mem", "disk", "net"], batchPoints: [1, 40], pauseMs: 10 },
+    };
 }
 
 export const check: EndToEnd = {

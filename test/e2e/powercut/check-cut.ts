@@ -93,7 +93,7 @@ async function runRecover(env: Record<string, string>, teardown: Teardown): Prom
 
 async function account(dataDir: string, recording: Recording, barrier: number): Promise<Accounting> {
     const { points, duplicateKeys } = await readParquet(dataDir);
-    const ledger = recording.generator.ledger;
+    const ledger = recording.ledger;
     const isRequired = (batch: SentBatch) => {
         const acked = recording.ackBarrier.get(batch);
         return acked !== undefined && acked <= barrier;

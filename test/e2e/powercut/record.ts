@@ -4,9 +4,9 @@
  * with the barrier count read just after its 2xx arrived: it is durable in every cut at that
  * barrier or later.
  */
-import { open, stat } from "node:fs/promises";
+import { open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { LoadGenerator, type LoadOptions, type SentBatch, sleep } from "../../helpers/load.js";
+import { type Endpoint, Ledger, LoadGenerator, type LoadOptions, type Outcome, type SentBatch, sleep } from "../../helpers/load.js";
 import { type BlockLog, type LoggedDisk, makeExt4Image, readBlockLog, startLoggedDisk } from "./logged-disk.js";
 import { attachLoop, mountExt4 } from "./loop-mount.js";
 import { type Exit, isServing, serve } from "./sluice.js";
@@ -37,7 +37,7 @@ export interface Recording {
     /** The image as the daemon left it (the log replayed onto the initial image must equal it). */
     readonly finalImage: string;
     readonly log: BlockLog;
-    readonly generator: LoadGenerator;
+    readonly ledger: Ledger;
     /** Per acknowledged request: the barrier count read right after its answer. */
     readonly ackBarrier: ReadonlyMap<SentBatch, number>;
     readonly lives: readonly Life[];
@@ -112,5 +112,79 @@ export async function record(options: RecordOptions, teardown: Teardown): Promis
     await disk.close();
     const log = await readBlockLog(disk.log);
     say(`recorded ${log.writes} writes and ${log.barriers} barriers (${((await stat(disk.log)).size / 2 ** 20).toFixed(0)} MiB of log)`);
-    return { initialImage, finalImage, log, generator, ackBarrier, lives, dataPath: DATA_PATH, settings: options.settings };
+    const recording = { initialImage, finalImage, log, ledger: generator.ledger, ackBarrier, lives, dataPath: DATA_PATH, settings: options.settings };
+    await saveRecording(options.dir, recording);
+    return recording;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A recording kept on disk (--keep), to check any cut of it again (--replay DIR).
+
+const RECORDING_FILE = "recording.json";
+
+type SavedBatch = [
+    writer: number,
+    firstSeq: number,
+    count: number,
+    database: string,
+    measurement: string,
+    endpoint: Endpoint,
+    outcome: Outcome,
+    detail: string,
+    ackBarrier: number | null,
+];
+
+interface SavedRecording {
+    readonly version: 1;
+    readonly dataPath: string;
+    readonly settings: Record<string, string>;
+    readonly lives: readonly Life[];
+    readonly batches: readonly SavedBatch[];
+}
+
+async function saveRecording(dir: string, recording: Recording): Promise<void> {
+    const saved: SavedRecording = {
+        version: 1,
+        dataPath: recording.dataPath,
+        settings: recording.settings,
+        lives: recording.lives,
+        batches: recording.ledger.batches.map((b) => [
+            b.writer,
+            b.firstSeq,
+            b.count,
+            b.database,
+            b.measurement,
+            b.endpoint,
+            b.outcome,
+            b.detail,
+            recording.ackBarrier.get(b) ?? null,
+        ]),
+    };
+    await writeFile(join(dir, RECORDING_FILE), JSON.stringify(saved));
+}
+
+// Invariant kept: the ledger comes back as it was: batches re-sent in their original order get
+// the same first seqs (checked), and each is settled as it was.
+export async function loadRecording(dir: string): Promise<Recording> {
+    const saved = JSON.parse(await readFile(join(dir, RECORDING_FILE), "utf8")) as Omit<SavedRecording, "version"> & { readonly version: unknown };
+    if (saved.version !== 1) throw new Error(`${dir}/${RECORDING_FILE}: unknown version ${String(saved.version)}`);
+    const ledger = new Ledger();
+    const ackBarrier = new Map<SentBatch, number>();
+    for (const [writer, firstSeq, count, database, measurement, endpoint, outcome, detail, acked] of saved.batches) {
+        const batch = ledger.sent({ writer, count, database, measurement, endpoint });
+        if (batch.firstSeq !== firstSeq) throw new Error(`${dir}/${RECORDING_FILE}: writer ${writer}'s batches are out of order`);
+        if (outcome !== "pending") ledger.settle(batch, outcome, detail);
+        if (acked !== null) ackBarrier.set(batch, acked);
+    }
+    const log = await readBlockLog(join(dir, "writes.log"));
+    return {
+        initialImage: join(dir, "initial.img"),
+        finalImage: join(dir, "disk.img"),
+        log,
+        ledger,
+        ackBarrier,
+        lives: saved.lives,
+        dataPath: saved.dataPath,
+        settings: saved.settings,
+    };
 }
