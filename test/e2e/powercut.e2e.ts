@@ -25,7 +25,7 @@ import { type RecordOptions, type Recording, loadRecording, record } from "./pow
 import { failureClasses, hiddenClasses, printClasses, tableHeader, tableRow } from "./powercut/report.js";
 import { Teardown, ensureDebianPackages, requireRoot, run, say } from "./powercut/system.js";
 
-const USAGE = `npm run e2e -- powercut [--cuts N] [--seconds S] [--lives L] [--seed N] [--disk-mib M] [--sync-mode X] [--keep]
+const USAGE = `npm run e2e -- powercut [--cuts N] [--seconds S] [--lives L] [--seed N] [--disk-mib M] [--keep]
 npm run e2e -- powercut --replay DIR [--seed N [--cuts N]] [--at BARRIER:CUTSEED,...]
   --cuts N       cut points to check (default 48)
   --seconds S    seconds of write load over the recorded run (default 24)
@@ -33,11 +33,11 @@ npm run e2e -- powercut --replay DIR [--seed N [--cuts N]] [--at BARRIER:CUTSEED
   --seed N       the PRNG seed (default: SLUICE_CRASH_SEED or a fresh one; printed). The same seed
                  draws the same load, and on the same recording the same cuts and variants
   --disk-mib M   size of the ext4 disk (default 256)
-  --sync-mode X  wal.sync_mode of the recorded server (default fdatasync; \`off\` or \`async\` show
-                 the check failing, as acknowledged writes then are not durable)
   --keep         keep the work directory (kept anyway when a cut fails)
   --replay DIR   check cuts of a kept recording again instead of recording a new one
-  --at LIST      with --replay: just these cuts, each BARRIER:CUTSEED as a failure report prints it`;
+  --at LIST      with --replay: just these cuts, each BARRIER:CUTSEED as a failure report prints it
+SLUICE_* variables in the environment override the recorded server's settings, e.g.
+SLUICE_WAL_SYNC_MODE=off (the check must then fail: acknowledged writes are not durable).`;
 
 /** Aggressive settings: WAL rotation, flushes, purges and manifest commits all happen many times. */
 const SETTINGS: Record<string, string> = {
@@ -47,13 +47,23 @@ const SETTINGS: Record<string, string> = {
     SLUICE_FLUSH_MAX_ROWS: "3000",
 };
 
+/** SLUICE_* settings from our environment (not the data directory, which is the harness's, nor the seed). */
+function callerSettings(): Record<string, string> {
+    return Object.fromEntries(
+        Object.entries(process.env).filter(
+            (entry): entry is [string, string] => entry[0].startsWith("SLUICE_") && !["SLUICE_DATA_DIR", "SLUICE_CRASH_SEED"].includes(entry[0]) && entry[1] !== undefined,
+        ),
+    );
+}
+
 interface Options {
     readonly cuts: number;
     readonly seconds: number;
     readonly lives: number;
     readonly seed: number;
     readonly diskMiB: number;
-    readonly syncMode: string;
+    /** The recorded server's environment: SETTINGS, then SLUICE_* from ours. */
+    readonly settings: Record<string, string>;
     readonly keep: boolean;
     readonly replay: string | undefined;
     readonly at: readonly { readonly barrier: number; readonly seed: number }[] | undefined;
@@ -68,7 +78,6 @@ function parse(args: readonly string[]): Options {
             lives: { type: "string" },
             seed: { type: "string" },
             "disk-mib": { type: "string" },
-            "sync-mode": { type: "string" },
             keep: { type: "boolean" },
             replay: { type: "string" },
             at: { type: "string" },
@@ -86,7 +95,7 @@ function parse(args: readonly string[]): Options {
         lives: integer("lives", values.lives, 3, 1),
         seed: values.seed === undefined ? seedFromEnv() : integer("seed", values.seed, 0, 0) >>> 0,
         diskMiB: integer("disk-mib", values["disk-mib"], 256, 64),
-        syncMode: values["sync-mode"] ?? "fdatasync",
+        settings: { ...SETTINGS, ...callerSettings() },
         keep: values.keep ?? false,
         replay: values.replay,
         at: values.at?.split(",").map((item) => {
@@ -169,7 +178,7 @@ async function powercut(args: readonly string[]): Promise<number> {
     const dir = options.replay ?? (await mkdtemp(join(tmpdir(), "sluice-powercut-")));
     say(
         options.replay === undefined
-            ? `powercut: seed ${options.seed}, ${options.cuts} cuts, ${options.seconds} s of load over ${options.lives} server lives, wal.sync_mode ${options.syncMode}; work directory ${dir}`
+            ? `powercut: seed ${options.seed}, ${options.cuts} cuts, ${options.seconds} s of load over ${options.lives} server lives, settings ${JSON.stringify(options.settings)}; work directory ${dir}`
             : `powercut: checking cuts of the recording in ${dir} again (seed ${options.seed})`,
     );
     const teardown = new Teardown();
@@ -188,7 +197,11 @@ async function powercut(args: readonly string[]): Promise<number> {
             const code = summarize(recording, results, dir);
             if (options.replay === undefined) {
                 say(
-                    `seed ${options.seed}: npm run e2e -- powercut --seed ${options.seed} --cuts ${options.cuts} --seconds ${options.seconds} --lives ${options.lives} --sync-mode ${options.syncMode} draws the same load and cut choices`,
+                    `seed ${options.seed}: ${Object.entries(callerSettings())
+                        .map(([key, value]) => `${key}=${value} `)
+                        .join(
+                            "",
+                        )}npm run e2e -- powercut --seed ${options.seed} --cuts ${options.cuts} --seconds ${options.seconds} --lives ${options.lives} draws the same load and cut choices`,
                 );
             }
             keep ||= code !== 0;
@@ -208,7 +221,7 @@ function recordOptions(options: Options, dir: string): RecordOptions {
         seconds: options.seconds,
         lives: options.lives,
         seed: options.seed,
-        settings: { ...SETTINGS, SLUICE_WAL_SYNC_MODE: options.syncMode },
+        settings: options.settings,
         load: { writers: 3, databases: ["power", "cut"], measurements: ["cpu", "mem", "disk", "net"], batchPoints: [1, 40], pauseMs: 10 },
     };
 }
