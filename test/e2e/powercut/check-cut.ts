@@ -42,6 +42,8 @@ export interface Accounting {
     readonly stored: number;
     readonly report: VerifyReport;
     readonly duplicateKeysByDuckDB: number;
+    /** Requests not acknowledged by the cut's barrier of which some points but not all are stored. */
+    readonly partiallyStored: readonly string[];
 }
 
 export interface CutResult {
@@ -100,7 +102,26 @@ async function account(dataDir: string, recording: Recording, barrier: number): 
     };
     const report = ledger.verify(points, isRequired);
     const required = ledger.batches.filter(isRequired).reduce((sum, batch) => sum + batch.count, 0);
-    return { required, requiredFound: required - report.missing.length, stored: report.counts.stored, report, duplicateKeysByDuckDB: duplicateKeys.length };
+    // Invariant 7: a request the cut did not see acknowledged is stored wholly or not at all.
+    const storedPerBatch = new Map<SentBatch, Set<bigint>>();
+    for (const point of points) {
+        const batch = /^w\d+$/.test(point.writer) ? ledger.find(Number(point.writer.slice(1)), Number(point.seq)) : undefined;
+        if (batch === undefined || isRequired(batch)) continue;
+        let seqs = storedPerBatch.get(batch);
+        if (seqs === undefined) storedPerBatch.set(batch, (seqs = new Set()));
+        seqs.add(point.seq);
+    }
+    const partial = [...storedPerBatch]
+        .filter(([batch, seqs]) => seqs.size < batch.count)
+        .map(([batch, seqs]) => `w${batch.writer}:${batch.firstSeq}+${batch.count} (${seqs.size} stored)`);
+    return {
+        required,
+        requiredFound: required - report.missing.length,
+        stored: report.counts.stored,
+        report,
+        duplicateKeysByDuckDB: duplicateKeys.length,
+        partiallyStored: partial,
+    };
 }
 
 const exitedCleanly = (exit: Exit | undefined) => exit?.code === 0;
@@ -117,6 +138,11 @@ function problemsIn(recovered: RecoverOutcome, served: ServeOutcome | undefined,
     const nothingRan = !exitedCleanly(recovered.exit) && served?.listened !== true;
     for (const [kind, detail] of Object.entries(problemsOf(accounting.report)))
         problems.push(`${kind}${kind === "missing" && nothingRan ? " (nothing could replay the WAL)" : ""} ${detail}`);
+    if (accounting.partiallyStored.length > 0) {
+        problems.push(
+            `partly stored ${accounting.partiallyStored.length} requests not acknowledged by the cut (invariant 7): ${accounting.partiallyStored.slice(0, 5).join("; ")}`,
+        );
+    }
     if (accounting.duplicateKeysByDuckDB > 0 && accounting.report.duplicated.length === 0) problems.push(`DuckDB finds ${accounting.duplicateKeysByDuckDB} duplicated keys`);
     return problems;
 }

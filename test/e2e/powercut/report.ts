@@ -67,6 +67,7 @@ export function problemClass(problem: string): string {
     return problem
         .replace(/\/[^\s:"']+/g, "<path>")
         .replace(/\b(missing|duplicated|neverSent|refusedButStored|altered|rejected)( \([^)]*\))? \d+:.*/, "$1 points$2")
+        .replace(/^partly stored .*/, "partly stored requests (invariant 7)")
         .replace(/\d+/g, "N")
         .slice(0, 240);
 }
