@@ -25,7 +25,8 @@ import { Teardown, ensureDebianPackages, say } from "./powercut/system.js";
 
 const USAGE = `npm run e2e -- partial-write [--case MEASUREMENTSxKILL_AT]...
   --case 400x2   a request of 400 measurements, the server killed at its 2nd pwritev (repeatable;
-                 default: 400x2, 1000x2, 1000x3)
+                 default: 400x2, 2500x2, 2500x3: 2,500 entries need several
+                 pwritev calls even at one buffer per entry)
   --points P     points per measurement (default 2)`;
 
 const DATABASE = "partial";
@@ -79,6 +80,8 @@ interface CaseResult {
     /** Complete WAL entries of the request the kill left (of `measurements`). */
     readonly walEntries: number;
     readonly killed: Exit;
+    /** What the restarted server logged as replayed ("WAL replayed: N entries …"), if anything. */
+    readonly replayed: string;
     readonly firstAnswer: string;
     /** Distinct points of the request in Parquet after the restart and a flush, before the retry. */
     readonly storedBeforeRetry: number;
@@ -126,6 +129,7 @@ async function runCase(request: Case, points: number, teardown: Teardown): Promi
                 request,
                 walEntries: entries,
                 killed,
+                replayed: /WAL replayed: (\d+) entries/.exec(restarted.process.output)?.[1] ?? "0",
                 firstAnswer: answer(first),
                 storedBeforeRetry,
                 retryAnswer: answer(retry),
@@ -144,7 +148,7 @@ async function runCase(request: Case, points: number, teardown: Teardown): Promi
 
 function parse(args: readonly string[]): { cases: Case[]; points: number } {
     const { values } = parseArgs({ args: [...args], options: { case: { type: "string", multiple: true }, points: { type: "string" } } });
-    const cases = (values.case ?? ["400x2", "1000x2", "1000x3"]).map((text) => {
+    const cases = (values.case ?? ["400x2", "2500x2", "2500x3"]).map((text) => {
         const match = /^(\d+)x(\d+)$/.exec(text);
         if (match === null || Number(match[2]) < 2) throw new Error(`--case wants MEASUREMENTSxKILL_AT with KILL_AT >= 2, got "${text}"\n${USAGE}`);
         return { measurements: Number(match[1]), killAt: Number(match[2]) };
@@ -164,13 +168,14 @@ async function partialWrite(args: readonly string[]): Promise<number> {
         for (const request of cases) done.push(await runCase(request, points, teardown));
         return done;
     });
-    say("measurements  kill at pwritev  WAL entries left  first answer      stored before retry  retry  stored after  duplicated  verdict");
+    say("measurements  kill at pwritev  WAL entries left  replayed  first answer      stored before retry  retry  stored after  duplicated  verdict");
     for (const result of results) {
         say(
             [
                 String(result.request.measurements).padEnd(13),
                 `#${result.request.killAt}`.padEnd(16),
                 `${result.walEntries}/${result.request.measurements}`.padEnd(17),
+                result.replayed.padEnd(9),
                 (result.firstAnswer.startsWith("no answer") ? "none (killed)" : result.firstAnswer.slice(0, 16)).padEnd(17),
                 `${result.storedBeforeRetry}/${result.request.measurements * points}`.padEnd(20),
                 result.retryAnswer.slice(0, 6).padEnd(6),
