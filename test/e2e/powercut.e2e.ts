@@ -28,7 +28,8 @@ import { Teardown, ensureDebianPackages, requireRoot, run, say } from "./powercu
 const USAGE = `npm run e2e -- powercut [--cuts N] [--seconds S] [--lives L] [--seed N] [--disk-mib M] [--keep]
 npm run e2e -- powercut --replay DIR [--seed N [--cuts N]] [--at BARRIER:CUTSEED,...]
   --cuts N       cut points to check (default 48)
-  --seconds S    seconds of write load over the recorded run (default 24)
+  --seconds S    seconds of write load over the recorded run (default 54: each life is long enough
+                 for the manifest's 1,000-commit rewrite under load)
   --lives L      server processes in the run, each killed -9 (default 3: two restarts are recorded)
   --seed N       the PRNG seed (default: SLUICE_CRASH_SEED or a fresh one; printed). The same seed
                  draws the same load, and on the same recording the same cuts and variants
@@ -43,7 +44,7 @@ SLUICE_WAL_SYNC_MODE=off (the check must then fail: acknowledged writes are not 
 const SETTINGS: Record<string, string> = {
     SLUICE_WAL_MAX_FILE_BYTES: "65536",
     SLUICE_WAL_MAX_FILE_AGE_MS: "1000",
-    SLUICE_FLUSH_MAX_AGE_MS: "300",
+    SLUICE_FLUSH_MAX_AGE_MS: "50",
     SLUICE_FLUSH_MAX_ROWS: "3000",
 };
 
@@ -91,7 +92,7 @@ function parse(args: readonly string[]): Options {
     };
     return {
         cuts: integer("cuts", values.cuts, 48, 1),
-        seconds: integer("seconds", values.seconds, 24, 1),
+        seconds: integer("seconds", values.seconds, 54, 1),
         lives: integer("lives", values.lives, 3, 1),
         seed: values.seed === undefined ? seedFromEnv() : integer("seed", values.seed, 0, 0) >>> 0,
         diskMiB: integer("disk-mib", values["disk-mib"], 256, 64),
@@ -222,7 +223,7 @@ function recordOptions(options: Options, dir: string): RecordOptions {
         lives: options.lives,
         seed: options.seed,
         settings: options.settings,
-        load: { writers: 3, databases: ["power", "cut"], measurements: ["cpu", "mem", "disk", "net"], batchPoints: [1, 40], pauseMs: 10 },
+        load: { writers: 3, databases: ["power", "cut"], measurements: ["cpu", "mem", "disk", "net"], batchPoints: [1, 24], pauseMs: 10 },
     };
 }
 

@@ -4,7 +4,7 @@
  * with the barrier count read just after its 2xx arrived: it is durable in every cut at that
  * barrier or later.
  */
-import { open, readFile, stat, writeFile } from "node:fs/promises";
+import { open, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Endpoint, Ledger, LoadGenerator, type LoadOptions, type Outcome, type SentBatch, sleep } from "../../helpers/load.js";
 import { type BlockLog, type LoggedDisk, makeExt4Image, readBlockLog, startLoggedDisk } from "./logged-disk.js";
@@ -62,6 +62,41 @@ async function barriersPerSync(mount: string, disk: LoggedDisk): Promise<number>
     return disk.barriers() - before;
 }
 
+/** What the sampler saw a life do (lower bounds: it looks every 100 ms). */
+export interface Activity {
+    /** Inode changes of flush/manifest.log: the manifest rewritten (temp, rename) after 1,000 commits. */
+    manifestRewrites: number;
+    walFilesCreated: number;
+    walFilesPurged: number;
+}
+
+/** Samples the live data directory until stopped: manifest rewrites, WAL rotations and purges. */
+function watchActivity(dataDir: string): { stop(): Promise<Activity> } {
+    const activity: Activity = { manifestRewrites: 0, walFilesCreated: 0, walFilesPurged: 0 };
+    let manifestInode: number | undefined;
+    let walFiles = new Set<string>();
+    const stopped = new AbortController();
+    const loop = (async () => {
+        while (!stopped.signal.aborted) {
+            const inode = (await stat(join(dataDir, "flush", "manifest.log")).catch(() => undefined))?.ino;
+            if (inode !== undefined && manifestInode !== undefined && inode !== manifestInode) activity.manifestRewrites++;
+            manifestInode = inode ?? manifestInode;
+            const names = new Set((await readdir(join(dataDir, "wal")).catch(() => [] as string[])).filter((name) => name.endsWith(".wal")));
+            for (const name of names) if (!walFiles.has(name)) activity.walFilesCreated++;
+            for (const name of walFiles) if (!names.has(name)) activity.walFilesPurged++;
+            walFiles = names;
+            await sleep(100);
+        }
+    })();
+    return {
+        stop: async () => {
+            stopped.abort();
+            await loop;
+            return activity;
+        },
+    };
+}
+
 export async function record(options: RecordOptions, teardown: Teardown): Promise<Recording> {
     const initialImage = join(options.dir, "initial.img");
     const finalImage = join(options.dir, "disk.img");
@@ -93,14 +128,18 @@ export async function record(options: RecordOptions, teardown: Teardown): Promis
                 throw new Error(`sluice serve (life ${life + 1}) did not start on the live disk: exit ${JSON.stringify(started.exit)}: ${started.process.tail(5)}`);
             }
             const listeningAt = disk.barriers();
+            const watch = watchActivity(env.SLUICE_DATA_DIR);
             generator.setTarget(started.url);
             await sleep((options.seconds * 1000) / options.lives);
             const killedAt = disk.barriers();
             const exit = await started.process.kill("SIGKILL");
             generator.setTarget(undefined);
+            const seen = await watch.stop();
             lives.push({ spawnedAt, listeningAt, killedAt, exit });
             say(
-                `life ${life + 1}: started at barrier ${spawnedAt}, listening at ${listeningAt}, killed -9 at ${killedAt}; requests so far ${JSON.stringify(generator.ledger.requests)}`,
+                `life ${life + 1}: started at barrier ${spawnedAt}, listening at ${listeningAt}, killed -9 at ${killedAt}; ` +
+                    `seen at least ${seen.walFilesCreated} WAL files created, ${seen.walFilesPurged} purged, ${seen.manifestRewrites} manifest rewrites after the start's; ` +
+                    `requests so far ${JSON.stringify(generator.ledger.requests)}`,
             );
         }
     } finally {
