@@ -20,7 +20,11 @@ import { listWalFiles } from "../src/wal/files.js";
 import { encodeEntryHeader, nowMicros } from "../src/wal/format.js";
 import { decodePayload, encodePayload } from "../src/wal/payload.js";
 import { WalFileReader } from "../src/wal/reader.js";
-import { SYNC_MODES, type SyncMode, WAL_WRITER_DEFAULTS, WalWriter, type WalWriterStats, isSyncMode } from "../src/wal/writer.js";
+import { MAX_GROUP_BYTES, SYNC_MODES, type SyncMode, WalWriter, type WalWriterStats, isSyncMode } from "../src/wal/writer.js";
+import { systemClock } from "../src/clock.js";
+import { walWriterOptions } from "../src/config/components.js";
+import { loadConfig } from "../src/config/load.js";
+import { nodeFileSystem } from "../src/fs/file-system.js";
 import {
     type Benchmark,
     type BenchOptions,
@@ -259,7 +263,7 @@ async function runCell(spec: CellSpec, batches: readonly ColumnarBatch[], dir: s
     const problems: string[] = [];
     await mkdir(dir, { recursive: true });
     const writer = await WalWriter.open({
-        dir,
+        ...walWriterOptions(loadConfig({ env: {} }), dir, 0, { fileSystem: nodeFileSystem, clock: systemClock }),
         syncMode: spec.mode,
         ...(settings.maxGroupBytes === undefined ? {} : { maxGroupBytes: settings.maxGroupBytes }),
         ...(settings.maxFileBytes === undefined ? {} : { maxFileBytes: settings.maxFileBytes }),
@@ -331,7 +335,7 @@ async function runCell(spec: CellSpec, batches: readonly ColumnarBatch[], dir: s
     const seconds = (t1 - t0) / 1000;
     if (spec.mode === "async" && state.errors === 0) {
         // DESIGN.md §2: async mode syncs every wal.sync_interval, also under load.
-        const interval = WAL_WRITER_DEFAULTS.syncIntervalMs;
+        const interval = loadConfig({ env: {} }).wal.sync_interval_ms;
         const expected = Math.floor((seconds * 1000) / interval);
         const made = after.syncs - before.syncs;
         if (expected >= 4 && made < expected / 2) {
@@ -571,8 +575,8 @@ async function run(options: BenchOptions): Promise<number> {
                 secondsPerCell: measureSeconds,
                 warmupSeconds,
                 seed: SEED,
-                maxGroupBytes: maxGroupBytes ?? WAL_WRITER_DEFAULTS.maxGroupBytes,
-                maxFileBytes: maxFileBytes ?? WAL_WRITER_DEFAULTS.maxFileBytes,
+                maxGroupBytes: maxGroupBytes ?? MAX_GROUP_BYTES,
+                maxFileBytes: maxFileBytes ?? loadConfig({ env: {} }).wal.max_file_bytes,
                 directory: scratch.path,
             },
             encode,

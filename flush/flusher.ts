@@ -1,60 +1,73 @@
 /**
  * The flush loop (DESIGN.md §1, §3): takes full, old or memory-heavy buffers out, has them
- * encoded to Parquet off the event loop, commits the files through the commit log, and purges
- * the WAL files whose entries are all in Parquet. A failed flush puts its rows back (read again
- * from the WAL, which still holds them) and is retried with backoff; other measurements go on.
+ * encoded to Parquet off the event loop, and commits their files through the commit protocol,
+ * many small measurements in one change (one manifest record, each directory synced once).
+ * A failed flush puts its rows back (read again from the WAL, which still holds them) and is
+ * retried with backoff; other measurements go on.
  */
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Logger } from "../src/log.js";
-import { WalDirectoryReader, decodedRecords } from "../src/wal/directory-reader.js";
-import { writeNewFileDurably } from "../src/wal/fs.js";
+import { performance } from "node:perf_hooks";
+import type { Clock } from "../src/clock.js";
 import type { ColumnarBatch } from "../src/columnar/batch.js";
 import { sliceBatch } from "../src/columnar/slice.js";
-import type { Buffers } from "../ingest/buffer/buffers.js";
-import type { DrainedBuffer, MeasurementBuffer, SequencedRows } from "../ingest/buffer/measurement-buffer.js";
-import { type CommitLog, type CommittedFile, CommitLogFailedError } from "./commit-log.js";
+import { IO_CONCURRENCY, mapLimit } from "../src/concurrency.js";
+import { SluiceError, messageOf } from "../src/errors.js";
+import type { Logger } from "../src/log.js";
+import type { SequencedBatch } from "../src/wal/index.js";
+import { type CommitProtocol, CommitUncertainError } from "./commit.js";
 import { crashPoint } from "./crash-points.js";
 import type { EncodeInput, EncodedFile } from "./encode/types.js";
 import { parquetFileName, partitionPath } from "./layout.js";
+import type { AddFiles, PartitionRef, StagedFile } from "./manifest/records.js";
+import type { BufferSource, DrainableBuffer, DrainedRows } from "./source.js";
 
 /** Turns a drained buffer into Parquet bytes, one file per UTC hour (the worker thread, or a fake). */
 export interface BatchEncoder {
     encode(input: EncodeInput): Promise<readonly EncodedFile[]>;
 }
 
+/** Resolved options (defaults live in the config schema). */
 export interface FlusherOptions {
-    /** Flush a buffer once it holds this many rows. */
+    /** Flush a buffer once it holds this many rows; a larger one is encoded in parts of at most this many. */
     readonly maxRows: number;
     /** Flush a buffer once its oldest row is this old. */
     readonly maxAgeMs: number;
     /** Above this share of the buffer budget, flush the largest buffers first. */
-    readonly pressureRatio?: number;
+    readonly pressureRatio: number;
     /** First retry delay after a failed flush; doubles up to `maxRetryMs`. */
-    readonly retryBaseMs?: number;
-    readonly maxRetryMs?: number;
+    readonly retryBaseMs: number;
+    readonly maxRetryMs: number;
+    /** At most this many measurements share one commit. */
+    readonly maxBatchMeasurements: number;
 }
 
-export const FLUSHER_DEFAULTS = {
+export const FLUSHER_TUNING = {
     pressureRatio: 0.6,
     retryBaseMs: 500,
     maxRetryMs: 30_000,
-} as const satisfies Partial<{ [K in keyof FlusherOptions]: FlusherOptions[K] }>;
+    maxBatchMeasurements: 2_000,
+} as const satisfies Partial<FlusherOptions>;
 
 export interface FlusherDeps {
-    readonly buffers: Buffers;
+    readonly source: BufferSource;
     readonly encoder: BatchEncoder;
-    readonly commitLog: CommitLog;
-    /** The WAL directory, read back to restore the rows of a failed flush. */
-    readonly walDir: string;
-    /** Deletes WAL files below the low-water mark; called after each committed flush. */
-    readonly purge: () => Promise<void>;
+    readonly commit: Pick<CommitProtocol, "stage" | "discard" | "commit" | "repair">;
+    /** Reads a drained buffer's rows back from the WAL (to put a failed flush's rows back). */
+    readonly readBack: (rows: DrainedRows) => Promise<SequencedBatch[]>;
+    /** Called after every committed change (the engine purges the WAL). */
+    readonly onCommitted: () => Promise<void>;
     readonly log: Logger;
+    readonly clock: Clock;
 }
 
-export interface FlushedFile extends CommittedFile {
+/** A committed Parquet file, as POST /api/v1/flush lists it. */
+export interface FlushedFile {
     readonly database: string;
     readonly measurement: string;
+    /** Where readers find it, relative to `<data>/parquet`: `<db>/<m>/date=…/hour=…/<name>`, names encoded. */
+    readonly path: string;
+    readonly rows: number;
+    readonly bytes: number;
 }
 
 export interface FlushFailure {
@@ -65,18 +78,21 @@ export interface FlushFailure {
     readonly nextRetryMs: number;
 }
 
-export class FlushError extends Error {
-    readonly code = "flush-failed";
-}
-
 export interface FlusherStats {
-    /** Flushes committed. */
+    /** Measurement flushes committed. */
     flushes: number;
+    /** Changes committed (one may hold many measurement flushes). */
+    commits: number;
     files: number;
     rows: number;
     bytes: number;
     /** Flush attempts that failed (their rows went back to the buffers). */
     failures: number;
+}
+
+export class FlushError extends SluiceError {
+    readonly code = "flush-failed";
+    override readonly retryable = true;
 }
 
 interface Failure {
@@ -85,36 +101,41 @@ interface Failure {
     nextRetryAtMs: number;
 }
 
+/** One buffer's rows on their way to Parquet. */
+interface Flight {
+    readonly key: string;
+    readonly buffer: DrainableBuffer;
+    readonly drained: DrainedRows;
+    readonly bytes: number;
+    readonly temps: string[];
+    readonly adds: AddFiles[];
+    encodeMs: number;
+    error?: Error;
+}
+
 function keyOf(database: string, measurement: string): string {
     return `${database}\u0000${measurement}`;
 }
 
 export class Flusher {
     readonly #deps: FlusherDeps;
-    readonly #options: Required<FlusherOptions>;
+    readonly #options: FlusherOptions;
     /**
      * Each flush under way, or failed and not yet back in its buffer: the lowest WAL sequence
      * of its rows (which are in no buffer meanwhile) and the bytes they held.
      */
     readonly #inFlight = new Map<string, { readonly minSequence: number; readonly bytes: number }>();
-    /** Failed flushes whose rows could not be read back yet. */
-    readonly #unrestored = new Map<string, { readonly buffer: MeasurementBuffer; readonly drained: DrainedBuffer }>();
+    /** Failed flushes whose rows could not be read back yet (retried on every tick). */
+    readonly #unrestored = new Map<string, Flight>();
     readonly #failures = new Map<string, Failure>();
     #running: Promise<void> | undefined;
     #timer: NodeJS.Timeout | undefined;
     #closed = false;
-    #tempCounter = 0;
-    readonly #stats: FlusherStats = { flushes: 0, files: 0, rows: 0, bytes: 0, failures: 0 };
+    readonly #stats: FlusherStats = { flushes: 0, commits: 0, files: 0, rows: 0, bytes: 0, failures: 0 };
 
     constructor(deps: FlusherDeps, options: FlusherOptions) {
         this.#deps = deps;
-        this.#options = {
-            maxRows: options.maxRows,
-            maxAgeMs: options.maxAgeMs,
-            pressureRatio: options.pressureRatio ?? FLUSHER_DEFAULTS.pressureRatio,
-            retryBaseMs: options.retryBaseMs ?? FLUSHER_DEFAULTS.retryBaseMs,
-            maxRetryMs: options.maxRetryMs ?? FLUSHER_DEFAULTS.maxRetryMs,
-        };
+        this.#options = options;
     }
 
     /** Starts the timer that flushes old buffers and retries failed flushes. */
@@ -128,7 +149,7 @@ export class Flusher {
 
     /** The lowest WAL sequence not yet in Parquet: held by a buffer or by a flush under way. */
     lowWaterMark(nextSequence: number): number {
-        let mark = Math.min(nextSequence, this.#deps.buffers.lowestSequence());
+        let mark = Math.min(nextSequence, this.#deps.source.lowestSequence());
         for (const { minSequence } of this.#inFlight.values()) mark = Math.min(mark, minSequence);
         return mark;
     }
@@ -146,9 +167,10 @@ export class Flusher {
 
     /** Failing flushes, for /health. */
     failures(): FlushFailure[] {
+        const now = this.#deps.clock.now();
         return [...this.#failures].map(([key, failure]) => {
             const [database, measurement] = key.split("\u0000") as [string, string];
-            return { database, measurement, attempts: failure.attempts, error: failure.error, nextRetryMs: Math.max(0, failure.nextRetryAtMs - Date.now()) };
+            return { database, measurement, attempts: failure.attempts, error: failure.error, nextRetryMs: Math.max(0, failure.nextRetryAtMs - now) };
         });
     }
 
@@ -170,16 +192,16 @@ export class Flusher {
     }
 
     /** The buffers a trigger says to flush now, largest first under memory pressure. */
-    #due(): MeasurementBuffer[] {
-        const now = Date.now();
-        const { buffers } = this.#deps;
-        const candidates = buffers.nonEmpty().filter((buffer) => {
+    #due(): DrainableBuffer[] {
+        const now = this.#deps.clock.now();
+        const { source } = this.#deps;
+        const candidates = source.nonEmpty().filter((buffer) => {
             const key = keyOf(buffer.database, buffer.measurement);
             if (this.#inFlight.has(key)) return false;
             const failure = this.#failures.get(key);
             return failure === undefined || failure.nextRetryAtMs <= now;
         });
-        const pressured = buffers.bytes + this.inFlightBytes >= this.#options.pressureRatio * buffers.maxBytes;
+        const pressured = source.bytes + this.inFlightBytes >= this.#options.pressureRatio * source.maxBytes;
         const due = candidates.filter(
             (buffer) =>
                 buffer.rows >= this.#options.maxRows || now - buffer.oldestAppendMs >= this.#options.maxAgeMs || this.#failures.has(keyOf(buffer.database, buffer.measurement)),
@@ -193,8 +215,26 @@ export class Flusher {
 
     async #runDue(): Promise<void> {
         for (let due = this.#due(); due.length > 0 && !this.#closed; due = this.#due()) {
-            for (const buffer of due) await this.#flushOne(buffer).catch(() => undefined);
+            for (const batch of this.#batches(due)) await this.#flushBatch(batch).catch(() => undefined);
         }
+    }
+
+    /** Buffers grouped into commits: a large one alone, small ones together up to maxRows rows and maxBatchMeasurements. */
+    #batches(buffers: readonly DrainableBuffer[]): DrainableBuffer[][] {
+        const batches: DrainableBuffer[][] = [];
+        let batch: DrainableBuffer[] = [];
+        let rows = 0;
+        for (const buffer of buffers) {
+            if (batch.length > 0 && (rows + buffer.rows > this.#options.maxRows || batch.length >= this.#options.maxBatchMeasurements)) {
+                batches.push(batch);
+                batch = [];
+                rows = 0;
+            }
+            batch.push(buffer);
+            rows += buffer.rows;
+        }
+        if (batch.length > 0) batches.push(batch);
+        return batches;
     }
 
     /**
@@ -202,112 +242,175 @@ export class Flusher {
      * they are durable; rejects if any flush failed (its rows stay buffered and in the WAL).
      */
     flushAll(): Promise<FlushedFile[]> {
-        return this.flushBuffers(() => this.#deps.buffers.nonEmpty());
+        return this.flushBuffers(() => this.#deps.source.nonEmpty());
     }
 
     /** Flushes the given buffers now, after any flush under way; rejects if any failed. */
-    async flushBuffers(select: () => MeasurementBuffer[]): Promise<FlushedFile[]> {
+    async flushBuffers(select: () => DrainableBuffer[]): Promise<FlushedFile[]> {
         while (this.#running !== undefined) await this.#running;
         const files: FlushedFile[] = [];
         const errors: string[] = [];
         const run = (async () => {
-            for (const buffer of select()) {
-                if (this.#inFlight.has(keyOf(buffer.database, buffer.measurement))) {
-                    errors.push(`${buffer.database}/${buffer.measurement}: blocked by an earlier flush that is not resolved yet`);
-                    continue;
-                }
-                try {
-                    files.push(...(await this.#flushOne(buffer)));
-                } catch (error) {
-                    errors.push(`${buffer.database}/${buffer.measurement}: ${(error as Error).message}`);
-                }
+            await this.#repair();
+            const selected = select().filter((buffer) => {
+                if (!this.#inFlight.has(keyOf(buffer.database, buffer.measurement))) return true;
+                errors.push(`${buffer.database}/${buffer.measurement}: blocked by an earlier flush that is not resolved yet`);
+                return false;
+            });
+            for (const batch of this.#batches(selected)) {
+                const outcome = await this.#flushBatch(batch);
+                files.push(...outcome.files);
+                errors.push(...outcome.errors);
             }
         })();
         this.#running = run.finally(() => (this.#running = undefined));
         await this.#running;
-        for (const key of this.#unrestored.keys()) errors.push(`${key.replace("\u0000", "/")}: rows of a failed flush are still waiting to be read back from the WAL`);
+        for (const flight of this.#unrestored.values())
+            errors.push(`${flight.drained.database}/${flight.drained.measurement}: rows of a failed flush are still waiting to be read back from the WAL`);
         if (errors.length > 0) throw new FlushError(`flush failed (the rows stay in the WAL): ${errors.join("; ")}`);
         return files;
     }
 
     // Invariant kept: a (database, measurement) has at most one flush under way, and until its
     // rows are committed or back in its buffer (in WAL order) they pin the low-water mark.
-    async #flushOne(buffer: MeasurementBuffer): Promise<FlushedFile[]> {
-        const { database, measurement } = buffer;
-        const key = keyOf(database, measurement);
-        if (buffer.rows === 0 || this.#inFlight.has(key)) return [];
-        const bytes = buffer.bytes;
+    async #flushBatch(buffers: readonly DrainableBuffer[]): Promise<{ files: FlushedFile[]; errors: string[] }> {
         const started = performance.now();
-        let encodeMs = 0;
-        const drained = buffer.drain();
-        this.#inFlight.set(key, { minSequence: drained.minSequence, bytes });
-        const temps: string[] = [];
-        const files: CommittedFile[] = [];
-        try {
-            // A buffer can hold more than flush.max_rows (rows arrive while a flush runs): encode it
-            // in parts of at most that many rows, so the worker's memory stays bounded, and commit
-            // all parts with one record.
-            const parts = splitIntoParts(drained.segments, drained.rows, this.#options.maxRows);
-            for (const [part, segments] of parts.entries()) {
-                const encodeStarted = performance.now();
-                const partitions = await this.#deps.encoder.encode({ database, segments, minSequence: drained.minSequence, maxSequence: drained.maxSequence });
-                encodeMs += performance.now() - encodeStarted;
-                const name = parquetFileName(drained.minSequence, drained.maxSequence, parts.length === 1 ? 0 : part + 1);
-                for (const partition of partitions) {
-                    const temp = `${process.pid}-${Date.now()}-${this.#tempCounter++}.parquet.tmp`;
-                    temps.push(temp);
-                    await writeNewFileDurably(this.#deps.commitLog.tempPath(temp), partition.bytes);
-                    files.push({
-                        path: join(partitionPath(database, measurement, partition.date, partition.hour), name),
-                        temp,
-                        rows: partition.rows,
-                        bytes: partition.bytes.length,
-                    });
+        const flights: Flight[] = [];
+        for (const buffer of buffers) {
+            if (buffer.rows === 0) continue;
+            const key = keyOf(buffer.database, buffer.measurement);
+            if (this.#inFlight.has(key)) continue;
+            const bytes = buffer.bytes;
+            const drained = buffer.drain();
+            this.#inFlight.set(key, { minSequence: drained.minSequence, bytes });
+            flights.push({ key, buffer, drained, bytes, temps: [], adds: [], encodeMs: 0 });
+        }
+        for (const flight of flights) {
+            try {
+                await this.#encode(flight);
+            } catch (error) {
+                flight.error = error as Error;
+            }
+        }
+        crashPoint("after-temp-fsync");
+        const encoded = flights.filter((flight) => flight.error === undefined);
+        if (encoded.length > 0) {
+            try {
+                await this.#deps.commit.commit({
+                    flushed: encoded.map(({ drained }) => ({
+                        database: drained.database,
+                        measurement: drained.measurement,
+                        min: drained.minSequence,
+                        through: drained.maxSequence,
+                    })),
+                    adds: encoded.flatMap((flight) => flight.adds),
+                    replaces: [],
+                    drops: [],
+                });
+            } catch (error) {
+                if (error instanceof CommitUncertainError) {
+                    // Maybe durable: the temps stay and the rows stay pinned until the manifest knows.
+                    for (const flight of encoded) this.#recordFailure(flight.key, error);
+                    void error.settled.then(() => Promise.all(encoded.map((flight) => this.#fail(flight, error))));
+                    return { files: [], errors: encoded.map((flight) => `${flight.drained.database}/${flight.drained.measurement}: ${error.message}`) };
                 }
+                for (const flight of encoded) flight.error = error as Error;
             }
-            crashPoint("after-temp-fsync");
-            await this.#deps.commitLog.commit({ type: "commit", database, measurement, through: drained.maxSequence, min: drained.minSequence, files });
-        } catch (error) {
-            this.#recordFailure(key, error as Error);
-            if (error instanceof CommitLogFailedError) {
-                // The record may be durable: the temps stay and the rows stay pinned until a
-                // restart, whose commit-log recovery decides.
-                throw error;
-            }
-            for (const temp of temps) await rm(this.#deps.commitLog.tempPath(temp), { force: true }).catch(() => undefined);
-            await this.#putBack(buffer, drained);
-            throw error;
         }
-        this.#inFlight.delete(key);
-        this.#failures.delete(key);
-        this.#stats.flushes++;
-        this.#stats.files += files.length;
-        this.#stats.rows += drained.rows;
-        const fileBytes = files.reduce((sum, file) => sum + file.bytes, 0);
-        this.#stats.bytes += fileBytes;
-        this.#deps.log.info("flushed", {
-            database,
-            measurement,
-            rows: drained.rows,
-            files: files.length,
-            bytes: fileBytes,
-            wal_seq: `${drained.minSequence}-${drained.maxSequence}`,
-            encode_ms: Math.round(encodeMs),
-            ms: Math.round(performance.now() - started),
+        const errors: string[] = [];
+        const files: FlushedFile[] = [];
+        for (const flight of flights) {
+            if (flight.error !== undefined) {
+                errors.push(`${flight.drained.database}/${flight.drained.measurement}: ${flight.error.message}`);
+                this.#recordFailure(flight.key, flight.error);
+                await this.#fail(flight, flight.error);
+                continue;
+            }
+            this.#inFlight.delete(flight.key);
+            this.#failures.delete(flight.key);
+            const flightFiles = flight.adds.flatMap(({ partition, files: added }) =>
+                added.map((file) => ({
+                    database: partition.database,
+                    measurement: partition.measurement,
+                    path: join(partitionPath(partition), file.name),
+                    rows: file.rows,
+                    bytes: file.bytes,
+                })),
+            );
+            files.push(...flightFiles);
+            this.#stats.flushes++;
+            this.#stats.rows += flight.drained.rows;
+            this.#stats.files += flightFiles.length;
+            this.#stats.bytes += flightFiles.reduce((sum, file) => sum + file.bytes, 0);
+        }
+        if (files.length > 0) {
+            this.#stats.commits++;
+            this.#logCommit(
+                flights.filter((flight) => flight.error === undefined),
+                files,
+                started,
+            );
+            try {
+                await this.#deps.onCommitted();
+            } catch (error) {
+                this.#deps.log.error("purging the WAL after a flush failed; it will be tried after the next flush", { error: messageOf(error) });
+            }
+        }
+        return { files, errors };
+    }
+
+    /** Encodes a flight's rows (in parts of at most maxRows rows) and stages one temp file per part and hour. */
+    async #encode(flight: Flight): Promise<void> {
+        const { drained } = flight;
+        const parts = splitIntoParts(drained.segments, drained.rows, this.#options.maxRows);
+        const staged: { partition: PartitionRef; file: EncodedFile; name: string }[] = [];
+        for (const [part, segments] of parts.entries()) {
+            const encodeStarted = performance.now();
+            const encoded = await this.#deps.encoder.encode({ database: drained.database, segments, minSequence: drained.minSequence, maxSequence: drained.maxSequence });
+            flight.encodeMs += performance.now() - encodeStarted;
+            const name = parquetFileName(drained.minSequence, drained.maxSequence, parts.length === 1 ? 0 : part + 1);
+            for (const file of encoded) staged.push({ partition: { database: drained.database, measurement: drained.measurement, date: file.date, hour: file.hour }, file, name });
+        }
+        const temps = await mapLimit(staged, IO_CONCURRENCY, async ({ file }) => {
+            const temp = await this.#deps.commit.stage(file.bytes);
+            flight.temps.push(temp);
+            return temp;
         });
-        try {
-            await this.#deps.purge();
-        } catch (error) {
-            this.#deps.log.error("purging the WAL after a flush failed; it will be tried after the next flush", { error: (error as Error).message });
-        }
-        return files.map((file) => ({ ...file, database, measurement }));
+        const byPartition = new Map<string, AddFiles & { files: StagedFile[] }>();
+        staged.forEach(({ partition, file, name }, i) => {
+            const key = `${partition.date}/${partition.hour}`;
+            const add = byPartition.get(key) ?? { partition, files: [] };
+            add.files.push({ temp: temps[i]!, name, rows: file.rows, bytes: file.bytes.length });
+            byPartition.set(key, add);
+        });
+        flight.adds.push(...byPartition.values());
+    }
+
+    #logCommit(flights: readonly Flight[], files: readonly FlushedFile[], started: number): void {
+        const ms = Math.round(performance.now() - started);
+        const rows = flights.reduce((sum, flight) => sum + flight.drained.rows, 0);
+        const bytes = files.reduce((sum, file) => sum + file.bytes, 0);
+        const encodeMs = Math.round(flights.reduce((sum, flight) => sum + flight.encodeMs, 0));
+        const only = flights.length === 1 ? flights[0]!.drained : undefined;
+        if (only !== undefined) {
+            this.#deps.log.info("flushed", {
+                database: only.database,
+                measurement: only.measurement,
+                rows,
+                files: files.length,
+                bytes,
+                wal_seq: `${only.minSequence}-${only.maxSequence}`,
+                encode_ms: encodeMs,
+                ms,
+            });
+        } else this.#deps.log.info("flushed", { measurements: flights.length, rows, files: files.length, bytes, encode_ms: encodeMs, ms });
     }
 
     #recordFailure(key: string, error: Error): void {
         const attempts = (this.#failures.get(key)?.attempts ?? 0) + 1;
         this.#stats.failures++;
         const delay = Math.min(this.#options.maxRetryMs, this.#options.retryBaseMs * 2 ** (attempts - 1));
-        this.#failures.set(key, { attempts, error: error.message, nextRetryAtMs: Date.now() + delay });
+        this.#failures.set(key, { attempts, error: error.message, nextRetryAtMs: this.#deps.clock.now() + delay });
         const [database, measurement] = key.split("\u0000") as [string, string];
         this.#deps.log.error(`flush of ${database}/${measurement} failed; its rows stay in the WAL and go back to the buffer, retry in ${delay} ms`, {
             attempt: attempts,
@@ -315,34 +418,40 @@ export class Flusher {
         });
     }
 
+    /** A flight that did not commit: its temps go and its rows go back to the buffer. */
+    async #fail(flight: Flight, error: Error): Promise<void> {
+        flight.error = error;
+        await this.#deps.commit.discard(flight.temps);
+        await this.#putBack(flight);
+    }
+
     /**
      * Puts a failed flush's rows back in front of its buffer, read again from the WAL (the
      * arrays went to the worker). Until that succeeds they stay pinned; a failed read-back is
      * retried on the next tick, and the (database, measurement) is not flushed meanwhile.
      */
-    async #putBack(buffer: MeasurementBuffer, drained: DrainedBuffer): Promise<void> {
-        const key = keyOf(buffer.database, buffer.measurement);
+    async #putBack(flight: Flight): Promise<void> {
         try {
-            buffer.restore(await readBack(this.#deps.walDir, drained));
+            flight.buffer.restore(await this.#deps.readBack(flight.drained), flight.drained.oldestAppendMs);
         } catch (error) {
-            this.#unrestored.set(key, { buffer, drained });
+            this.#unrestored.set(flight.key, flight);
             this.#deps.log.error(`reading a failed flush's rows back from the WAL failed; they stay pinned in the WAL and are tried again`, {
-                database: buffer.database,
-                measurement: buffer.measurement,
-                error: (error as Error).message,
+                database: flight.drained.database,
+                measurement: flight.drained.measurement,
+                error: messageOf(error),
             });
             return;
         }
-        this.#inFlight.delete(key);
+        this.#inFlight.delete(flight.key);
     }
 
-    /** Retries the read-backs that failed and the renames of durable commits. */
+    /** Retries the read-backs that failed and the manifest's repair (fail-stop). */
     async #repair(): Promise<void> {
-        for (const [key, { buffer, drained }] of [...this.#unrestored]) {
+        for (const [key, flight] of [...this.#unrestored]) {
             this.#unrestored.delete(key);
-            await this.#putBack(buffer, drained);
+            await this.#putBack(flight);
         }
-        await this.#deps.commitLog.finishPending();
+        await this.#deps.commit.repair();
     }
 
     /** Stops the timer and waits for the flush under way; buffers are left as they are. */
@@ -351,23 +460,6 @@ export class Flusher {
         clearInterval(this.#timer);
         while (this.#running !== undefined) await this.#running;
     }
-}
-
-/**
- * The rows a drained buffer held, read back from the WAL: every entry of its (database,
- * measurement) between its lowest and highest sequence went into it, whole and in order.
- */
-async function readBack(walDir: string, drained: DrainedBuffer): Promise<SequencedRows[]> {
-    const restored: SequencedRows[] = [];
-    const reader = new WalDirectoryReader(walDir, { fromSequence: drained.minSequence });
-    for await (const record of decodedRecords(reader)) {
-        if (record.kind !== "entry") continue;
-        if (record.sequence > drained.maxSequence) break;
-        if (record.database !== drained.database || record.batch.measurement !== drained.measurement) continue;
-        const { batch, sequence } = record;
-        restored.push({ database: record.database, segments: [batch], rows: batch.rows, minSequence: sequence, maxSequence: sequence, oldestAppendMs: drained.oldestAppendMs });
-    }
-    return restored;
 }
 
 /**

@@ -1,10 +1,12 @@
 /**
  * Where flushed data lives (DESIGN.md §4):
  * `<data>/parquet/<database>/<measurement>/date=YYYY-MM-DD/hour=HH/<min seq>-<max seq>.parquet`,
- * names percent-encoded; temp files wait in `<data>/flush/tmp` until their commit record is durable.
+ * names percent-encoded; temp files wait in `<data>/flush/tmp` until their change is recorded
+ * in `<data>/flush/manifest.log`.
  */
 import { join } from "node:path";
 import { encodeDirectoryName } from "../src/names.js";
+import type { PartitionRef } from "./manifest/records.js";
 
 export function parquetRootOf(dataDir: string): string {
     return join(dataDir, "parquet");
@@ -18,8 +20,17 @@ export function tempDirOf(dataDir: string): string {
     return join(flushDirOf(dataDir), "tmp");
 }
 
-/** The partition directory of one hour, relative to the Parquet root. */
-export function partitionPath(database: string, measurement: string, date: string, hour: string): string {
+/** Where compaction builds a partition's new set of files and retention moves dropped partitions: outside the lake, on its file system. */
+export function stageDirOf(dataDir: string): string {
+    return join(flushDirOf(dataDir), "stage");
+}
+
+export function manifestPathOf(dataDir: string): string {
+    return join(flushDirOf(dataDir), "manifest.log");
+}
+
+/** The partition of one hour as readers see it, relative to the Parquet root. */
+export function partitionPath({ database, measurement, date, hour }: PartitionRef): string {
     return join(encodeDirectoryName(database), encodeDirectoryName(measurement), `date=${date}`, `hour=${hour}`);
 }
 

@@ -32,7 +32,17 @@ const health: Route = async (_request, context) => {
     if (!context.accepting()) return jsonReply(503, { name: "sluice", status: "fail", message: "shutting down", checks: [], version: SLUICE_VERSION });
     const walFailure = context.writer.failure;
     if (walFailure !== undefined) {
-        return jsonReply(503, { name: "sluice", status: "fail", message: `the WAL refuses writes until restart: ${walFailure.message}`, checks: [], version: SLUICE_VERSION });
+        return jsonReply(503, { name: "sluice", status: "fail", message: `the WAL refuses writes: ${walFailure.message}`, checks: [], version: SLUICE_VERSION });
+    }
+    const commitFailure = context.commitFailure();
+    if (commitFailure !== undefined) {
+        return jsonReply(503, {
+            name: "sluice",
+            status: "fail",
+            message: `flushes are stopped (writes are kept in the WAL and buffers until they fill): ${commitFailure}`,
+            checks: [],
+            version: SLUICE_VERSION,
+        });
     }
     const checks = failures.map((failure) => ({
         name: `flush ${failure.database}/${failure.measurement}`,

@@ -33,6 +33,18 @@ export class PayloadTooLargeError extends IngestError {
     }
 }
 
+/** A request whose rows need more buffer than ingest.max_buffered_bytes could ever hold: retrying cannot help, splitting can. */
+export class BeyondBudgetError extends IngestError {
+    readonly code = "beyond-budget";
+    readonly status = 413;
+    constructor(
+        readonly bytes: number,
+        readonly limit: number,
+    ) {
+        super(`the request's rows need about ${bytes} bytes of buffer, more than ingest.max_buffered_bytes (${limit} bytes) can ever hold: send it in smaller requests`);
+    }
+}
+
 export class UnsupportedEncodingError extends IngestError {
     readonly code = "unsupported-encoding";
     readonly status = 415;

@@ -3,11 +3,11 @@
  * fsync, rename, directory fsync) shortly after each new declaration and on `flush()`. A crash
  * before a save loses nothing: the WAL entries that brought the declaration replay it.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { replaceFileAtomically } from "../src/wal/fs.js";
+import { readIfExists, replaceFileAtomically } from "../src/fs/durable.js";
+import type { FileSystem } from "../src/fs/file-system.js";
 import type { Logger } from "../src/log.js";
-import { type SchemaSnapshot, SchemaRegistry } from "./schema.js";
+import { type SchemaLimits, type SchemaSnapshot, SchemaRegistry } from "./schema.js";
 
 const FILE = "schema.json";
 
@@ -23,6 +23,7 @@ export class SchemaStore {
     #saving: Promise<void> = Promise.resolve();
 
     private constructor(
+        readonly fs: FileSystem,
         readonly dataDir: string,
         readonly registry: SchemaRegistry,
         readonly databases: Set<string>,
@@ -34,14 +35,15 @@ export class SchemaStore {
         };
     }
 
-    static async open(dataDir: string, log: Logger, delayMs = 200): Promise<SchemaStore> {
+    static async open(fs: FileSystem, dataDir: string, log: Logger, limits: SchemaLimits, delayMs = 200): Promise<SchemaStore> {
         let stored: StoredSchema = { version: 1, databases: [], measurements: [] };
         try {
-            stored = JSON.parse(await readFile(join(dataDir, FILE), "utf8")) as StoredSchema;
+            const bytes = await readIfExists(fs, join(dataDir, FILE));
+            if (bytes !== undefined) stored = JSON.parse(bytes.toString("utf8")) as StoredSchema;
         } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`${join(dataDir, FILE)} is unreadable: ${(error as Error).message}`, { cause: error });
+            throw new Error(`${join(dataDir, FILE)} is unreadable: ${(error as Error).message}`, { cause: error });
         }
-        return new SchemaStore(dataDir, SchemaRegistry.fromSnapshot(stored.measurements), new Set(stored.databases), log, delayMs);
+        return new SchemaStore(fs, dataDir, SchemaRegistry.fromSnapshot(stored.measurements, limits), new Set(stored.databases), log, delayMs);
     }
 
     /** Schedules a save (the set of created databases changed, or a declaration was made). */
@@ -68,7 +70,7 @@ export class SchemaStore {
         this.#dirty = false;
         const stored: StoredSchema = { version: 1, databases: [...this.databases], measurements: this.registry.snapshot() };
         try {
-            await replaceFileAtomically(join(this.dataDir, FILE), JSON.stringify(stored));
+            await replaceFileAtomically(this.fs, join(this.dataDir, FILE), JSON.stringify(stored));
         } catch (error) {
             this.#dirty = true;
             throw error;

@@ -1,13 +1,16 @@
 /**
- * The write path shared by every endpoint (DESIGN.md §1): admit against the buffer budget →
- * append the request's batches to the WAL as one unit → once durable, append them to the
- * buffers in WAL order → acknowledge. A failure before durability leaves nothing anywhere.
+ * The write path shared by every endpoint (DESIGN.md §1): reserve the request's columns in the
+ * schema → admit against the buffer budget → append its batches to the WAL as one unit → once
+ * durable, commit its columns and append the batches to the buffers in WAL order → acknowledge.
+ * A failure before durability leaves nothing anywhere, not even a field's type.
  */
 import type { ColumnarBatch } from "../src/columnar/batch.js";
 import { sliceBatch } from "../src/columnar/slice.js";
 import { WalEntryTooLargeError, WalError, type WalWriter } from "../src/wal/index.js";
-import { type Buffers, estimateBytes } from "./buffer/buffers.js";
+import { type Buffers, type Reservation, estimateBytes } from "./buffer/buffers.js";
+import type { Clock } from "../src/clock.js";
 import { BadRequestError, PayloadTooLargeError, UnavailableError } from "./errors.js";
+import { SchemaError, type SchemaRegistry, type SchemaReservation } from "./schema.js";
 
 /** A batch larger than this (estimated) goes to the WAL as several entries of the same unit. */
 export const MAX_ENTRY_BYTES = 32 * 1024 * 1024;
@@ -32,12 +35,14 @@ export class WritePath {
     constructor(
         readonly writer: WalWriter,
         readonly buffers: Buffers,
+        readonly schema: SchemaRegistry,
+        readonly clock: Clock,
         /** Called once a write's rows are buffered (the flush loop checks its triggers). */
         readonly afterWrite: () => void = () => undefined,
     ) {}
 
-    // Invariant kept: resolves only once every row is durable under the sync mode and buffered;
-    // rejects with nothing of the request stored anywhere.
+    // Invariant kept: resolves only once every row is durable under the sync mode and buffered
+    // (and its columns declared); rejects with nothing of the request stored anywhere.
     async write(database: string, batches: readonly ColumnarBatch[]): Promise<WriteOutcome> {
         const nonEmpty = batches.filter((batch) => batch.rows > 0).flatMap(splitForWal);
         if (nonEmpty.length === 0) return { rows: 0 };
@@ -46,22 +51,37 @@ export class WritePath {
                 throw new BadRequestError(`measurement "${batch.measurement}" has a column whose type differs from the buffered one`);
             }
         }
-        const reservation = this.buffers.admit(nonEmpty.reduce((sum, batch) => sum + estimateBytes(batch), 0));
+        let columns: SchemaReservation;
+        try {
+            columns = this.schema.reserve(database, nonEmpty);
+        } catch (error) {
+            if (error instanceof SchemaError) throw new BadRequestError(error.message, { cause: error });
+            throw error;
+        }
+        let room: Reservation;
+        try {
+            room = this.buffers.admit(nonEmpty.reduce((sum, batch) => sum + estimateBytes(batch), 0));
+        } catch (error) {
+            columns.release();
+            throw error;
+        }
         try {
             await this.writer.appendAll(
                 nonEmpty.map((batch) => ({ database, batch })),
                 {
                     onDurable: (results) => {
-                        const now = Date.now();
+                        const now = this.clock.now();
+                        columns.commit();
                         results.forEach((result, i) => {
                             this.buffers.append(database, nonEmpty[i]!, result.sequence, now);
                         });
-                        reservation.release();
+                        room.release();
                     },
                 },
             );
         } catch (error) {
-            reservation.release();
+            columns.release();
+            room.release();
             if (error instanceof WalEntryTooLargeError) throw new PayloadTooLargeError(error.limit, `for one measurement (${error.bytes} bytes in the WAL)`);
             if (error instanceof WalError) throw new UnavailableError(`the write-ahead log could not take the write: ${error.message}`, 1, { cause: error });
             throw error;

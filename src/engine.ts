@@ -1,132 +1,183 @@
 /**
- * The storage engine behind both `serve` and `recover`: data-directory lock, schema, commit
- * log, WAL writer, buffers, flush loop and purge, opened in the order recovery needs and shut
- * down in the order invariant 3 asks (flush everything → purge → close).
+ * The storage engine behind `serve` and the offline commands: data-directory lock, schema, the
+ * commit protocol (flush manifest and lake), WAL writer, buffers, flush loop and purge, opened
+ * in the order recovery needs and shut down in the order invariant 3 asks (flush everything →
+ * purge → close). `serve` opens it writable (a WAL writer takes appends); `recover` opens it
+ * without a writer, so it needs no free space to read the WAL and report.
  */
 import { Buffers } from "../ingest/buffer/buffers.js";
 import { SchemaStore } from "../ingest/schema-store.js";
 import { WritePath } from "../ingest/write-path.js";
-import { CommitLog, type CommitLogRecovery } from "../flush/commit-log.js";
+import type { CommitProtocol, CommitRecovery } from "../flush/commit.js";
 import { crashPoint } from "../flush/crash-points.js";
 import type { ClosableEncoder } from "../flush/encoder.js";
 import { type BatchEncoder, Flusher } from "../flush/flusher.js";
+import { openLocalLake } from "../flush/lake/local.js";
+import { type Clock, systemClock } from "./clock.js";
 import type { ColumnarBatch } from "./columnar/batch.js";
+import { flusherOptions, schemaLimits, walWriterOptions } from "./config/components.js";
 import type { Config } from "./config/schema.js";
 import { type DataDirLock, lockDataDir, walDirOf } from "./data-dir.js";
-import type { Logger } from "./log.js";
+import { messageOf } from "./errors.js";
 import { type FileSystem, nodeFileSystem } from "./fs/file-system.js";
-import type { WalFileSystem } from "./wal/fs.js";
-import { type PurgeReport, type PurgeTarget, type RecoveryStats, WalWriter, offlinePurgeTarget, purgeAll, purgeInactive, recoverWal } from "./wal/index.js";
+import type { Logger } from "./log.js";
+import { listWalFiles } from "./wal/files.js";
+import {
+    type PurgeReport,
+    type PurgeTarget,
+    type RecoveryStats,
+    WalWriter,
+    nextFreeSequence,
+    offlinePurgeTarget,
+    purgeAll,
+    purgeInactive,
+    readBack,
+    recoverWal,
+} from "./wal/index.js";
 
-/** Seams for tests: faults injected below the WAL, a fake or failing encoder. */
+/** Seams for tests: faults injected below every durable writer, a clock to move, a fake or failing encoder. */
 export interface EngineSeams {
     readonly fileSystem?: FileSystem;
-    readonly walFileSystem?: WalFileSystem;
+    readonly clock?: Clock;
     readonly encoder?: BatchEncoder;
 }
 
 export interface StartupReport {
-    readonly commitLog: CommitLogRecovery;
+    readonly commit: CommitRecovery;
     readonly wal: RecoveryStats;
 }
 
 /** How often a long replay logs its progress. */
 const PROGRESS_EVERY_MS = 3000;
 
+interface Parts {
+    readonly config: Config;
+    readonly log: Logger;
+    readonly fs: FileSystem;
+    readonly clock: Clock;
+    readonly lock: DataDirLock;
+    readonly schemaStore: SchemaStore;
+    readonly commit: CommitProtocol;
+    /** Undefined when opened offline (`recover`). */
+    readonly writer: WalWriter | undefined;
+    readonly encoder: BatchEncoder;
+    readonly closeEncoder: () => Promise<void>;
+}
+
 export class Engine {
+    readonly config: Config;
+    readonly log: Logger;
+    readonly fs: FileSystem;
+    readonly clock: Clock;
+    readonly walDir: string;
+    readonly schemaStore: SchemaStore;
+    readonly commit: CommitProtocol;
+    readonly buffers: Buffers;
+    readonly flusher: Flusher;
+    readonly #writer: WalWriter | undefined;
+    readonly #lock: DataDirLock;
+    readonly #closeEncoder: () => Promise<void>;
     /** True while startup replays the WAL: files it has not read yet must not be purged. */
     #replaying = true;
 
-    private constructor(
-        readonly config: Config,
-        readonly log: Logger,
-        readonly lock: DataDirLock,
-        readonly schemaStore: SchemaStore,
-        readonly commitLog: CommitLog,
-        readonly writer: WalWriter,
-        readonly buffers: Buffers,
-        readonly flusher: Flusher,
-        readonly writePath: WritePath,
-        readonly closeEncoder: () => Promise<void>,
-    ) {}
+    private constructor(parts: Parts) {
+        this.config = parts.config;
+        this.log = parts.log;
+        this.fs = parts.fs;
+        this.clock = parts.clock;
+        this.walDir = walDirOf(parts.config.data_dir);
+        this.schemaStore = parts.schemaStore;
+        this.commit = parts.commit;
+        this.#writer = parts.writer;
+        this.#lock = parts.lock;
+        this.#closeEncoder = parts.closeEncoder;
+        this.buffers = new Buffers({ maxBytes: parts.config.ingest.max_buffered_bytes });
+        this.flusher = new Flusher(
+            {
+                source: this.buffers,
+                encoder: parts.encoder,
+                commit: this.commit,
+                readBack: (drained) => readBack(this.walDir, this.fs, drained),
+                onCommitted: () => this.purge().then(() => undefined),
+                log: this.log,
+                clock: this.clock,
+            },
+            flusherOptions(parts.config),
+        );
+        this.buffers.countAlso(() => this.flusher.inFlightBytes);
+    }
 
     /**
-     * Opens the data directory and recovers: finishes or discards half-done flushes, then
+     * Opens the data directory and recovers: finishes or discards half-done changes, then
      * replays every WAL entry not yet in Parquet into the buffers (flushing as they fill).
+     * `writable`: a WAL writer takes appends (serve); otherwise the engine only recovers.
      */
-    static async open(config: Config, log: Logger, encoder: ClosableEncoder, seams: EngineSeams = {}): Promise<{ engine: Engine; startup: StartupReport }> {
-        const lock = await lockDataDir(seams.fileSystem ?? nodeFileSystem, config.data_dir);
+    static async open(
+        config: Config,
+        log: Logger,
+        encoder: ClosableEncoder,
+        seams: EngineSeams = {},
+        options: { writable: boolean } = { writable: true },
+    ): Promise<{ engine: Engine; startup: StartupReport }> {
+        const fs = seams.fileSystem ?? nodeFileSystem;
+        const clock = seams.clock ?? systemClock;
+        const lock = await lockDataDir(fs, config.data_dir);
         const undo: (() => Promise<unknown>)[] = [() => lock.release(), () => encoder.close()];
         // The encode worker loads while recovery runs, not during the first flush (unless faked).
         if (seams.encoder === undefined) encoder.start();
         try {
-            const schemaStore = await SchemaStore.open(config.data_dir, log);
-            const { commitLog, recovery } = await CommitLog.open(config.data_dir, log);
-            undo.push(() => commitLog.close());
             const walDir = walDirOf(config.data_dir);
-            const writer = await WalWriter.open({
-                dir: walDir,
-                syncMode: config.wal.sync_mode,
-                syncIntervalMs: config.wal.sync_interval_ms,
-                maxFileBytes: config.wal.max_file_bytes,
-                maxFileAgeMs: config.wal.max_file_age_ms,
-                minSequence: commitLog.highestFlushed() + 1,
-                ...(seams.walFileSystem === undefined ? {} : { fileSystem: seams.walFileSystem }),
-            });
-            undo.push(() => writer.close());
-            const buffers = new Buffers({ maxBytes: config.ingest.max_buffered_bytes });
-            // eslint-disable-next-line prefer-const -- assigned below, after the flusher that calls back into it
-            let engine: Engine | undefined;
-            const flusher = new Flusher(
-                {
-                    buffers,
-                    encoder: seams.encoder ?? encoder,
-                    commitLog,
-                    walDir,
-                    purge: async () => {
-                        await engine?.purge();
-                    },
-                    log,
-                },
-                { maxRows: config.flush.max_rows, maxAgeMs: config.flush.max_age_ms },
-            );
-            undo.push(() => flusher.close());
-            buffers.countAlso(() => flusher.inFlightBytes);
-            engine = new Engine(
-                config,
-                log,
-                lock,
-                schemaStore,
-                commitLog,
-                writer,
-                buffers,
-                flusher,
-                new WritePath(writer, buffers, () => {
-                    flusher.nudge();
-                }),
-                () => encoder.close(),
-            );
+            const schemaStore = await SchemaStore.open(fs, config.data_dir, log, schemaLimits(config));
+            const walFloor = async () => (await listWalFiles(walDir, fs).catch(() => []))[0]?.firstSequence ?? Number.POSITIVE_INFINITY;
+            const { commit, recovery } = await openLocalLake(fs, config.data_dir, log, walFloor);
+            undo.push(() => commit.close());
+            const writer = options.writable ? await WalWriter.open(walWriterOptions(config, walDir, commit.highestFlushed() + 1, { fileSystem: fs, clock })) : undefined;
+            if (writer !== undefined) undo.push(() => writer.close());
+            if (writer?.failure !== undefined) log.error("no WAL file could be created: writes are refused (503) until one can be", { error: writer.failure.message });
+            const engine = new Engine({ config, log, fs, clock, lock, schemaStore, commit, writer, encoder: seams.encoder ?? encoder, closeEncoder: () => encoder.close() });
+            undo.push(() => engine.flusher.close());
             const wal = await engine.#replay();
             engine.#replaying = false;
-            await flusher.settle();
-            await engine.purge();
-            flusher.start();
-            return { engine, startup: { commitLog: recovery, wal } };
+            await engine.flusher.settle();
+            if (writer !== undefined) {
+                // A full disk may fail this purge (the schema save before it): the next flush purges.
+                await engine.purge().catch((error: unknown) => {
+                    log.warn("purging the WAL after recovery failed; it is tried again after the next flush", { error: messageOf(error) });
+                });
+                engine.flusher.start();
+            }
+            return { engine, startup: { commit: recovery, wal } };
         } catch (error) {
             for (const step of undo.reverse()) await step().catch(() => undefined);
             throw error;
         }
     }
 
+    /** The WAL writer (serve); an offline engine has none. */
+    get writer(): WalWriter {
+        if (this.#writer === undefined) throw new Error("this engine was opened offline: it has no WAL writer");
+        return this.#writer;
+    }
+
+    /** The write path of a writable engine. */
+    writePath(
+        afterWrite: () => void = () => {
+            this.flusher.nudge();
+        },
+    ): WritePath {
+        return new WritePath(this.writer, this.buffers, this.schemaStore.registry, this.clock, afterWrite);
+    }
+
     /** Replays the WAL entries above each (database, measurement)'s flushed-through sequence. */
     async #replay(): Promise<RecoveryStats> {
-        const first = this.writer.nextSequence;
-        let lastLog = Date.now();
+        const last = this.#writer?.nextSequence ?? (await nextFreeSequence(this.walDir, 0, this.fs));
+        let lastLog = this.clock.now();
         let entries = 0;
         const stats = await recoverWal({
-            dir: this.writer.dir,
-            skipFile: this.writer.activeFile,
-            flushedThrough: (database, measurement) => this.commitLog.flushedThrough(database, measurement),
+            dir: this.walDir,
+            fileSystem: this.fs,
+            skipFile: this.#writer?.activeFile,
+            flushedThrough: this.commit.flushedThrough,
             batchRows: Number.MAX_SAFE_INTEGER,
             onProblem: (event) => {
                 this.log.warn("WAL entry not replayed", { file: event.file, sequence: event.sequence, reason: event.reason });
@@ -136,22 +187,23 @@ export class Engine {
                 this.#declare(database, batch);
                 const held = this.buffers.get(database, measurement);
                 if (held !== undefined && !held.accepts(batch)) await this.flusher.flushBuffers(() => [held]);
-                this.buffers.append(database, batch, sequence);
+                this.buffers.append(database, batch, sequence, this.clock.now());
                 await this.flusher.settle();
                 await this.#waitForRoom();
                 entries++;
-                if (Date.now() - lastLog >= PROGRESS_EVERY_MS) {
-                    lastLog = Date.now();
-                    this.log.info(`replaying the WAL: ${entries} entries so far, at sequence ${sequence} of ${first - 1}`);
+                if (this.clock.now() - lastLog >= PROGRESS_EVERY_MS) {
+                    lastLog = this.clock.now();
+                    this.log.info(`replaying the WAL: ${entries} entries so far, at sequence ${sequence} of ${last - 1}`);
                 }
             },
         });
-        if (stats.recoveredEntries > 0 || stats.corruptedEntries > 0) {
+        if (stats.recoveredEntries > 0 || stats.corruptedEntries > 0 || stats.incompleteRequests > 0) {
             this.log.info(
                 `WAL replayed: ${stats.recoveredEntries} entries (${stats.recoveredRows} rows) from ${stats.recoveredFiles} files in ${Math.round(stats.durationMs)} ms`,
                 {
                     already_flushed: stats.alreadyFlushedEntries,
                     corrupted: stats.corruptedEntries,
+                    incomplete_requests: stats.incompleteRequests,
                     torn_tails: stats.tornTails,
                 },
             );
@@ -182,19 +234,25 @@ export class Engine {
                 registry.declareField(database, batch.measurement, name, column.type);
             }
         } catch (error) {
-            this.log.warn("replayed entry disagrees with the schema; its rows are kept as written", { database, measurement: batch.measurement, error: (error as Error).message });
+            this.log.warn("replayed entry disagrees with the schema; its rows are kept as written", { database, measurement: batch.measurement, error: messageOf(error) });
         }
     }
 
     /** The purge target of the running WAL: the active file is kept, the mark is the flusher's. */
     purgeTarget(): PurgeTarget {
+        const writer = this.writer;
         return {
-            dir: this.writer.dir,
-            activeFile: () => this.writer.activeFile,
-            nextSequence: async () => this.writer.nextSequence,
-            lowWaterMark: async () => this.flusher.lowWaterMark(this.writer.nextSequence),
-            rotate: () => this.writer.rotate(),
+            dir: this.walDir,
+            fileSystem: this.fs,
+            activeFile: () => writer.activeFile,
+            nextSequence: async () => writer.nextSequence,
+            lowWaterMark: async () => this.flusher.lowWaterMark(writer.nextSequence),
+            rotate: () => writer.rotate(),
         };
+    }
+
+    #offlinePurgeTarget(): PurgeTarget {
+        return offlinePurgeTarget(this.walDir, this.commit.flushedThrough, this.fs);
     }
 
     /**
@@ -202,7 +260,7 @@ export class Engine {
      * Nothing while the WAL is being replayed: the low-water mark only covers what was read.
      */
     async purge(): Promise<PurgeReport | undefined> {
-        if (this.#replaying) return undefined;
+        if (this.#replaying || this.#writer === undefined) return undefined;
         await this.schemaStore.flush();
         crashPoint("before-purge");
         const report = await purgeInactive(this.purgeTarget());
@@ -223,14 +281,14 @@ export class Engine {
             failure = error;
         }
         await this.flusher.close();
-        await this.writer.close();
+        await this.#writer?.close();
         try {
             await this.schemaStore.flush();
-            if (failure === undefined) await purgeAll(offlinePurgeTarget(this.writer.dir, (database, measurement) => this.commitLog.flushedThrough(database, measurement)));
+            if (failure === undefined) await purgeAll(this.#offlinePurgeTarget());
         } finally {
-            await this.commitLog.close();
-            await this.closeEncoder();
-            await this.lock.release();
+            await this.commit.close();
+            await this.#closeEncoder();
+            await this.#lock.release();
         }
         if (failure !== undefined) throw failure instanceof Error ? failure : new Error("the shutdown flush failed", { cause: failure });
     }

@@ -12,3 +12,8 @@ export abstract class SluiceError extends Error {
         this.name = new.target.name;
     }
 }
+
+/** The message of anything thrown (an Error's message, else its string form). */
+export function messageOf(error: unknown): string {
+    return error instanceof Error ? error.message : String(error);
+}

@@ -1,13 +1,15 @@
 /**
- * Database and measurement names as directory names (DESIGN.md §4): Hive-style percent-encoding
- * of `/ \ : * ? " < > | %`, control bytes and a leading `.`, so that every name line protocol
- * allows is stored and none can escape the data directory.
+ * Database and measurement names as directory names (DESIGN.md §4): percent-encoding of Hive's
+ * escape set (`" # % ' * / : = ? \ { [ ] ^`, DEL, control bytes) plus `< > |` and a leading `.`,
+ * so that every name line protocol allows is stored, none can escape the data directory, and
+ * none turns into a phantom Hive column (`k=v`) or a glob pattern (`cpu[0]`). Decoding undoes any
+ * `%XX`, so directories written with Sluice 0.1's narrower set (no `# ' = { [ ] ^`) read back too.
  */
 
 /** The longest directory name most file systems take, in bytes. */
 export const MAX_DIRECTORY_NAME_BYTES = 255;
 
-const ESCAPED = new Set(Array.from('/\\:*?"<>|%', (c) => c.charCodeAt(0)));
+const ESCAPED = new Set(Array.from("\"#%'*/:=?\\{[]^<>|", (c) => c.charCodeAt(0)));
 
 export function encodeDirectoryName(name: string): string {
     let out = "";

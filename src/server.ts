@@ -44,7 +44,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
     let accepting = true;
     const { schemaStore, writer, buffers, flusher } = engine;
     const context: AppContext = {
-        writePath: engine.writePath,
+        writePath: engine.writePath(),
         writer,
         buffers,
         schema: schemaStore.registry,
@@ -64,11 +64,12 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         accepting: () => accepting,
         flush: () => flusher.flushAll(),
         flushFailures: () => flusher.failures(),
+        commitFailure: () => engine.commit.failure,
         purge: async (mode) => {
             await schemaStore.flush();
             const target = engine.purgeTarget();
             if (mode.kind === "all") return purgeAll(target);
-            if (mode.kind === "older-than") return purgeOlderThan(target, mode.ageMs);
+            if (mode.kind === "older-than") return purgeOlderThan(target, mode.ageMs, engine.clock.now());
             return purgeInactive(target);
         },
     };

@@ -86,7 +86,10 @@ describe("measurement buffer segments", () => {
         buffer.append(cpuBatch(3, 0), 1, 10);
         const drained = buffer.drain();
         buffer.append(cpuBatch(2, 3), 2, 20);
-        buffer.restore([drained]);
+        buffer.restore(
+            drained.segments.map((batch) => ({ sequence: 1, batch })),
+            drained.oldestAppendMs,
+        );
         const again = buffer.drain();
         expect(again).toMatchObject({ rows: 5, minSequence: 1, maxSequence: 2, oldestAppendMs: 10 });
         expect(times(joinBatches(again.segments))).toEqual([...times(cpuBatch(3, 0)), ...times(cpuBatch(2, 3))]);

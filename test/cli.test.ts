@@ -3,10 +3,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { shebangNodeFlags } from "../bench/http.bench.js";
-import { CommitLog } from "../flush/commit-log.js";
+import { NO_CHANGE } from "../flush/commit.js";
+import { openLocalLake } from "../flush/lake/local.js";
+import { nodeFileSystem } from "../src/fs/file-system.js";
 import { silentLogger } from "../src/log.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { WalWriter } from "../src/wal/writer.js";
+import { walOptions } from "./helpers/wal.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
 import { type ServerProcess, runCli, startServe } from "./helpers/cli.js";
 
@@ -24,7 +27,7 @@ describe("sluice CLI", () => {
     });
 
     async function writeWal(entries: number, maxFileBytes = 64 * 1024 * 1024): Promise<void> {
-        const writer = await WalWriter.open({ dir: wal(), syncMode: "off", maxFileBytes });
+        const writer = await WalWriter.open(walOptions({ dir: wal(), syncMode: "off", maxFileBytes }));
         for (let i = 0; i < entries; i++) await writer.append(i % 2 ? "db" : "other", cpuBatch(3, i * 3, i % 2 ? "cpu" : "mem"));
         await writer.close();
     }
@@ -129,16 +132,16 @@ describe("sluice CLI", () => {
     it("wal purge deletes offline what the flush manifest says is in Parquet", async () => {
         await writeWal(6, 1200);
         const files = await listWalFiles(wal());
-        const { commitLog } = await CommitLog.open(data, silentLogger);
+        const { commit } = await openLocalLake(nodeFileSystem, data, silentLogger, async () => 0);
         // Everything of db/cpu and other/mem up to the second file's first entry is flushed.
         const through = files[1]!.firstSequence - 1;
         for (const [database, measurement] of [
             ["db", "cpu"],
             ["other", "mem"],
         ] as const) {
-            await commitLog.commit({ type: "commit", database, measurement, through, min: 0, files: [] });
+            await commit.commit({ ...NO_CHANGE, flushed: [{ database, measurement, through, min: 0 }] });
         }
-        await commitLog.close();
+        await commit.close();
         const result = await runCli(["wal", "purge", "--inactive", "--data-dir", data, "--json"]);
         expect(result.code).toBe(0);
         const report = JSON.parse(result.stdout) as { deleted: { name: string }[]; lowWaterMark: number };

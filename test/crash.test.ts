@@ -157,7 +157,7 @@ const NEVER = { maxRows: 1_000_000, maxAgeMs: 600_000 } as const;
 
 const tempFiles = async () => (await readdir(join(data, "flush", "tmp")).catch(() => [] as string[])).filter((name) => name.endsWith(".tmp"));
 const manifestCommits = async () =>
-    (await readFile(join(data, "flush", "manifest.log"), "utf8").catch(() => "")).split("\n").filter((line) => line.includes('"type":"commit"')).length;
+    (await readFile(join(data, "flush", "manifest.log"), "utf8").catch(() => "")).split("\n").filter((line) => line.includes('"type":"change"')).length;
 
 interface Accounting {
     readonly report: VerifyReport;

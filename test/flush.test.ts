@@ -1,16 +1,21 @@
-import { appendFile, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type CommitRecord, CommitLog } from "../flush/commit-log.js";
+import type { CommitProtocol } from "../flush/commit.js";
+import { openLocalLake } from "../flush/lake/local.js";
 import { type ClosableEncoder, createEncoder } from "../flush/encoder.js";
-import { type BatchEncoder, Flusher } from "../flush/flusher.js";
+import { type BatchEncoder, Flusher, type FlusherOptions } from "../flush/flusher.js";
 import { Buffers } from "../ingest/buffer/buffers.js";
+import { systemClock } from "../src/clock.js";
+import { flusherOptions } from "../src/config/components.js";
 import { loadConfig } from "../src/config/load.js";
+import { nodeFileSystem } from "../src/fs/file-system.js";
+import { readBack } from "../src/wal/index.js";
 import { Engine } from "../src/engine.js";
 import { type LogFields, type Logger, silentLogger } from "../src/log.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { WalWriter } from "../src/wal/writer.js";
+import { walOptions } from "./helpers/wal.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
 import { type TestServer, startTestServer, walEntries } from "./helpers/server.js";
 
@@ -24,94 +29,38 @@ async function query(sql: string): Promise<Record<string, unknown>[]> {
     }
 }
 
-async function filesUnder(dir: string): Promise<string[]> {
-    const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-    return entries
-        .filter((entry) => entry.isFile())
-        .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
-        .sort();
-}
-
-describe("commit log", () => {
-    let data: string;
-    let cleanup: () => Promise<void>;
-    beforeEach(async () => ({ path: data, cleanup } = await tempDir()));
-    afterEach(() => cleanup());
-
-    const record = (through: number, files: { path: string; temp: string }[]): CommitRecord => ({
-        type: "commit",
-        database: "db",
-        measurement: "m",
-        through,
-        min: 0,
-        files: files.map((file) => ({ ...file, rows: 1, bytes: 4 })),
-    });
-
-    it("moves committed files into place and remembers the flushed-through sequence across reopen", async () => {
-        const { commitLog } = await CommitLog.open(data, silentLogger);
-        expect(commitLog.flushedThrough("db", "m")).toBe(-1);
-        await writeFile(commitLog.tempPath("a.tmp"), "PAR1");
-        await commitLog.commit(record(41, [{ path: "db/m/date=2026-11-22/hour=05/x.parquet", temp: "a.tmp" }]));
-        expect(commitLog.flushedThrough("db", "m")).toBe(41);
-        expect(await filesUnder(join(data, "parquet"))).toEqual(["db/m/date=2026-11-22/hour=05/x.parquet"]);
-        expect(await readdir(join(data, "flush", "tmp"))).toEqual([]);
-        await commitLog.close();
-        const { commitLog: reopened, recovery } = await CommitLog.open(data, silentLogger);
-        expect(reopened.flushedThrough("db", "m")).toBe(41);
-        expect(recovery).toEqual({ finishedCommits: 0, discardedTemps: 0 });
-        await reopened.close();
-    });
-
-    it("on open finishes the renames of a committed record and deletes temp files nobody committed", async () => {
-        const { commitLog } = await CommitLog.open(data, silentLogger);
-        await commitLog.close();
-        await writeFile(join(data, "flush", "tmp", "committed.tmp"), "PAR1");
-        await writeFile(join(data, "flush", "tmp", "orphan.tmp"), "PAR1");
-        const crc = (await import("node:zlib")).crc32;
-        const json = JSON.stringify(record(7, [{ path: "db/m/date=2026-11-22/hour=05/y.parquet", temp: "committed.tmp" }]));
-        await appendFile(join(data, "flush", "manifest.log"), `${crc(json).toString(16).padStart(8, "0")} ${json}\n${"0".repeat(8)} {"torn`);
-        const { commitLog: reopened, recovery } = await CommitLog.open(data, silentLogger);
-        expect(recovery).toEqual({ finishedCommits: 1, discardedTemps: 1 });
-        expect(reopened.flushedThrough("db", "m")).toBe(7);
-        expect(await filesUnder(join(data, "parquet"))).toEqual(["db/m/date=2026-11-22/hour=05/y.parquet"]);
-        expect(await readdir(join(data, "flush", "tmp"))).toEqual([]);
-        const lines = (await readFile(join(data, "flush", "manifest.log"), "utf8")).split("\n");
-        expect(lines).toHaveLength(2);
-        expect(lines[0]).toMatch(/^[0-9a-f]{8} \{"type":"snapshot","flushed":\[\["db","m",7\]\]\}$/);
-        await reopened.close();
-    });
-
-    it("stops at a damaged line: later records are ignored, their rows come back from the WAL", async () => {
-        const { commitLog } = await CommitLog.open(data, silentLogger);
-        await writeFile(commitLog.tempPath("1.tmp"), "PAR1");
-        await commitLog.commit(record(1, [{ path: "db/m/a.parquet", temp: "1.tmp" }]));
-        await commitLog.close();
-        const path = join(data, "flush", "manifest.log");
-        const good = await readFile(path, "utf8");
-        const json = JSON.stringify(record(9, []));
-        await writeFile(path, `${good}deadbeef ${json}\n`);
-        const { commitLog: reopened, recovery } = await CommitLog.open(data, silentLogger);
-        expect(recovery.damagedAt).toBe(3); // line 1 is the snapshot written at open, line 2 the commit
-        expect(reopened.flushedThrough("db", "m")).toBe(1);
-        await reopened.close();
-    });
-});
-
 describe("flusher", () => {
     let data: string;
     let cleanup: () => Promise<void>;
     let writer: WalWriter;
-    let commitLog: CommitLog;
+    let commit: CommitProtocol;
     beforeEach(async () => {
         ({ path: data, cleanup } = await tempDir());
-        writer = await WalWriter.open({ dir: join(data, "wal"), syncMode: "off" });
-        ({ commitLog } = await CommitLog.open(data, silentLogger));
+        writer = await WalWriter.open(walOptions({ dir: join(data, "wal"), syncMode: "off" }));
+        ({ commit } = await openLocalLake(nodeFileSystem, data, silentLogger, async () => 0));
     });
     afterEach(async () => {
         await writer.close();
-        await commitLog.close();
+        await commit.close();
         await cleanup();
     });
+
+    /** A flusher of `buffers` over this test's WAL and lake, with the configuration's tuning and these options. */
+    function flusherOf(buffers: Buffers, encoder: BatchEncoder, options: Partial<FlusherOptions> & { onCommitted?: () => Promise<void>; log?: Logger } = {}): Flusher {
+        const { onCommitted, log, ...overrides } = options;
+        return new Flusher(
+            {
+                source: buffers,
+                encoder,
+                commit,
+                readBack: (drained) => readBack(writer.dir, nodeFileSystem, drained),
+                onCommitted: onCommitted ?? (async () => undefined),
+                log: log ?? silentLogger,
+                clock: systemClock,
+            },
+            { ...flusherOptions(loadConfig({ env: {} })), ...overrides },
+        );
+    }
 
     let written = 0;
     async function buffered(buffers: Buffers, count: number): Promise<void> {
@@ -133,19 +82,12 @@ describe("flusher", () => {
         const real = createEncoder();
         const encoder: BatchEncoder = { encode: (input) => (fail ? Promise.reject(new Error("disk on fire")) : real.encode(input)) };
         let purges = 0;
-        const flusher = new Flusher(
-            {
-                buffers,
-                encoder,
-                commitLog,
-                walDir: writer.dir,
-                purge: async () => {
-                    purges++;
-                },
-                log: silentLogger,
+        const flusher = flusherOf(buffers, encoder, {
+            retryBaseMs: 10,
+            onCommitted: async () => {
+                purges++;
             },
-            { maxRows: 1_000_000, maxAgeMs: 60_000, retryBaseMs: 10 },
-        );
+        });
         try {
             await expect(flusher.flushAll()).rejects.toThrow(/disk on fire/);
             const buffer = buffers.get("db", "cpu")!;
@@ -159,7 +101,7 @@ describe("flusher", () => {
             expect(files.reduce((sum, file) => sum + file.rows, 0)).toBe(40);
             expect(flusher.failures()).toEqual([]);
             expect(buffers.nonEmpty()).toEqual([]);
-            expect(commitLog.flushedThrough("db", "cpu")).toBe(3);
+            expect(commit.flushedThrough("db", "cpu")).toBe(3);
             expect(flusher.lowWaterMark(writer.nextSequence)).toBe(writer.nextSequence);
             expect(purges).toBe(1);
             const rows = await query(`select count(*)::INT as n, count(distinct time)::INT as t from read_parquet('${join(data, "parquet")}/**/*.parquet')`);
@@ -177,7 +119,7 @@ describe("flusher", () => {
         const encoder = createEncoder();
         const lines: { message: string; fields: LogFields | undefined }[] = [];
         const log: Logger = { ...silentLogger, info: (message, fields) => void lines.push({ message, fields }) };
-        const flusher = new Flusher({ buffers, encoder, commitLog, walDir: writer.dir, purge: async () => undefined, log }, { maxRows: 1_000_000, maxAgeMs: 60_000 });
+        const flusher = flusherOf(buffers, encoder, { log });
         try {
             const files = await flusher.flushAll();
             expect(lines).toEqual([
@@ -205,7 +147,7 @@ describe("flusher", () => {
     it("flushes on its own when a buffer reaches flush.max_rows or flush.max_age_ms", async () => {
         const buffers = new Buffers({ maxBytes: 64 * 1024 * 1024 });
         const encoder = createEncoder();
-        const flusher = new Flusher({ buffers, encoder, commitLog, walDir: writer.dir, purge: async () => undefined, log: silentLogger }, { maxRows: 25, maxAgeMs: 100 });
+        const flusher = flusherOf(buffers, encoder, { maxRows: 25, maxAgeMs: 100 });
         flusher.start();
         try {
             await buffered(buffers, 3);
@@ -216,8 +158,12 @@ describe("flusher", () => {
             expect(flusher.stats.rows).toBe(30);
             // 30 rows against flush.max_rows = 25: one commit, encoded in two parts of 15.
             expect(flusher.stats).toMatchObject({ flushes: 1, files: 2 });
-            const names = (await readdir(join(data, "parquet"), { recursive: true })).filter((name) => name.endsWith(".parquet")).map((name) => name.replace(/^.*\//, ""));
-            expect(names.sort()).toEqual(["00000000000000000000-00000000000000000002-1.parquet", "00000000000000000000-00000000000000000002-2.parquet"]);
+            // What a reader globbing the lake sees: each file once, through the partition's link.
+            const seen = await query(`select distinct filename from read_parquet('${join(data, "parquet")}/**/*.parquet', filename = true) order by 1`);
+            expect(seen.map((row) => (row.filename as string).slice(join(data, "parquet").length + 1))).toEqual([
+                "db/cpu/date=2023-11-14/hour=22/00000000000000000000-00000000000000000002-1.parquet",
+                "db/cpu/date=2023-11-14/hour=22/00000000000000000000-00000000000000000002-2.parquet",
+            ]);
             expect(await query(`select count(*)::INT as n from read_parquet('${join(data, "parquet")}/**/*.parquet')`)).toEqual([{ n: 30 }]);
         } finally {
             await flusher.close();

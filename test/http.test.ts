@@ -179,8 +179,8 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
 
     it("answers 503 with Retry-After and stores nothing when the WAL cannot write (ENOSPC), then recovers", async () => {
         const fs = new FaultyFileSystem();
-        await start({}, { walFileSystem: fs });
-        fs.failNext("writev", "ENOSPC");
+        await start({}, { fileSystem: fs });
+        fs.failNext("writev", "ENOSPC", 1, /\.wal$/);
         const failed = await post(`${t!.url}/api/v2/write?bucket=f`, "m f=1 1");
         expect(failed.status).toBe(503);
         expect(failed.headers.get("retry-after")).toBe("1");

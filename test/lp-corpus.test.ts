@@ -78,6 +78,8 @@ describe("line-protocol corpus", () => {
         for (const body of testCase.before ?? []) {
             const earlier = parseLineProtocol(Buffer.from(body, "utf8"), options);
             expect(earlier.errors).toEqual([]);
+            // Accepted and durable: the write path declares its columns.
+            schema.reserve("db", earlier.batches).commit();
         }
         const body = testCase.inputHex !== undefined ? Buffer.from(testCase.inputHex, "hex") : Buffer.from(testCase.input!, "utf8");
         const result = parseLineProtocol(body, options);

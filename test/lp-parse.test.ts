@@ -156,11 +156,14 @@ describe("parseLineProtocol: rejected lines leave nothing behind", () => {
         expect(bool.values[0]).toBe(0b01); // the rejected line's bit at row 1 is cleared
     });
 
-    it("does not declare anything for a rejected line", () => {
+    it("declares nothing while parsing; what the write path reserves from its batches is only the accepted lines' columns", () => {
         const schema = new SchemaRegistry();
         const declared: string[] = [];
         schema.onDeclare = (_db, m, c, kind) => declared.push(`${m}.${c}:${kind}`);
-        parse("m,t=a f=1i,g=bad 1\nn,u=b h=1 2", schema);
+        const result = parse("m,t=a f=1i,g=bad 1\nn,u=b h=1 2", schema);
+        expect(declared).toEqual([]);
+        expect(schema.isTag("db", "n", "u")).toBe(false);
+        schema.reserve("db", result.batches).commit();
         expect(declared).toEqual(["n.u:tag", "n.h:f"]);
         expect(schema.fieldType("db", "m", "f")).toBeUndefined();
         expect(schema.isTag("db", "m", "t")).toBe(false);
@@ -242,13 +245,22 @@ describe("parseLineProtocol: limits and error texts", () => {
     });
 });
 
+/** What the write path does once a request is durable: its batches' columns become declarations. */
+function accepted(result: ParseResult, schema: SchemaRegistry, database = "db"): ParseResult {
+    schema.reserve(database, result.batches).commit();
+    return result;
+}
+
 describe("parseLineProtocol: schema interplay", () => {
-    it("declares new tags and fields as their line is accepted, tags first", () => {
+    it("sees what earlier lines of the same body declared, and the write path declares it all, tags first", () => {
         const schema = new SchemaRegistry();
         const declared: string[] = [];
         schema.onDeclare = (db, m, c, kind) => declared.push(`${db}/${m}.${c}:${kind}`);
-        parse('m,t=a f=1,i=2i 1\nm,t=b,u=c f=2,s="x" 2\nm f=3 3', schema);
-        expect(declared).toEqual(["db/m.t:tag", "db/m.f:f", "db/m.i:i", "db/m.u:tag", "db/m.s:s"]);
+        const result = parse('m,t=a f=1,i=2i 1\nm,t=b,u=c f=2,s="x" 2\nm f=3 3\nm t=4 4\nm i=5.5 5', schema);
+        expect(result.errors.map((error) => error.message)).toEqual(['field type conflict: field "i" of measurement "m" is integer, line has float']);
+        expect([...batch(result, "m").columns.keys()]).toContain("t_field");
+        accepted(result, schema);
+        expect(declared).toEqual(["db/m.t:tag", "db/m.u:tag", "db/m.f:f", "db/m.i:i", "db/m.s:s", "db/m.t_field:f"]);
     });
 
     it("takes field types from the registry for a new body", () => {
@@ -261,8 +273,8 @@ describe("parseLineProtocol: schema interplay", () => {
 
     it("keeps databases apart", () => {
         const schema = new SchemaRegistry();
-        parseLineProtocol(Buffer.from("m f=1 1"), { database: "a", precision: "ns", nowNs: NOW_NS, schema });
-        const other = parseLineProtocol(Buffer.from("m f=1i 1"), { database: "b", precision: "ns", nowNs: NOW_NS, schema });
+        accepted(parseLineProtocol(Buffer.from("m f=1 1"), { database: "a", precision: "ns", nowNs: NOW_NS, schema }), schema, "a");
+        const other = accepted(parseLineProtocol(Buffer.from("m f=1i 1"), { database: "b", precision: "ns", nowNs: NOW_NS, schema }), schema, "b");
         expect(other.errors).toEqual([]);
         expect(schema.fieldType("a", "m", "f")).toBe("f");
         expect(schema.fieldType("b", "m", "f")).toBe("i");
@@ -270,7 +282,7 @@ describe("parseLineProtocol: schema interplay", () => {
 
     it("names the stored column in a conflict on a renamed field", () => {
         const schema = new SchemaRegistry();
-        parse("m,t=a t=1 1", schema);
+        accepted(parse("m,t=a t=1 1", schema), schema);
         expect(schema.fieldType("db", "m", "t_field")).toBe("f");
         const result = parse("m t=1i 2", schema);
         expect(result.errors[0]?.message).toBe('field type conflict: field "t" (stored as "t_field") of measurement "m" is float, line has integer');
@@ -278,7 +290,7 @@ describe("parseLineProtocol: schema interplay", () => {
 
     it("checks every occurrence of a duplicate field against a fixed type (last wins otherwise)", () => {
         const schema = new SchemaRegistry();
-        parse("m f=1 1", schema);
+        accepted(parse("m f=1 1", schema), schema);
         expect(parse('m f="x",f=2 2', schema).errors[0]?.message).toContain("field type conflict");
         expect(values(batch(parse("m f=3,f=4 3", schema), "m"), "f")).toEqual([4]);
     });
@@ -402,25 +414,48 @@ describe("parseLineProtocol: no quadratic blow-up on hostile bodies", () => {
 });
 
 describe("parseLineProtocol: column and memory limits", () => {
+    const max = 50;
+    const limited = () => new SchemaRegistry({ maxMeasurementsPerDatabase: 3, maxColumnsPerMeasurement: max });
+
     it("rejects a line that would take a measurement past the column limit, and keeps the rest", () => {
-        const max = LP_LIMITS.maxColumnsPerMeasurement;
-        const schema = new SchemaRegistry();
+        const schema = limited();
         const lines = Array.from({ length: max + 5 }, (_, i) => `m f${i}=1 ${i}`);
         lines.push("m f0=2 9999");
         const result = parse(lines.join("\n"), schema);
         expect(result.accepted).toBe(max + 1);
         expect(result.errors).toHaveLength(5);
-        expect(result.errors[0]).toMatchObject({ line: max + 1, message: `measurement "m" would have ${max + 1} tag and field columns, the limit is ${max}` });
+        expect(result.errors[0]).toMatchObject({
+            line: max + 1,
+            message: `measurement "m" would have ${max + 1} tag and field columns, more than the ${max} allowed (ingest.max_columns_per_measurement)`,
+        });
+        accepted(result, schema);
         expect(schema.columnCount("db", "m")).toBe(max);
         expect(batch(result, "m").columns.size).toBe(max + 1);
     });
 
     it("counts new tags against the column limit too", () => {
-        const max = LP_LIMITS.maxColumnsPerMeasurement;
-        const schema = new SchemaRegistry();
+        const schema = limited();
         for (let i = 0; i < max - 1; i++) schema.declareField("db", "m", `f${i}`, "f");
-        expect(parse("m,a=1 f0=1 1", schema).errors).toEqual([]);
-        expect(parse("m,b=1,c=2 f0=1 2", schema).errors[0]?.message).toContain("the limit is");
+        expect(accepted(parse("m,a=1 f0=1 1", schema), schema).errors).toEqual([]);
+        expect(parse("m,b=1,c=2 f0=1 2", schema).errors[0]?.message).toContain("(ingest.max_columns_per_measurement)");
+    });
+
+    it("rejects the lines of a measurement beyond the database's measurement limit, naming it, and keeps the rest", () => {
+        const schema = limited();
+        accepted(parse("a f=1 1\nb f=1 1", schema), schema);
+        const result = parse("c f=1 1\nd f=1 2\na f=2 3\nd f=3 4\nc f=4 5", schema);
+        expect(result.errors.map((error) => [error.line, error.message])).toEqual([
+            [2, 'measurement "d" would be one more than the 3 measurements database "db" may have (ingest.max_measurements_per_database)'],
+            [4, 'measurement "d" would be one more than the 3 measurements database "db" may have (ingest.max_measurements_per_database)'],
+        ]);
+        expect(result.batches.map((b) => [b.measurement, b.rows])).toEqual([
+            ["c", 2],
+            ["a", 1],
+        ]);
+        accepted(result, schema);
+        expect(parse("d f=1 1", schema).errors).toHaveLength(1);
+        // Another database has its own count.
+        expect(parseLineProtocol(Buffer.from("d f=1 1"), { database: "other", precision: "ns", nowNs: NOW_NS, schema }).errors).toEqual([]);
     });
 
     it("stops accepting lines once sparse wide rows would make the batches too large", () => {

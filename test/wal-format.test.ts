@@ -5,6 +5,7 @@ import type { Column, ColumnarBatch } from "../src/columnar/batch.js";
 import { encodeEntryHeader, encodeFileHeader, fileHeaderProblem, parseWalFileName, walFileName } from "../src/wal/format.js";
 import { encodePayload } from "../src/wal/payload.js";
 import { WalWriter } from "../src/wal/writer.js";
+import { walOptions } from "./helpers/wal.js";
 import { tempDir } from "./helpers/batches.js";
 
 /** One row of cpu,h=a v=1.5 1 in database "db", with every byte of its entry spelled out. */
@@ -59,7 +60,7 @@ describe("WAL byte format", () => {
     it("puts exactly that entry after the header in a writer's file", async () => {
         const dir = await tempDir();
         cleanup = dir.cleanup;
-        const writer = await WalWriter.open({ dir: dir.path, syncMode: "fsync" });
+        const writer = await WalWriter.open(walOptions({ dir: dir.path, syncMode: "fsync" }));
         const before = BigInt(Date.now()) * 1000n;
         const { sequence, file } = await writer.append("db", batch);
         await writer.close();

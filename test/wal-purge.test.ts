@@ -1,17 +1,20 @@
 import { readFile, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { nodeFileSystem } from "../src/fs/file-system.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { offlinePurgeTarget } from "../src/wal/inspect.js";
 import { type PurgeTarget, purgeAll, purgeInactive, purgeOlderThan } from "../src/wal/purge.js";
 import { NOTHING_FLUSHED } from "../src/wal/recovery.js";
 import { WalWriter } from "../src/wal/writer.js";
+import { walOptions } from "./helpers/wal.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
 
 /** A running writer's purge target with a low-water mark set by the test. */
 function liveTarget(writer: WalWriter, lowWater: () => number): PurgeTarget {
     return {
         dir: writer.dir,
+        fileSystem: nodeFileSystem,
         activeFile: () => writer.activeFile,
         nextSequence: async () => writer.nextSequence,
         lowWaterMark: async () => lowWater(),
@@ -25,7 +28,7 @@ describe("WAL purge", () => {
     let writer: WalWriter;
     beforeEach(async () => {
         ({ path: dir, cleanup } = await tempDir());
-        writer = await WalWriter.open({ dir, syncMode: "off", maxFileBytes: 1000 });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off", maxFileBytes: 1000 }));
         for (let i = 0; i < 12; i++) await writer.append("db", cpuBatch(3, i * 3));
     });
     afterEach(async () => {
@@ -67,6 +70,7 @@ describe("WAL purge", () => {
         const report = await purgeOlderThan(
             liveTarget(writer, () => files[1]!.firstSequence),
             60_000,
+            Date.now(),
         );
         expect(report.deleted.map((f) => f.name)).toEqual([files[0]!.name]);
         expect(report.kept.find((k) => k.name === files[1]!.name)?.reason).toMatch(/not all in Parquet/);
@@ -87,7 +91,7 @@ describe("WAL purge", () => {
         expect(report.kept).toEqual([]);
         expect(await listWalFiles(dir)).toEqual([]);
         expect(await readFile(join(dir, "sequence"), "utf8")).toBe("12\n");
-        writer = await WalWriter.open({ dir, syncMode: "off" });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         expect(writer.nextSequence).toBe(12);
     });
 
@@ -101,6 +105,6 @@ describe("WAL purge", () => {
         const nothing = await purgeInactive(offlinePurgeTarget(dir, NOTHING_FLUSHED));
         expect(nothing.lowWaterMark).toBe(files[1]!.firstSequence);
         expect(nothing.deleted).toEqual([]);
-        writer = await WalWriter.open({ dir, syncMode: "off" });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
     });
 });

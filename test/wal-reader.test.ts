@@ -6,10 +6,11 @@ import { listWalFiles } from "../src/wal/files.js";
 import { decodePayload } from "../src/wal/payload.js";
 import { type WalRecord, WalFileReader } from "../src/wal/reader.js";
 import { WalWriter } from "../src/wal/writer.js";
+import { walOptions } from "./helpers/wal.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
 
 async function writeEntries(dir: string, count: number, rows = 3): Promise<{ file: string; bytes: Buffer; offsets: number[] }> {
-    const writer = await WalWriter.open({ dir, syncMode: "off" });
+    const writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
     for (let i = 0; i < count; i++) await writer.append("db", cpuBatch(rows, i * rows));
     await writer.close();
     const [ref] = await listWalFiles(dir);
@@ -109,7 +110,7 @@ describe("WAL reader", () => {
     });
 
     it("reads a directory across files in sequence order, from a given sequence", async () => {
-        const writer = await WalWriter.open({ dir, syncMode: "off", maxFileBytes: 1024 });
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off", maxFileBytes: 1024 }));
         for (let i = 0; i < 20; i++) await writer.append("db", cpuBatch(2, i * 2));
         await writer.close();
         expect((await listWalFiles(dir)).length).toBeGreaterThan(3);

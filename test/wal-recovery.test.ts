@@ -1,10 +1,12 @@
 import { readFile, writeFile } from "node:fs/promises";
+import { Unpackr } from "msgpackr";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { valueAt } from "../src/columnar/batch.js";
 import { listWalFiles } from "../src/wal/files.js";
 import { encodeEntryHeader } from "../src/wal/format.js";
 import { type RecoveryEvent, recoverWal } from "../src/wal/recovery.js";
 import { WalWriter } from "../src/wal/writer.js";
+import { walOptions } from "./helpers/wal.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
 
 interface Replayed {
@@ -35,7 +37,7 @@ describe("WAL recovery", () => {
     afterEach(() => cleanup());
 
     it("replays every entry across files in sequence order through the columnar callback", async () => {
-        const writer = await WalWriter.open({ dir, syncMode: "off", maxFileBytes: 1500 });
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off", maxFileBytes: 1500 }));
         for (let i = 0; i < 12; i++) await writer.append(i % 2 ? "a" : "b", cpuBatch(3, i * 3, i % 3 ? "cpu" : "mem"));
         await writer.close();
         const { replayed, stats } = await recoverAll(dir);
@@ -57,7 +59,7 @@ describe("WAL recovery", () => {
     });
 
     it("splits large entries into batches of at most batchRows and awaits each callback", async () => {
-        const writer = await WalWriter.open({ dir, syncMode: "off" });
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         await writer.append("db", cpuBatch(25));
         await writer.close();
         let inFlight = 0;
@@ -82,7 +84,7 @@ describe("WAL recovery", () => {
     });
 
     it("skips entries at or below each (database, measurement)'s flushed-through sequence", async () => {
-        const writer = await WalWriter.open({ dir, syncMode: "off" });
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         for (let i = 0; i < 6; i++) await writer.append("db", cpuBatch(1, i, i % 2 ? "cpu" : "mem"));
         await writer.close();
         const flushed = new Map([
@@ -95,10 +97,10 @@ describe("WAL recovery", () => {
     });
 
     it("skips the active file", async () => {
-        const writer = await WalWriter.open({ dir, syncMode: "off" });
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         await writer.append("db", cpuBatch(1));
         await writer.close();
-        const live = await WalWriter.open({ dir, syncMode: "off" });
+        const live = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         await live.append("db", cpuBatch(1));
         const { replayed, stats } = await recoverAll(dir, { skipFile: live.activeFile });
         await live.close();
@@ -107,7 +109,7 @@ describe("WAL recovery", () => {
     });
 
     it("counts corrupt entries, torn tails and bad files, and replays everything else", async () => {
-        const writer = await WalWriter.open({ dir, syncMode: "off", maxFileBytes: 1200 });
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off", maxFileBytes: 1200 }));
         for (let i = 0; i < 9; i++) await writer.append("db", cpuBatch(3, i * 3));
         await writer.close();
         const files = await listWalFiles(dir);
@@ -131,7 +133,7 @@ describe("WAL recovery", () => {
     });
 
     it("counts an entry that passes its CRC but does not decode as corrupted", async () => {
-        const writer = await WalWriter.open({ dir, syncMode: "off" });
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         await writer.append("db", cpuBatch(1));
         await writer.close();
         const [file] = await listWalFiles(dir);
@@ -141,5 +143,77 @@ describe("WAL recovery", () => {
         expect(replayed.map((r) => r.sequence)).toEqual([0]);
         expect(stats.corruptedEntries).toBe(1);
         expect(problems).toEqual([{ file: file!.name, sequence: 1, reason: "payload is not a map" }]);
+    });
+});
+
+describe("requests written as several entries (DESIGN.md §3 invariant 7)", () => {
+    let dir: string;
+    let cleanup: () => Promise<void>;
+    beforeEach(async () => ({ path: dir, cleanup } = await tempDir()));
+    afterEach(() => cleanup());
+
+    /** The byte offset where each entry of the (only) WAL file ends. */
+    async function entryEnds(): Promise<number[]> {
+        const [file] = await listWalFiles(dir);
+        const bytes = await readFile(file!.path);
+        const ends: number[] = [];
+        for (let offset = 7; offset < bytes.length;) {
+            offset += 16 + bytes.readUInt32BE(offset);
+            ends.push(offset);
+        }
+        return ends;
+    }
+
+    it("replays a request only if its last entry is there: a crash between the writes of one request leaves nothing of it", async () => {
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
+        await writer.append("db", cpuBatch(1, 0, "before"));
+        await writer.appendAll(["m1", "m2", "m3", "m4"].map((measurement, i) => ({ database: "db", batch: cpuBatch(2, 10 * i, measurement) })));
+        await writer.close();
+        const ends = await entryEnds();
+        expect(ends).toHaveLength(5);
+        const [file] = await listWalFiles(dir);
+        // As if the process died after the first three of the request's four entries reached the file.
+        const whole = await readFile(file!.path);
+        await writeFile(file!.path, whole.subarray(0, ends[3]));
+        const { replayed, problems, stats } = await recoverAll(dir);
+        expect(replayed.map((r) => r.measurement)).toEqual(["before"]);
+        expect(stats).toMatchObject({ recoveredEntries: 1, incompleteRequests: 1, droppedEntries: 3, corruptedEntries: 0 });
+        expect(problems).toEqual([{ file: file!.name, sequence: 1, reason: expect.stringMatching(/request written as 4 entries from sequence 1 lacks its last entry/) }]);
+        // Whole, the same request replays as one.
+        await writeFile(file!.path, whole);
+        expect((await recoverAll(dir)).replayed.map((r) => r.measurement)).toEqual(["before", "m1", "m2", "m3", "m4"]);
+    });
+
+    it("keeps a whole request whose middle entry was damaged later (a media error, not a crash): the rest is replayed, the damage counted", async () => {
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
+        await writer.appendAll(["m1", "m2", "m3"].map((measurement) => ({ database: "db", batch: cpuBatch(2, 0, measurement) })));
+        await writer.close();
+        const ends = await entryEnds();
+        const [file] = await listWalFiles(dir);
+        const bytes = await readFile(file!.path);
+        bytes[ends[1]! - 1]! ^= 0xff;
+        await writeFile(file!.path, bytes);
+        const { replayed, stats } = await recoverAll(dir);
+        expect(replayed.map((r) => r.measurement)).toEqual(["m1", "m3"]);
+        expect(stats).toMatchObject({ corruptedEntries: 1, incompleteRequests: 0 });
+    });
+
+    it("marks a request's entries so that a plain msgpack reader (Arc's format) still reads every data entry", async () => {
+        const writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
+        await writer.appendAll(["m1", "m2"].map((measurement) => ({ database: "db", batch: cpuBatch(2, 0, measurement) })));
+        await writer.close();
+        const [file] = await listWalFiles(dir);
+        const bytes = await readFile(file!.path);
+        const maps: Map<string, unknown>[] = [];
+        for (let offset = 7; offset < bytes.length;) {
+            const length = bytes.readUInt32BE(offset);
+            const payload = bytes.subarray(offset + 16, offset + 16 + length);
+            maps.push(new Unpackr({ mapsAsObjects: false }).unpack(payload.subarray(3 + payload.readUInt16BE(1))) as Map<string, unknown>);
+            offset += 16 + length;
+        }
+        expect(maps.map((map) => [map.get("m"), map.get("u")])).toEqual([
+            ["m1", 1],
+            ["m2", undefined],
+        ]);
     });
 });

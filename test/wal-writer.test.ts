@@ -6,7 +6,9 @@ import { listWalFiles } from "../src/wal/files.js";
 import { offlinePurgeTarget } from "../src/wal/inspect.js";
 import { purgeAll } from "../src/wal/purge.js";
 import { NOTHING_FLUSHED, recoverWal } from "../src/wal/recovery.js";
+import { walFileName } from "../src/wal/format.js";
 import { type SyncMode, WalWriter } from "../src/wal/writer.js";
+import { walOptions } from "./helpers/wal.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
 import { FaultyFileSystem } from "./helpers/faulty-fs.js";
 
@@ -30,7 +32,7 @@ describe("WAL writer", () => {
     it("group-commits concurrent appends: all resolve, fewer syncs than appends, none before its sync", async () => {
         const fs = new FaultyFileSystem();
         fs.syncDelayMs = 15;
-        writer = await WalWriter.open({ dir, fileSystem: fs });
+        writer = await WalWriter.open(walOptions({ dir, fileSystem: fs }));
         const syncsAtOpen = fs.count("datasync");
         const violations: string[] = [];
         const results = await Promise.all(
@@ -59,7 +61,7 @@ describe("WAL writer", () => {
         ["off", undefined],
     ])("in %s mode syncs each group with %s before resolving", async (syncMode, call) => {
         const fs = new FaultyFileSystem();
-        writer = await WalWriter.open({ dir, syncMode, fileSystem: fs, syncIntervalMs: 10_000 });
+        writer = await WalWriter.open(walOptions({ dir, syncMode, fileSystem: fs, syncIntervalMs: 10_000 }));
         const before = fs.calls.length;
         await writer.append("db", cpuBatch(5));
         const after = fs.calls.slice(before);
@@ -69,7 +71,7 @@ describe("WAL writer", () => {
 
     it("in async mode syncs written entries on the interval", async () => {
         const fs = new FaultyFileSystem();
-        writer = await WalWriter.open({ dir, syncMode: "async", fileSystem: fs, syncIntervalMs: 20 });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "async", fileSystem: fs, syncIntervalMs: 20 }));
         await writer.append("db", cpuBatch(5));
         const deadline = Date.now() + 5000;
         while (fs.bytesSynced < fs.bytesWritten && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -78,7 +80,7 @@ describe("WAL writer", () => {
 
     it("keeps syncing on the interval and rotating on request under a steady stream of appends", async () => {
         const fs = new FaultyFileSystem();
-        writer = await WalWriter.open({ dir, syncMode: "async", fileSystem: fs, syncIntervalMs: 20 });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "async", fileSystem: fs, syncIntervalMs: 20 }));
         let stop = false;
         const appenders = Array.from({ length: 16 }, async () => {
             while (!stop) await writer!.append("db", cpuBatch(200));
@@ -96,7 +98,7 @@ describe("WAL writer", () => {
     });
 
     it("rotates by size, naming each file by its first sequence", async () => {
-        writer = await WalWriter.open({ dir, syncMode: "off", maxFileBytes: 2048 });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off", maxFileBytes: 2048 }));
         const results = [];
         for (let i = 0; i < 30; i++) results.push(await writer.append("db", cpuBatch(4, i * 4)));
         const files = await listWalFiles(dir);
@@ -109,7 +111,7 @@ describe("WAL writer", () => {
     });
 
     it("rotates by age on the next append and on the idle timer", async () => {
-        writer = await WalWriter.open({ dir, syncMode: "off", maxFileAgeMs: 30 });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off", maxFileAgeMs: 30 }));
         await writer.append("db", cpuBatch(1));
         await new Promise((r) => setTimeout(r, 40));
         const second = await writer.append("db", cpuBatch(1));
@@ -122,10 +124,10 @@ describe("WAL writer", () => {
     });
 
     it("never reuses a sequence across reopen, torn tails, and purgeAll", async () => {
-        writer = await WalWriter.open({ dir, syncMode: "off" });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         for (let i = 0; i < 3; i++) await writer.append("db", cpuBatch(1));
         await writer.close();
-        writer = await WalWriter.open({ dir, syncMode: "off" });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         expect(writer.nextSequence).toBe(3);
         expect(writer.activeFile).toBe("00000000000000000003.wal");
         await writer.append("db", cpuBatch(1));
@@ -133,21 +135,21 @@ describe("WAL writer", () => {
         const report = await purgeAll(offlinePurgeTarget(dir, NOTHING_FLUSHED), { force: true });
         expect(report.deleted.map((f) => f.name)).toEqual(["00000000000000000000.wal", "00000000000000000003.wal"]);
         expect(await listWalFiles(dir)).toEqual([]);
-        writer = await WalWriter.open({ dir, syncMode: "off" });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         expect(writer.nextSequence).toBe(4);
         expect((await writer.append("db", cpuBatch(1))).sequence).toBe(4);
     });
 
     it("starts a new file on every open and replaces an empty file left at the next sequence", async () => {
-        writer = await WalWriter.open({ dir, syncMode: "off" });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         await writer.close();
-        writer = await WalWriter.open({ dir, syncMode: "off" });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         await writer.close();
         expect(await readdir(dir)).toEqual(["00000000000000000000.wal"]);
     });
 
     it("rejects a payload above 100 MiB with a typed error and stays usable", async () => {
-        writer = await WalWriter.open({ dir, syncMode: "off" });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         const rows = 14_000_000; // 8 bytes of time alone is 112 MB
         const big = { measurement: "m", rows, tags: [], columns: new Map([["time", { type: "t" as const, values: new BigInt64Array(rows) }]]) };
         await expect(writer.append("db", big)).rejects.toBeInstanceOf(WalEntryTooLargeError);
@@ -156,7 +158,7 @@ describe("WAL writer", () => {
 
     it("appendAll puts its batches in one write and one sync: all acknowledged or none", async () => {
         const fs = new FaultyFileSystem();
-        writer = await WalWriter.open({ dir, fileSystem: fs, maxFileBytes: 4096 });
+        writer = await WalWriter.open(walOptions({ dir, fileSystem: fs, maxFileBytes: 4096 }));
         while (writer.stats.bytes < 3000) await writer.append("db", cpuBatch(2));
         const before = fs.count("writev");
         const results = await writer.appendAll([
@@ -181,7 +183,7 @@ describe("WAL writer", () => {
     });
 
     it("rejects appends after close with WalClosedError", async () => {
-        writer = await WalWriter.open({ dir, syncMode: "off" });
+        writer = await WalWriter.open(walOptions({ dir, syncMode: "off" }));
         const pending = writer.append("db", cpuBatch(1));
         await writer.close();
         await expect(pending).resolves.toMatchObject({ sequence: 0 });
@@ -190,7 +192,7 @@ describe("WAL writer", () => {
 
     it("on ENOSPC rejects the group, leaves none of it readable, and recovers when space returns", async () => {
         const fs = new FaultyFileSystem();
-        writer = await WalWriter.open({ dir, fileSystem: fs });
+        writer = await WalWriter.open(walOptions({ dir, fileSystem: fs }));
         await writer.append("db", cpuBatch(2));
         fs.partialBytes = 100; // a short write: part of the group reached the file
         fs.failNext("writev", "ENOSPC");
@@ -211,7 +213,7 @@ describe("WAL writer", () => {
 
     it("on a failed fdatasync rejects the group and truncates it away", async () => {
         const fs = new FaultyFileSystem();
-        writer = await WalWriter.open({ dir, fileSystem: fs });
+        writer = await WalWriter.open(walOptions({ dir, fileSystem: fs }));
         await writer.append("db", cpuBatch(2));
         fs.failNext("datasync", "EIO");
         await expect(writer.append("db", cpuBatch(2))).rejects.toMatchObject({ code: "wal-io", errno: "EIO" });
@@ -220,18 +222,72 @@ describe("WAL writer", () => {
         expect(await replayedSequences(dir)).toEqual([0]);
     });
 
-    it("stops taking appends when a failed write cannot be truncated away", async () => {
+    it("never replays a request answered 503 when its fdatasync and the truncate back both fail: a limit file cuts it off, the next request goes to a new file", async () => {
         const fs = new FaultyFileSystem();
-        writer = await WalWriter.open({ dir, fileSystem: fs });
+        writer = await WalWriter.open(walOptions({ dir, fileSystem: fs }));
+        await writer.append("db", cpuBatch(2, 0));
+        fs.failNext("datasync", "EIO");
+        fs.failNext("truncate", "EIO");
+        await expect(writer.append("db", cpuBatch(3, 100))).rejects.toMatchObject({ code: "wal-io", errno: "EIO" });
+        const next = await writer.append("db", cpuBatch(4, 200));
+        await writer.close();
+        writer = undefined;
+        const files = await listWalFiles(dir);
+        expect(files.map((file) => file.name)).toEqual([walFileName(0), walFileName(1)]);
+        expect(next).toEqual({ sequence: 1, file: walFileName(1) });
+        // The refused request's bytes are still in the first file, past its limit.
+        expect((await stat(files[0]!.path)).size).toBeGreaterThan(files[0]!.limit!);
+        const replayed: { sequence: number; rows: number }[] = [];
+        await recoverWal({ dir, onBatch: (_db, _m, batch, sequence) => void replayed.push({ sequence, rows: batch.rows }) });
+        expect(replayed).toEqual([
+            { sequence: 0, rows: 2 },
+            { sequence: 1, rows: 4 },
+        ]);
+    });
+
+    it("refuses appends while even the limit file cannot be written, and takes them again once it can", async () => {
+        const fs = new FaultyFileSystem();
+        writer = await WalWriter.open(walOptions({ dir, fileSystem: fs, maxFileAgeMs: 20 }));
+        await writer.append("db", cpuBatch(2));
         fs.failNext("writev", "EIO");
         fs.failNext("truncate", "EIO");
+        fs.failAlways("create", "EMFILE", /\.limit\.tmp$/);
+        await expect(writer.append("db", cpuBatch(3, 100))).rejects.toMatchObject({ code: "wal-io" });
         await expect(writer.append("db", cpuBatch(2))).rejects.toBeInstanceOf(WalFailedError);
-        await expect(writer.append("db", cpuBatch(2))).rejects.toBeInstanceOf(WalFailedError);
+        expect(writer.failure?.message).toMatch(/could not be cut off/);
+        fs.heal();
+        const deadline = Date.now() + 10_000;
+        while (writer.failure !== undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+        expect(writer.failure).toBeUndefined();
+        await writer.append("db", cpuBatch(4, 200));
+        await writer.close();
+        writer = undefined;
+        const rows: number[] = [];
+        await recoverWal({ dir, onBatch: (_db, _m, batch) => void rows.push(batch.rows) });
+        expect(rows).toEqual([2, 4]);
+    });
+
+    it("starts without a WAL file on a full disk, refuses appends with a retryable error, and takes them once a file can be made", async () => {
+        const fs = new FaultyFileSystem();
+        fs.failAlways("create", "ENOSPC", /\.wal$/);
+        writer = await WalWriter.open(walOptions({ dir, fileSystem: fs }));
+        expect(writer.activeFile).toBeUndefined();
+        expect(writer.failure).toMatchObject({ code: "wal-io", errno: "ENOSPC" });
+        await expect(writer.append("db", cpuBatch(2))).rejects.toMatchObject({ code: "wal-unavailable", retryable: true });
+        fs.heal();
+        const deadline = Date.now() + 10_000;
+        let result: { sequence: number } | undefined;
+        while (result === undefined && Date.now() < deadline) {
+            result = await writer.append("db", cpuBatch(2)).catch(() => undefined);
+            if (result === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect(result).toMatchObject({ sequence: 0 });
+        expect(writer.failure).toBeUndefined();
     });
 
     it("keeps the old file active when rotation cannot create the next one", async () => {
         const fs = new FaultyFileSystem();
-        writer = await WalWriter.open({ dir, fileSystem: fs, maxFileBytes: 1024 });
+        writer = await WalWriter.open(walOptions({ dir, fileSystem: fs, maxFileBytes: 1024 }));
         while (writer.stats.bytes < 900) await writer.append("db", cpuBatch(2));
         const active = writer.activeFile;
         fs.failNext("create", "ENOSPC");
@@ -240,6 +296,6 @@ describe("WAL writer", () => {
         const next = await writer.append("db", cpuBatch(20));
         expect(next.file).not.toBe(active);
         expect(await readdir(dir)).toContain(next.file);
-        expect((await stat(join(dir, active))).size).toBeLessThanOrEqual(1024);
+        expect((await stat(join(dir, active!))).size).toBeLessThanOrEqual(1024);
     });
 });

@@ -2,8 +2,9 @@
  * Every (database, measurement) buffer, under one byte budget (DESIGN.md §3.5): a write is
  * admitted only while the buffered bytes plus what is in flight plus its own estimate fit.
  */
+import type { BufferSource } from "../../flush/source.js";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
-import { UnavailableError } from "../errors.js";
+import { BeyondBudgetError, UnavailableError } from "../errors.js";
 import { MeasurementBuffer } from "./measurement-buffer.js";
 
 export interface BuffersOptions {
@@ -31,7 +32,7 @@ export interface Reservation {
     release(): void;
 }
 
-export class Buffers {
+export class Buffers implements BufferSource {
     readonly #buffers = new Map<string, MeasurementBuffer>();
     readonly #maxBytes: number;
     readonly #retryAfterSeconds: number;
@@ -71,11 +72,12 @@ export class Buffers {
         return rows;
     }
 
-    // Invariant kept: admitted bytes (buffered + reserved) never exceed the budget, except that
-    // a write arriving at empty buffers is always admitted (so no single write is refused forever).
+    // Invariant kept: admitted bytes (buffered + reserved) never exceed the budget; a write that
+    // could not fit even into empty buffers is refused for good (413), never told to retry (503).
     admit(bytes: number): Reservation {
+        if (bytes > this.#maxBytes) throw new BeyondBudgetError(bytes, this.#maxBytes);
         const held = this.bytes + this.#reserved + this.#elsewhere();
-        if (held > 0 && held + bytes > this.#maxBytes) {
+        if (held + bytes > this.#maxBytes) {
             throw new UnavailableError(`buffers are full (${held} of ${this.#maxBytes} bytes in ingest.max_buffered_bytes): retry after the next flush`, this.#retryAfterSeconds);
         }
         this.#reserved += bytes;

@@ -5,32 +5,16 @@
  * sealed segment's arrays cover their memory exactly, so they are transferred, not copied), and
  * the buffer never holds one huge array that must double.
  */
+import type { DrainableBuffer, DrainedRows } from "../../flush/source.js";
 import { BatchBuilder } from "../../src/columnar/batch-builder.js";
 import type { ColumnType, ColumnarBatch } from "../../src/columnar/batch.js";
 import { sliceBatch } from "../../src/columnar/slice.js";
+import type { SequencedBatch } from "../../src/wal/index.js";
 
 /** Rows per segment: a power of two, so a filled segment's arrays are exactly their memory. */
 export const SEGMENT_ROWS = 65_536;
 
-/** Rows appended with the WAL sequences they came from (a buffer's contents, or an entry read back). */
-export interface SequencedRows {
-    readonly database: string;
-    /** In order; every one of the same measurement. */
-    readonly segments: readonly ColumnarBatch[];
-    readonly rows: number;
-    /** The lowest and highest WAL sequence whose rows are in `segments`. */
-    readonly minSequence: number;
-    readonly maxSequence: number;
-    /** When the oldest of its rows was appended. */
-    readonly oldestAppendMs: number;
-}
-
-/** What a flush takes out of a buffer. */
-export interface DrainedBuffer extends SequencedRows {
-    readonly measurement: string;
-}
-
-export class MeasurementBuffer {
+export class MeasurementBuffer implements DrainableBuffer {
     #sealed: ColumnarBatch[] = [];
     #sealedBytes = 0;
     #current: BatchBuilder;
@@ -81,14 +65,13 @@ export class MeasurementBuffer {
     }
 
     /**
-     * Puts rows taken out by `drain()` (or read back from the WAL) in front of the rows held now,
-     * as if they had never left: used when a flush fails.
+     * Puts rows read back from the WAL in front of the rows held now, as if they had never
+     * left: used when a flush fails.
      */
-    restore(restored: readonly SequencedRows[]): void {
+    restore(restored: readonly SequencedBatch[], oldestAppendMs: number): void {
         const held = this.drain();
-        for (const item of [...restored, held]) {
-            for (const segment of item.segments) this.#append(segment, item.minSequence, item.maxSequence, item.oldestAppendMs);
-        }
+        for (const { batch, sequence } of restored) this.#append(batch, sequence, sequence, oldestAppendMs);
+        for (const segment of held.segments) this.#append(segment, held.minSequence, held.maxSequence, held.oldestAppendMs);
     }
 
     // Invariant kept: segments hold the rows in append order, every one but the open one full.
@@ -115,9 +98,9 @@ export class MeasurementBuffer {
     }
 
     /** Takes every row out, as its segments, and empties the buffer. */
-    drain(): DrainedBuffer {
+    drain(): DrainedRows {
         if (this.#current.rows > 0) this.#seal();
-        const drained: DrainedBuffer = {
+        const drained: DrainedRows = {
             database: this.database,
             measurement: this.measurement,
             segments: this.#sealed,

@@ -67,6 +67,8 @@ export class ColumnBuilder {
     filled = 0;
     /** Rows with a value. */
     present = 0;
+    /** The field key whose value the last committed row holds (two keys may map to one column: `host` of a tag host, and `host_field`). */
+    lastKey = "";
 
     constructor(name: string, type: FieldType, fixed: boolean) {
         this.name = name;

@@ -15,7 +15,7 @@
 import { isUtf8 } from "node:buffer";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
 import { TIME_COLUMN } from "../../src/columnar/batch.js";
-import { FIELD_TYPE_NAMES, type FieldType, type SchemaRegistry } from "../schema.js";
+import { FIELD_TYPE_NAMES, type FieldType, SchemaOverlay, type SchemaView, columnLimitReason, measurementLimitReason } from "../schema.js";
 import { BACKSLASH, COMMA, CR, DEL, DOT, EQUALS, HASH, LF, MINUS, NINE, QUOTE, SPACE, TAB, ZERO, excerpt, hashBytes, hexByte, isLineEnd, isUtf8Range, viewOf } from "./bytes.js";
 import { KeyArena } from "./byte-table.js";
 import { COLUMN_WIDTH, ColumnBuilder, HI, LO } from "./columns.js";
@@ -58,7 +58,8 @@ export interface ParseOptions {
     readonly precision: Precision;
     /** The server clock in ns since the epoch, for lines without a timestamp. */
     readonly nowNs: bigint;
-    readonly schema: SchemaRegistry;
+    /** Read only: what the body declares is kept in an overlay; the write path reserves it. */
+    readonly schema: SchemaView;
 }
 
 export interface ParseResult {
@@ -70,9 +71,8 @@ export interface ParseResult {
 }
 
 /**
- * Limits. A string field value and a series key as written: line-protocol.md §A6. Columns per
- * measurement (tags and fields, declared in the registry): InfluxDB 3 Core/Enterprise allow
- * 500 with time, Clustered up to 1,000; a line that would declare more is rejected. The batches'
+ * Limits. A string field value and a series key as written: line-protocol.md §A6. (Columns per
+ * measurement and measurements per database are the schema's limits, from the configuration.) The batches'
  * size (columns × rows × bytes per value): lines stop being accepted past a budget that grows
  * with the body, because every column of a batch spans every row of it, so a body of sparse,
  * very wide rows would otherwise make batches far larger than itself.
@@ -80,7 +80,6 @@ export interface ParseResult {
 export const LP_LIMITS = {
     maxStringBytes: 1024 * 1024,
     maxSeriesKeyBytes: 65_535,
-    maxColumnsPerMeasurement: 1_000,
     batchBytesPerBodyByte: 8,
     batchBytesBase: 32 * 1024 * 1024,
 } as const satisfies Record<string, number>;
@@ -94,7 +93,7 @@ export function fieldColumnName(key: string): string {
 }
 
 // Invariant kept: every input is answered with batches and errors, never an exception; a
-// rejected line contributes nothing to any batch or to the registry.
+// rejected line contributes nothing to any batch, and nothing at all changes the registry.
 export function parseLineProtocol(body: Buffer, options: ParseOptions): ParseResult {
     return new BodyParser(body, options).run();
 }
@@ -116,7 +115,7 @@ class BodyParser {
     readonly #view: DataView;
     readonly #end: number;
     readonly #database: string;
-    readonly #schema: SchemaRegistry;
+    readonly #schema: SchemaOverlay;
     readonly #precision: Precision;
     /** Decimal zeros that scale timestamps to ns (-1: auto; null: m/h, BigInt path). */
     readonly #zeros: number | null;
@@ -163,7 +162,7 @@ class BodyParser {
         this.#view = viewOf(body);
         this.#end = body.length;
         this.#database = options.database;
-        this.#schema = options.schema;
+        this.#schema = new SchemaOverlay(options.schema);
         this.#precision = options.precision;
         this.#zeros = PRECISION_ZEROS[options.precision];
         const now = defaultTimestamp(options.nowNs, options.precision);
@@ -271,6 +270,8 @@ class BodyParser {
         const builder = series.builderIn(this.#parse) ?? this.#bind(series);
         this.#pending = series;
         this.#pendingBuilder = builder;
+        // A measurement's first accepted line in this body makes it known to the overlay.
+        if (builder.rows === 0 && !this.#measurementAllowed(builder.name)) return REJECTED;
         if (series.id < 0 && !this.#tagsFree(series, builder)) return REJECTED;
 
         // Fields.
@@ -295,6 +296,7 @@ class BodyParser {
             this.#lineFields = ++fields;
             const column = slot.stable ? slot.column! : this.#fieldColumn(builder, slot, series);
             if (column === null) return REJECTED;
+            if (column.filled > row && column.lastKey !== slot.key) return this.#fail(collisionReason(builder.name, column.lastKey, slot.key, column.name));
 
             // Value: the first byte decides the type.
             c = i < end ? bytes[i]! : LF;
@@ -338,6 +340,7 @@ class BodyParser {
             }
             if (column.present === 0) addedWidth += COLUMN_WIDTH[column.type];
             column.commit(row);
+            column.lastKey = slot.key;
             if (!column.fixed) unfixed = true;
 
             if (i >= end) break;
@@ -406,6 +409,14 @@ class BodyParser {
         return `the batches would take more than ${this.#batchBytesLimit} bytes for a ${this.#end}-byte body (every column spans every row): send sparse, wide data in smaller requests`;
     }
 
+    /** Whether a line of `measurement` may be accepted: a new measurement must stay within the database's limit. */
+    #measurementAllowed(measurement: string): boolean {
+        const schema = this.#schema;
+        if (schema.hasMeasurement(this.#database, measurement) || schema.measurementCount(this.#database) < schema.limits.maxMeasurementsPerDatabase) return true;
+        this.#reason = measurementLimitReason(this.#database, measurement, schema.limits);
+        return false;
+    }
+
     /** Whether the columns the pending line would declare keep its measurement within the column limit. */
     #withinColumnLimit(series: Series, builder: MeasurementBuilder): boolean {
         const schema = this.#schema;
@@ -419,8 +430,8 @@ class BodyParser {
         }
         added += seen.size;
         const total = schema.columnCount(this.#database, builder.name) + added;
-        if (added === 0 || total <= LP_LIMITS.maxColumnsPerMeasurement) return true;
-        this.#reason = columnLimitReason(builder.name, total);
+        if (added === 0 || total <= schema.limits.maxColumnsPerMeasurement) return true;
+        this.#reason = columnLimitReason(builder.name, total, schema.limits);
         return false;
     }
 
@@ -430,7 +441,7 @@ class BodyParser {
         const builder = this.#pendingBuilder!;
         const row = builder.rows;
         if (series.id < 0) {
-            for (const column of builder.bind(series)) this.#schema.declareTag(this.#database, builder.name, column.name);
+            for (const column of builder.bind(series)) this.#schema.declare(this.#database, builder.name, column.name, "tag");
         }
         builder.seriesIds[row] = series.id;
         if (this.#unfixed) {
@@ -438,7 +449,7 @@ class BodyParser {
             for (let k = 0; k < this.#lineFields && slot !== null; k++, slot = slot.next) {
                 const column = slot.column!;
                 if (column.fixed) continue;
-                this.#schema.declareField(this.#database, builder.name, column.name, column.type);
+                this.#schema.declare(this.#database, builder.name, column.name, column.type);
                 column.fixed = true;
             }
         }
@@ -620,8 +631,8 @@ class BodyParser {
         if (column === undefined) {
             // Stop early on a line with thousands of new fields (#withinColumnLimit has the final say).
             const total = ++this.#lineNewColumns + schema.columnCount(database, builder.name);
-            if (total > LP_LIMITS.maxColumnsPerMeasurement) {
-                this.#reason = columnLimitReason(builder.name, total);
+            if (total > schema.limits.maxColumnsPerMeasurement) {
+                this.#reason = columnLimitReason(builder.name, total, schema.limits);
                 return null;
             }
             const type = schema.fieldType(database, builder.name, name);
@@ -755,10 +766,6 @@ class BodyParser {
 const TRUE_WORDS = [0x65757274, 0x65757254, 0x45555254];
 const FALS_WORDS = [0x736c6166, 0x736c6146, 0x534c4146];
 
-function columnLimitReason(measurement: string, total: number): string {
-    return `measurement "${measurement}" would have ${total} tag and field columns, the limit is ${LP_LIMITS.maxColumnsPerMeasurement}`;
-}
-
 /**
  * What is wrong with the comment line `[start, stop)` (stop: its LF or the end), or null. A
  * comment holds printable characters and tabs only (EBNF `comment`); a CR may only end it.
@@ -811,4 +818,14 @@ function numberReason(kind: number, key: string, token: string): string {
         default:
             return `unsigned integer ${token} for field "${key}" is out of range: 0u … 18446744073709551615u`;
     }
+}
+
+/**
+ * Two field keys of one line that go to one column: a field named like a tag is stored as
+ * `<name>_field`, the same column as a field actually named so (DESIGN.md §4). Rejected rather
+ * than letting one value silently replace the other.
+ */
+function collisionReason(measurement: string, first: string, second: string, column: string): string {
+    const why = (key: string) => (key === column ? `"${key}"` : `"${key}" (stored as "${column}", as "${key}" is a tag of measurement "${measurement}")`);
+    return `fields ${why(first)} and ${why(second)} would be stored in the same column "${column}": rename one of them`;
 }

@@ -10,12 +10,13 @@ import { type Column, type ColumnType, type ColumnarBatch, type FieldColumn, TIM
 import { type ArcTimeUnit, INT64_MAX, INT64_MIN, NANOS_PER, arcTimeScale } from "../../src/columnar/time-units.js";
 import { nameProblem } from "../../src/names.js";
 import { BadRequestError } from "../errors.js";
-import type { FieldType, SchemaRegistry } from "../schema.js";
+import { SchemaOverlay, type SchemaView } from "../schema.js";
 import { MsgpackCursor, type ScalarKind } from "./cursor.js";
 
 export interface ArcDecodeOptions {
     readonly database: string;
-    readonly schema: SchemaRegistry;
+    /** Read only: what the payload declares is kept in an overlay; the write path reserves it. */
+    readonly schema: SchemaView;
     /** The unit of `time` values; `auto` guesses from the first value as Arc does. */
     readonly timeUnit: ArcTimeUnit;
     /** Server clock in ns: the time of every row of a map without a `time` column. */
@@ -24,48 +25,10 @@ export interface ArcDecodeOptions {
 
 const MAX_EXACT_FLOAT_INT = 2n ** 53n;
 
-/** What one payload declares, checked against the registry and itself, committed only if all of it is valid. */
-class StagedSchema {
-    readonly #fields = new Map<string, FieldType>();
-    readonly #tags = new Set<string>();
-
-    constructor(
-        readonly registry: SchemaRegistry,
-        readonly database: string,
-    ) {}
-
-    fieldType(measurement: string, column: string): FieldType | undefined {
-        return this.#fields.get(`${measurement}\u0000${column}`) ?? this.registry.fieldType(this.database, measurement, column);
-    }
-
-    isTag(measurement: string, column: string): boolean {
-        return this.#tags.has(`${measurement}\u0000${column}`) || this.registry.isTag(this.database, measurement, column);
-    }
-
-    field(measurement: string, column: string, type: FieldType): void {
-        this.#fields.set(`${measurement}\u0000${column}`, type);
-    }
-
-    tag(measurement: string, column: string): void {
-        this.#tags.add(`${measurement}\u0000${column}`);
-    }
-
-    commit(): void {
-        for (const key of this.#tags) {
-            const [measurement, column] = key.split("\u0000") as [string, string];
-            if (!this.registry.isTag(this.database, measurement, column)) this.registry.declareTag(this.database, measurement, column);
-        }
-        for (const [key, type] of this.#fields) {
-            const [measurement, column] = key.split("\u0000") as [string, string];
-            if (this.registry.fieldType(this.database, measurement, column) === undefined) this.registry.declareField(this.database, measurement, column, type);
-        }
-    }
-}
-
 export function decodeArcPayload(body: Buffer, options: ArcDecodeOptions): ColumnarBatch[] {
     if (body.length === 0) throw new BadRequestError("empty body: expected a msgpack map {m, columns}, an array of them, or {batch: [...]}");
     const cursor = new MsgpackCursor(body);
-    const staged = new StagedSchema(options.schema, options.database);
+    const staged = new SchemaOverlay(options.schema);
     const batches: ColumnarBatch[] = [];
     const items = cursor.arrayHeader();
     if (items !== undefined) {
@@ -84,7 +47,6 @@ export function decodeArcPayload(body: Buffer, options: ArcDecodeOptions): Colum
         }
     }
     if (!cursor.done) throw new BadRequestError(`${body.length - cursor.offset} bytes follow the payload`);
-    staged.commit();
     return batches;
 }
 
@@ -95,7 +57,8 @@ interface RawColumn {
     readonly length: number;
 }
 
-function decodeMap(cursor: MsgpackCursor, options: ArcDecodeOptions, staged: StagedSchema, where: string): ColumnarBatch {
+function decodeMap(cursor: MsgpackCursor, options: ArcDecodeOptions, staged: SchemaOverlay, where: string): ColumnarBatch {
+    const { database } = options;
     const entries = cursor.mapHeader();
     if (entries === undefined) throw new BadRequestError(`${where} is not a map`);
     let measurement: string | undefined;
@@ -129,7 +92,7 @@ function decodeMap(cursor: MsgpackCursor, options: ArcDecodeOptions, staged: Sta
     const timeColumn = raw.find((column) => column.name === TIME_COLUMN);
     columns.set(TIME_COLUMN, timeColumn === undefined ? { type: "t", values: new BigInt64Array(rows).fill(options.nowNs) } : readTime(cursor, timeColumn, options.timeUnit, where));
     for (const tag of tags) {
-        if (staged.fieldType(measurement, tag) !== undefined) throw new BadRequestError(`${where} tag "${tag}" is already a field of measurement "${measurement}"`);
+        if (staged.fieldType(database, measurement, tag) !== undefined) throw new BadRequestError(`${where} tag "${tag}" is already a field of measurement "${measurement}"`);
         const column = readColumn(
             cursor,
             raw.find((c) => c.name === tag)!,
@@ -138,20 +101,20 @@ function decodeMap(cursor: MsgpackCursor, options: ArcDecodeOptions, staged: Sta
         );
         if (column === undefined) continue;
         columns.set(tag, column);
-        staged.tag(measurement, tag);
+        staged.declare(database, measurement, tag, "tag");
     }
     for (const column of raw) {
         if (column.name === TIME_COLUMN || tags.includes(column.name)) continue;
-        const name = staged.isTag(measurement, column.name) ? `${column.name}_field` : column.name;
+        const name = staged.isTag(database, measurement, column.name) ? `${column.name}_field` : column.name;
         if (columns.has(name)) throw new BadRequestError(`${where} column "${column.name}" would be stored as "${name}", which is taken`);
-        const known = staged.fieldType(measurement, name);
+        const known = staged.fieldType(database, measurement, name);
         const decoded = readColumn(cursor, column, known, where);
         if (decoded === undefined) continue;
         if (known !== undefined && decoded.type !== known) {
             throw new BadRequestError(`field type conflict: ${where} column "${column.name}" of measurement "${measurement}" is ${decoded.type}, already exists as ${known}`);
         }
         columns.set(name, decoded);
-        staged.field(measurement, name, decoded.type);
+        staged.declare(database, measurement, name, decoded.type);
     }
     cursor.rewind(end);
     return { measurement, rows, tags: tags.filter((tag) => columns.has(tag)), columns };

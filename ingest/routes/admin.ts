@@ -2,7 +2,7 @@
  * Operator endpoints: `POST /api/v1/flush`, `GET /api/v1/wal/stats`, `GET /api/v1/wal/entries`
  * and `POST /api/v1/wal/purge` (safe modes only: never deletes an entry not yet in Parquet).
  */
-import { parseDuration } from "../../src/cli/duration.js";
+import { parseDuration } from "../../src/duration.js";
 import { readWalEntries, walStats } from "../../src/wal/report.js";
 import { BadRequestError, UnavailableError } from "../errors.js";
 import { type HttpReply, type HttpRequest, jsonReply } from "../http/exchange.js";

@@ -35,6 +35,8 @@ export interface AppContext {
     flush(): Promise<FlushedFile[]>;
     /** Flushes that failed and wait for their retry. */
     flushFailures(): FlushFailure[];
+    /** Why the flush manifest refuses changes (fail-stop until repaired), if it does. */
+    commitFailure(): string | undefined;
     /** Purges the WAL without force: `inactive`, `older-than` (ms) or `all` (rotates first). */
     purge(mode: { kind: "inactive" } | { kind: "older-than"; ageMs: number } | { kind: "all" }): Promise<PurgeReport>;
 }

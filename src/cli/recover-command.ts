@@ -2,9 +2,10 @@
 import type { Command } from "commander";
 import { createEncoder } from "../../flush/encoder.js";
 import { Engine } from "../engine.js";
+import { messageOf } from "../errors.js";
 import { consoleLogger, silentLogger } from "../log.js";
 import type { RecoveryStats } from "../wal/index.js";
-import { type ConfigOptions, configFrom, withConfigOptions } from "./options.js";
+import { type ConfigOptions, EXIT_FAILURE, configFrom, withConfigOptions } from "./options.js";
 
 /** What `sluice recover --json` prints: the replay's stats and what the flushes made of them. */
 export interface RecoverReport extends RecoveryStats {
@@ -12,6 +13,8 @@ export interface RecoverReport extends RecoveryStats {
     readonly discardedTemps: number;
     readonly flushedFiles: number;
     readonly flushedRows: number;
+    /** Why the replayed rows could not all be flushed (a full disk): the WAL is kept for the next try. */
+    readonly error?: string;
 }
 
 export function registerRecoverCommand(program: Command): void {
@@ -19,24 +22,37 @@ export function registerRecoverCommand(program: Command): void {
         .option("--json", "one JSON object")
         .action(async (options: ConfigOptions & { json?: boolean }) => {
             const config = configFrom(options);
-            const { engine, startup } = await Engine.open(config, options.json ? silentLogger : consoleLogger, createEncoder({ nice: config.flush.worker_nice }));
-            await engine.shutdown();
+            const { engine, startup } = await Engine.open(
+                config,
+                options.json ? silentLogger : consoleLogger,
+                createEncoder({ nice: config.flush.worker_nice }),
+                {},
+                { writable: false },
+            );
+            const failure = await engine.shutdown().then(
+                () => undefined,
+                (error: unknown) => messageOf(error),
+            );
             const flushed = engine.flusher.stats;
             const report: RecoverReport = {
                 ...startup.wal,
-                finishedCommits: startup.commitLog.finishedCommits,
-                discardedTemps: startup.commitLog.discardedTemps,
+                finishedCommits: startup.commit.finishedCommits,
+                discardedTemps: startup.commit.discardedTemps,
                 flushedFiles: flushed.files,
                 flushedRows: flushed.rows,
+                ...(failure === undefined ? {} : { error: failure }),
             };
             if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
             else {
-                const { recoveredEntries, recoveredRows, recoveredFiles, corruptedEntries, tornTails, alreadyFlushedEntries } = startup.wal;
+                const { recoveredEntries, recoveredRows, recoveredFiles, corruptedEntries, incompleteRequests, tornTails, alreadyFlushedEntries } = startup.wal;
                 process.stdout.write(
-                    `recovered ${recoveredEntries} entries (${recoveredRows} rows) from ${recoveredFiles} WAL files; ${alreadyFlushedEntries} were already in Parquet, ${corruptedEntries} corrupted, ${tornTails} torn tails\n` +
-                        `finished ${startup.commitLog.finishedCommits} interrupted flushes, discarded ${startup.commitLog.discardedTemps} temp files\n` +
-                        `flushed ${flushed.rows} rows into ${flushed.files} Parquet files; the WAL is purged\n`,
+                    `recovered ${recoveredEntries} entries (${recoveredRows} rows) from ${recoveredFiles} WAL files; ${alreadyFlushedEntries} were already in Parquet, ${corruptedEntries} corrupted, ${incompleteRequests} requests cut short by a crash (never acknowledged, not replayed), ${tornTails} torn tails\n` +
+                        `finished ${startup.commit.finishedCommits} interrupted changes, discarded ${startup.commit.discardedTemps} temp files\n` +
+                        (failure === undefined
+                            ? `flushed ${flushed.rows} rows into ${flushed.files} Parquet files; the WAL is purged\n`
+                            : `flushed ${flushed.rows} rows into ${flushed.files} Parquet files, then flushing failed (${failure}); the WAL is kept: run recover again once that is fixed\n`),
                 );
             }
+            if (failure !== undefined) process.exitCode = EXIT_FAILURE;
         });
 }

@@ -3,11 +3,11 @@ import { stat } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { lockDataDir, walDirOf } from "../data-dir.js";
 import { nodeFileSystem } from "../fs/file-system.js";
-import { readFlushedThrough } from "../../flush/commit-log.js";
-import { consoleLogger } from "../log.js";
+import { readFlushedThrough } from "../../flush/commit.js";
+import { manifestPathOf } from "../../flush/layout.js";
 import { type PurgeReport, offlinePurgeTarget, purgeAll, purgeInactive, purgeOlderThan } from "../wal/index.js";
 import { type WalStats, type WalVerification, readWalEntries, verifyWal, walStats } from "../wal/report.js";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../duration.js";
 import { type ConfigOptions, CliUsageError, configFrom, withConfigOptions } from "./options.js";
 
 /** `wal verify` exits with this when anything is corrupted. */
@@ -94,7 +94,7 @@ export function registerWalCommands(program: Command): void {
         });
 
     withConfigOptions(wal.command("purge").description("delete WAL files whose entries are all in Parquet (--force: also those that are not)"), false)
-        .addOption(new Option("--inactive", "every file").conflicts(["olderThan", "all"]))
+        .addOption(new Option("--inactive", "every inactive file (not the newest) whose entries are all in Parquet").conflicts(["olderThan", "all"]))
         .addOption(new Option("--older-than <duration>", "files last written at least this long ago (e.g. 30s, 15m, 2h, 7d)").argParser(parseDuration).conflicts("all"))
         .option("--all", "every file, including the newest")
         .option("--force", "also delete entries not yet in Parquet (they are lost)")
@@ -104,12 +104,12 @@ export function registerWalCommands(program: Command): void {
             const dir = await walDir(options);
             const lock = await lockDataDir(nodeFileSystem, configFrom(options).data_dir);
             try {
-                const target = offlinePurgeTarget(dir, await readFlushedThrough(configFrom(options).data_dir, consoleLogger));
+                const target = offlinePurgeTarget(dir, await readFlushedThrough(nodeFileSystem, manifestPathOf(configFrom(options).data_dir)));
                 const force = { force: options.force ?? false };
                 const report = options.all
                     ? await purgeAll(target, force)
                     : options.olderThan !== undefined
-                      ? await purgeOlderThan(target, options.olderThan, force)
+                      ? await purgeOlderThan(target, options.olderThan, Date.now(), force)
                       : await purgeInactive(target, force);
                 if (options.json) print(JSON.stringify(report));
                 else printPurge(report);

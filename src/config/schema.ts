@@ -80,6 +80,18 @@ export const CONFIG_SCHEMA = {
         bytes: true,
         doc: 'Memory budget of all ingest buffers; near it Sluice flushes early, above it writes get 503 (at least 1MiB; sizes like "1GiB" are accepted).',
     },
+    "ingest.max_measurements_per_database": {
+        type: "integer",
+        default: 10_000,
+        min: 1,
+        doc: "Measurements one database may have; a line of one more is rejected (400) naming this limit.",
+    },
+    "ingest.max_columns_per_measurement": {
+        type: "integer",
+        default: 1_000,
+        min: 1,
+        doc: "Tag and field columns one measurement may have; a line that would add more is rejected (400) naming this limit.",
+    },
     "ingest.msgpack_time_unit": {
         type: "enum",
         values: ARC_TIME_UNITS,

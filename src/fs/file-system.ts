@@ -5,6 +5,7 @@
  */
 import { constants } from "node:fs";
 import * as fs from "node:fs/promises";
+import nativeFs from "fs-native-extensions";
 
 /** An open file: positional I/O only (no shared file position to race on). */
 export interface FileHandle {
@@ -53,6 +54,8 @@ export interface FileSystem {
     unlink(path: string): Promise<void>;
     /** Removes a file or a directory tree; nothing when it is gone already. */
     remove(path: string): Promise<void>;
+    /** Swaps two existing entries (directories) in one step: renameat2(RENAME_EXCHANGE) on Linux, RENAME_SWAP on macOS. */
+    exchange(a: string, b: string): Promise<void>;
     /** Makes a directory's entries (created, renamed, removed) durable. */
     syncDirectory(path: string): Promise<void>;
 }
@@ -103,6 +106,7 @@ export const nodeFileSystem: FileSystem = {
     readlink: (path) => fs.readlink(path),
     unlink: (path) => fs.unlink(path),
     remove: (path) => fs.rm(path, { recursive: true, force: true }),
+    exchange: (a, b) => nativeFs.swap(a, b),
     syncDirectory: async (path) => {
         const handle = await fs.open(path, "r");
         try {

@@ -37,8 +37,9 @@ export class WalIOError extends WalError {
 }
 
 /**
- * The writer could not undo a failed write (truncate failed too), so the active file may hold
- * entries that were never acknowledged. It refuses further appends until it is reopened.
+ * The writer could not keep its promises: a failed write could not be cut off yet (it retries),
+ * an async-mode sync of acknowledged entries failed, or what follows a durable append failed.
+ * It refuses appends (until the cut-off succeeds, or until restart).
  */
 export class WalFailedError extends WalError {
     readonly code = "wal-failed";
@@ -54,18 +55,11 @@ export class WalDecodeError extends WalError {
     readonly code = "wal-decode";
 }
 
-/** A WAL file whose 7-byte header is missing or wrong. */
-export class WalHeaderError extends WalError {
-    readonly code = "wal-bad-header";
-    constructor(
-        readonly file: string,
-        reason: string,
-    ) {
-        super(`${file}: not a WAL file (${reason})`);
+/** No WAL file could be created (e.g. ENOSPC at start): appends are refused until one can be. */
+export class WalUnavailableError extends WalError {
+    readonly code = "wal-unavailable";
+    override readonly retryable = true;
+    constructor(cause: WalIOError | undefined) {
+        super(`no WAL file to write to: ${cause?.message ?? "not created yet"}; retrying`, { cause });
     }
-}
-
-/** A purge that would delete entries not yet in Parquet. */
-export class WalPurgeRefusedError extends WalError {
-    readonly code = "wal-purge-refused";
 }

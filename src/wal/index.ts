@@ -1,21 +1,8 @@
-/** The WAL's public surface: one module per role behind it (DESIGN.md §2). */
-export {
-    type AppendOptions,
-    type AppendResult,
-    type WalItem,
-    type SyncMode,
-    type WalWriterOptions,
-    type WalWriterStats,
-    SYNC_MODES,
-    WAL_WRITER_DEFAULTS,
-    WalWriter,
-    isSyncMode,
-} from "./writer.js";
-export { type WalEntry, type WalFileScan, type WalRecord, WalFileReader, nextSequenceAfter } from "./reader.js";
-export { type LocatedRecord, WalDirectoryReader } from "./directory-reader.js";
-export { type FlushedThrough, type RecoveryOptions, type RecoveryStats, NOTHING_FLUSHED, recoverWal } from "./recovery.js";
+/** The WAL's public surface: what the rest of Sluice uses of it (DESIGN.md §2). */
+export { type AppendResult, type SyncMode, type WalWriterOptions, type WalWriterStats, SYNC_MODES, WalWriter, isSyncMode } from "./writer.js";
+export { type RecoveryStats, recoverWal } from "./recovery.js";
 export { type PurgeReport, type PurgeTarget, purgeAll, purgeInactive, purgeOlderThan } from "./purge.js";
-export { nextFreeSequence, offlinePurgeTarget, unflushedLowWaterMark } from "./inspect.js";
-export { type DecodedPayload, DEFAULT_DATABASE, decodePayload, encodePayload } from "./payload.js";
-export { type WalFileRef, listWalFiles } from "./files.js";
-export * from "./errors.js";
+export { nextFreeSequence, offlinePurgeTarget } from "./inspect.js";
+export { type SequencedBatch, readBack } from "./read-back.js";
+export { type WalStats, type WalVerification, readWalEntries, verifyWal, walStats } from "./report.js";
+export { WalEntryTooLargeError, WalError } from "./errors.js";

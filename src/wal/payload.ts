@@ -3,7 +3,10 @@
  * extension types) holding one (database, measurement) batch in columnar form.
  *
  * Envelope: 0x01 | u16 BE database-name length | database name (UTF-8) | msgpack map
- * Map keys, in this order: m, n, tags, types, columns, valid (only when a column has nulls).
+ * Map keys, in this order: m, n, tags, types, columns, valid (only when a column has nulls), u
+ * (only on entries of a request written as several entries: how many entries of that request
+ * follow this one, so the last has 0). A reader of Arc's format ignores `u`; recovery replays a
+ * request's entries only when its last one is present (DESIGN.md §3 invariant 7).
  */
 import { Packr, Unpackr } from "msgpackr";
 import {
@@ -33,6 +36,8 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsTy
 export interface DecodedPayload {
     readonly database: string;
     readonly batch: ColumnarBatch;
+    /** Entries of the same request that follow this one in the WAL (0: the request ends here). */
+    readonly following: number;
 }
 
 /** The envelope bytes for `database`. */
@@ -48,8 +53,11 @@ export function encodeEnvelope(database: string): Buffer {
     return envelope;
 }
 
-/** The msgpack map of one batch, its typed columns packed as views of their memory. */
-export function encodeBatch(batch: ColumnarBatch): Buffer {
+/**
+ * The msgpack map of one batch, its typed columns packed as views of their memory; `following`
+ * is how many entries of the same request come after it.
+ */
+export function encodeBatch(batch: ColumnarBatch, following = 0): Buffer {
     assertBatchShape(batch);
     const types = new Map<string, ColumnType>();
     const columns = new Map<string, unknown>();
@@ -67,12 +75,13 @@ export function encodeBatch(batch: ColumnarBatch): Buffer {
         ["columns", columns],
     ]);
     if (valid.size > 0) map.set("valid", valid);
+    if (following > 0) map.set("u", following);
     return packr.pack(map);
 }
 
 /** Envelope and map, as the two parts of one payload (written without concatenation). */
-export function encodePayload(database: string, batch: ColumnarBatch): [Buffer, Buffer] {
-    return [encodeEnvelope(database), encodeBatch(batch)];
+export function encodePayload(database: string, batch: ColumnarBatch, following = 0): [Buffer, Buffer] {
+    return [encodeEnvelope(database), encodeBatch(batch, following)];
 }
 
 function bytesOf(array: Uint8Array): Buffer {
@@ -127,7 +136,14 @@ export function decodePayload(payload: Buffer): DecodedPayload {
     } catch (error) {
         throw new WalDecodeError((error as Error).message);
     }
-    return { database: envelope.database, batch };
+    return { database: envelope.database, batch, following: value instanceof Map ? followingOf(value.get("u")) : 0 };
+}
+
+function followingOf(value: unknown): number {
+    if (value === undefined) return 0;
+    const count = typeof value === "bigint" ? Number(value) : value;
+    if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0) throw new WalDecodeError(`"u" is not a count of entries`);
+    return count;
 }
 
 function field(map: Map<unknown, unknown>, key: string): unknown {

@@ -3,14 +3,15 @@
  * last sequence is below the low-water mark (the lowest sequence not yet in Parquet), unless
  * forced. Never by age alone: `purgeOlderThan` only narrows what `purgeInactive` may delete.
  */
-import { rename, rm, stat } from "node:fs/promises";
-import { type WalFileRef, listWalFiles, writeSequenceFloor } from "./files.js";
+import type { FileSystem } from "../fs/file-system.js";
+import { LIMIT_SUFFIX, type WalFileRef, deleteWalFile, listWalFiles, writeSequenceFloor } from "./files.js";
 import { parseWalFileName } from "./format.js";
 import { WalFileReader } from "./reader.js";
 
 /** What a purge needs to know about the WAL it purges. */
 export interface PurgeTarget {
     readonly dir: string;
+    readonly fileSystem: FileSystem;
     /** The file a running writer appends to (never deleted), if any. */
     activeFile(): string | undefined;
     /** The sequence the next entry will take (persisted as the floor before anything is deleted). */
@@ -25,8 +26,8 @@ export interface PurgeTarget {
 export const QUARANTINE_SUFFIX = ".damaged";
 
 /** Why a file could not be read whole (bad header, untrustworthy entry length), if it could not. */
-async function damageOf(file: WalFileRef): Promise<string | undefined> {
-    const scan = await new WalFileReader(file, { payloads: false }).scanToEnd();
+async function damageOf(file: WalFileRef, fs: FileSystem): Promise<string | undefined> {
+    const scan = await new WalFileReader(file, { payloads: false, fileSystem: fs }).scanToEnd();
     return scan.badHeader ?? scan.stoppedBy;
 }
 
@@ -58,11 +59,11 @@ export function purgeInactive(target: PurgeTarget, options: PurgeOptions = {}): 
     return purge(target, options, async () => undefined);
 }
 
-/** Like `purgeInactive`, limited to files last modified at least `ageMs` ago. */
-export function purgeOlderThan(target: PurgeTarget, ageMs: number, options: PurgeOptions = {}): Promise<PurgeReport> {
-    const cutoff = Date.now() - ageMs;
+/** Like `purgeInactive`, limited to files last modified at least `ageMs` before `nowMs`. */
+export function purgeOlderThan(target: PurgeTarget, ageMs: number, nowMs: number, options: PurgeOptions = {}): Promise<PurgeReport> {
+    const cutoff = nowMs - ageMs;
     return purge(target, options, async (file) => {
-        const { mtimeMs } = await stat(file.path);
+        const { mtimeMs } = await target.fileSystem.lstat(file.path);
         return mtimeMs > cutoff ? `modified less than ${ageMs} ms ago` : undefined;
     });
 }
@@ -76,6 +77,7 @@ export async function purgeAll(target: PurgeTarget, options: PurgeOptions = {}):
 // Invariant kept: without `force`, a file is deleted only if every sequence it can hold lies
 // below the low-water mark; the sequence floor is durable before the first deletion.
 async function purge(target: PurgeTarget, options: PurgeOptions, exclusion: (file: WalFileRef) => Promise<string | undefined>): Promise<PurgeReport> {
+    const fs = target.fileSystem;
     const forced = options.force ?? false;
     // One snapshot: the active file, the next sequence and the mark are read in the same tick,
     // before the directory is listed; a file at or after that active file is active or newer.
@@ -84,7 +86,7 @@ async function purge(target: PurgeTarget, options: PurgeOptions, exclusion: (fil
     const markPending = target.lowWaterMark();
     const [next, lowWaterMark] = await Promise.all([nextPending, markPending]);
     const activeFirst = active === undefined ? Number.POSITIVE_INFINITY : (parseWalFileName(active) ?? Number.NEGATIVE_INFINITY);
-    const files = await listWalFiles(target.dir);
+    const files = await listWalFiles(target.dir, fs);
     const chosen: WalFileRef[] = [];
     const kept: KeptFile[] = [];
     for (const [index, file] of files.entries()) {
@@ -97,17 +99,26 @@ async function purge(target: PurgeTarget, options: PurgeOptions, exclusion: (fil
         } else chosen.push(file);
     }
     const deleted: PurgedFile[] = [];
-    if (chosen.length > 0) await writeSequenceFloor(target.dir, next);
+    if (chosen.length > 0) await writeSequenceFloor(target.dir, next, fs);
     for (const file of chosen) {
-        const damage = forced ? undefined : await damageOf(file);
+        const damage = forced ? undefined : await damageOf(file, fs);
         if (damage !== undefined) {
-            await rename(file.path, `${file.path}${QUARANTINE_SUFFIX}`);
+            await fs.rename(file.path, `${file.path}${QUARANTINE_SUFFIX}`);
             kept.push({ name: file.name, reason: `damaged (${damage}): moved to ${file.name}${QUARANTINE_SUFFIX} for inspection, not deleted` });
             continue;
         }
-        const { size } = await stat(file.path);
-        await rm(file.path);
+        const { size } = await fs.lstat(file.path);
+        await deleteWalFile(fs, file);
         deleted.push({ name: file.name, firstSequence: file.firstSequence, bytes: size });
     }
+    await removeOrphanLimits(target.dir, fs);
     return { deleted, kept, lowWaterMark, forced };
+}
+
+/** Limit files whose WAL file is gone (a crash between the two deletions). */
+async function removeOrphanLimits(dir: string, fs: FileSystem): Promise<void> {
+    const names = new Set((await fs.readdir(dir).catch(() => [])).map((entry) => entry.name));
+    for (const name of names) {
+        if (name.endsWith(LIMIT_SUFFIX) && !names.has(name.slice(0, -LIMIT_SUFFIX.length))) await fs.remove(`${dir}/${name}`);
+    }
 }

@@ -3,7 +3,7 @@
  * a short or torn tail ends the file cleanly, a CRC mismatch skips that entry (alignment kept)
  * and is counted, a bad file header skips the file and is reported.
  */
-import { type FileHandle, open } from "node:fs/promises";
+import { type FileHandle, type FileSystem, nodeFileSystem } from "../fs/file-system.js";
 import { ENTRY_HEADER_SIZE, FILE_HEADER_SIZE, MAX_PAYLOAD_BYTES, decodeEntryHeader, encodeFileHeader, fileHeaderProblem, payloadMatchesCrc } from "./format.js";
 import type { WalFileRef } from "./files.js";
 
@@ -50,6 +50,7 @@ export interface ReadOptions {
     /** Read and check payloads (true), or only walk the headers to count and size entries. */
     readonly payloads?: boolean;
     readonly chunkBytes?: number;
+    readonly fileSystem?: FileSystem;
 }
 
 /** The sequence one past the file's last entry. */
@@ -62,6 +63,7 @@ export class WalFileReader {
     readonly scan: WalFileScan;
     readonly #payloads: boolean;
     readonly #chunkBytes: number;
+    readonly #fs: FileSystem;
 
     constructor(file: WalFileRef, options: ReadOptions = {}) {
         this.scan = {
@@ -76,12 +78,15 @@ export class WalFileReader {
         };
         this.#payloads = options.payloads ?? true;
         this.#chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+        this.#fs = options.fileSystem ?? nodeFileSystem;
     }
 
     async *records(): AsyncGenerator<WalRecord> {
-        const handle = await open(this.scan.file.path, "r");
+        const handle = await this.#fs.open(this.scan.file.path, "read");
         try {
-            yield* this.#walk(new ChunkedFile(handle, (await handle.stat()).size, this.#chunkBytes));
+            // A limit file cuts the file short: what lies past it was never acknowledged.
+            const size = Math.min(await handle.size(), this.scan.file.limit ?? Number.POSITIVE_INFINITY);
+            yield* this.#walk(new ChunkedFile(handle, size, this.#chunkBytes));
         } catch (error) {
             // Bytes past the last acknowledged entry were truncated while read: a torn tail.
             if (!(error instanceof FileShrankError)) throw error;

@@ -5,6 +5,7 @@
  */
 import type { ColumnarBatch } from "../columnar/batch.js";
 import { sliceBatch } from "../columnar/slice.js";
+import { type FileSystem, nodeFileSystem } from "../fs/file-system.js";
 import { WalDirectoryReader, decodedRecords } from "./directory-reader.js";
 
 /** The highest sequence of (database, measurement) already in Parquet, or -1 for none. */
@@ -26,7 +27,8 @@ export interface RecoveryOptions {
     /** The most rows one callback receives (an entry with more is split). */
     readonly batchRows?: number;
     /** The writer's active file, which recovery must not read. */
-    readonly skipFile?: string;
+    readonly skipFile?: string | undefined;
+    readonly fileSystem?: FileSystem;
     /** Told about every corrupt entry and unreadable file, as they are met. */
     readonly onProblem?: (event: RecoveryEvent) => void;
 }
@@ -48,6 +50,9 @@ export interface RecoveryStats {
     alreadyFlushedEntries: number;
     /** Entries that failed their CRC or could not be decoded, and unreadable file rests. */
     corruptedEntries: number;
+    /** Requests cut short by a crash (their last entry missing: never acknowledged), and their entries not replayed. */
+    incompleteRequests: number;
+    droppedEntries: number;
     /** Files not read: the active file and files with a bad header. */
     skippedFiles: number;
     tornTails: number;
@@ -66,15 +71,20 @@ export async function recoverWal(options: RecoveryOptions): Promise<RecoveryStat
         recoveredRows: 0,
         alreadyFlushedEntries: 0,
         corruptedEntries: 0,
+        incompleteRequests: 0,
+        droppedEntries: 0,
         skippedFiles: 0,
         tornTails: 0,
         durationMs: 0,
     };
-    const reader = new WalDirectoryReader(options.dir, options.skipFile === undefined ? {} : { skipFile: options.skipFile });
+    const reader = new WalDirectoryReader(options.dir, { skipFile: options.skipFile, fileSystem: options.fileSystem ?? nodeFileSystem });
     for await (const record of decodedRecords(reader)) {
         if (record.kind === "problem") {
             if (record.fileSkipped) stats.skippedFiles++;
-            else stats.corruptedEntries++;
+            else if (record.droppedEntries !== undefined) {
+                stats.incompleteRequests++;
+                stats.droppedEntries += record.droppedEntries;
+            } else stats.corruptedEntries++;
             report({ file: record.file.name, ...(record.sequence === undefined ? {} : { sequence: record.sequence }), reason: record.reason });
             continue;
         }

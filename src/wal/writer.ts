@@ -3,15 +3,24 @@
  * promise that settles only after the write (and, in the durable sync modes, the fdatasync or
  * fsync) that covers it; appends that arrive while a group is being written share the next
  * write and the next sync.
+ *
+ * A request's batches are one unit: their entries are written together, marked so that a reader
+ * passes them on only if the last one is there (DESIGN.md §3 invariant 7). After a failed write
+ * or sync the file is never written again (its bytes past the last acknowledged entry are cut
+ * off, by truncation or, if that fails too, by a durable limit file); the next group goes to a
+ * new file. Without a file (none could be created: a full disk) appends are refused until one
+ * can be, retried at most once a second.
  */
-import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { Clock } from "../clock.js";
 import type { ColumnarBatch } from "../columnar/batch.js";
-import { WalClosedError, WalEntryTooLargeError, WalFailedError, WalIOError } from "./errors.js";
-import { MAX_PAYLOAD_BYTES, ENTRY_HEADER_SIZE, FILE_HEADER_SIZE, encodeEntryHeader, encodeFileHeader, nowMicros, walFileName } from "./format.js";
-import { type WalFileHandle, type WalFileSystem, ensureDurableDirectory, nodeWalFileSystem } from "./fs.js";
-import { encodePayload } from "./payload.js";
+import { ensureDurableDirectory, writeFully } from "../fs/durable.js";
+import { type FileHandle, type FileSystem, errorCode } from "../fs/file-system.js";
+import { WalClosedError, WalEntryTooLargeError, WalFailedError, WalIOError, WalUnavailableError } from "./errors.js";
+import { LIMIT_SUFFIX, writeLimit } from "./files.js";
+import { ENTRY_HEADER_SIZE, FILE_HEADER_SIZE, MAX_PAYLOAD_BYTES, encodeEntryHeader, encodeFileHeader, walFileName } from "./format.js";
 import { nextFreeSequence } from "./inspect.js";
+import { encodePayload } from "./payload.js";
 
 export const SYNC_MODES = ["fdatasync", "fsync", "async", "off"] as const;
 /**
@@ -24,38 +33,34 @@ export function isSyncMode(value: unknown): value is SyncMode {
     return typeof value === "string" && (SYNC_MODES as readonly string[]).includes(value);
 }
 
+/** The most bytes one group commit writes before it syncs. */
+export const MAX_GROUP_BYTES = 16 * 1024 * 1024;
+/** How long the writer waits before trying again to create a file, or to cut off a failed write. */
+const RETRY_MS = 1000;
+
+/** Resolved options (defaults live in the config schema, src/config/schema.ts). */
 export interface WalWriterOptions {
     /** Directory of the WAL files (created when missing). */
     readonly dir: string;
     /** How an append becomes durable before it resolves. */
-    readonly syncMode?: SyncMode;
+    readonly syncMode: SyncMode;
     /** In `async` mode, how often written entries are synced. */
-    readonly syncIntervalMs?: number;
+    readonly syncIntervalMs: number;
     /** Rotate to a new file before an entry would take the active file past this size. */
-    readonly maxFileBytes?: number;
+    readonly maxFileBytes: number;
     /** Rotate a file with entries once it is this old (checked on every group and on a timer). */
-    readonly maxFileAgeMs?: number;
-    /** The most bytes one group commit writes before it syncs. */
-    readonly maxGroupBytes?: number;
-    /** The file system seam (fault injection in tests). */
-    readonly fileSystem?: WalFileSystem;
+    readonly maxFileAgeMs: number;
     /**
      * The lowest sequence the new file may take: the caller's knowledge of sequences used
      * before (the flush manifest's highest flushed-through sequence + 1), in case WAL files that
      * held them are gone (purged, lost to a power cut in `async` mode).
      */
-    readonly minSequence?: number;
+    readonly minSequence: number;
+    readonly fileSystem: FileSystem;
+    readonly clock: Clock;
+    /** The most bytes one group commit writes (MAX_GROUP_BYTES unless a benchmark says otherwise). */
+    readonly maxGroupBytes?: number;
 }
-
-export const WAL_WRITER_DEFAULTS = {
-    syncMode: "fdatasync",
-    syncIntervalMs: 100,
-    maxFileBytes: 64 * 1024 * 1024,
-    maxFileAgeMs: 10 * 60 * 1000,
-    maxGroupBytes: 16 * 1024 * 1024,
-    fileSystem: nodeWalFileSystem,
-    minSequence: 0,
-} as const satisfies { [K in keyof Required<Omit<WalWriterOptions, "dir">>]: WalWriterOptions[K] };
 
 /** Where an acknowledged entry lives. */
 export interface AppendResult {
@@ -101,18 +106,27 @@ interface PendingUnit {
 
 interface ActiveFile {
     readonly name: string;
+    readonly path: string;
     readonly firstSequence: number;
-    readonly handle: WalFileHandle;
+    readonly handle: FileHandle;
     readonly openedAt: number;
     /** Bytes known to be in the file: the header plus every acknowledged entry. */
     size: number;
     entries: number;
 }
 
-type State = { kind: "open" } | { kind: "closing" } | { kind: "closed" } | { kind: "failed"; error: WalFailedError };
+/** A file whose failed write could not be cut off yet: appends wait until it is. */
+interface UnsealedFile {
+    readonly path: string;
+    readonly size: number;
+}
 
-/** How long an aged file waits before another rotation attempt after one failed (e.g. ENOSPC). */
-const ROTATION_RETRY_MS = 1000;
+type State =
+    | { readonly kind: "open" }
+    | { readonly kind: "sealing"; readonly file: UnsealedFile; readonly error: WalFailedError }
+    | { readonly kind: "failed"; readonly error: WalFailedError }
+    | { readonly kind: "closing" }
+    | { readonly kind: "closed" };
 
 const EMPTY_STATS: WalWriterStats = {
     entries: 0,
@@ -128,65 +142,67 @@ const EMPTY_STATS: WalWriterStats = {
 export class WalWriter {
     readonly dir: string;
     readonly syncMode: SyncMode;
-    readonly #options: Required<Omit<WalWriterOptions, "dir">>;
+    readonly #options: Required<WalWriterOptions>;
+    readonly #fs: FileSystem;
+    readonly #clock: Clock;
     readonly #stats: WalWriterStats = { ...EMPTY_STATS };
     #state: State = { kind: "open" };
-    #file: ActiveFile;
+    /** The file appends go to; undefined until one could be created (after a failure, or at start). */
+    #file: ActiveFile | undefined;
+    /** The sequence the next entry takes. */
+    #next: number;
+    /** Why no file could be created, and when to try again. */
+    #fileError: WalIOError | undefined;
+    #fileRetryAt = 0;
     #queue: PendingUnit[] = [];
     #draining = false;
-    /** Serialises every operation on the active file: group writes, rotations, timed syncs. */
+    /** Serialises every operation on the files: group writes, rotations, timed syncs. */
     #lane: Promise<void> = Promise.resolve();
     #unsynced = false;
-    #lastSyncMs = Date.now();
+    #lastSyncMs: number;
     /** After a failed rotation, an aged file is not rotated again before this time. */
-    #rotationRetryAtMs = 0;
+    #rotationRetryAt = 0;
     readonly #rotationWaiters: { resolve(): void; reject(error: Error): void }[] = [];
     readonly #timers: NodeJS.Timeout[] = [];
 
-    private constructor(dir: string, options: Required<Omit<WalWriterOptions, "dir">>, file: ActiveFile) {
-        this.dir = dir;
+    private constructor(options: Required<WalWriterOptions>, next: number) {
+        this.dir = options.dir;
         this.#options = options;
         this.syncMode = options.syncMode;
-        this.#file = file;
+        this.#fs = options.fileSystem;
+        this.#clock = options.clock;
+        this.#next = next;
+        this.#lastSyncMs = options.clock.now();
     }
 
     /**
      * Opens the WAL in `options.dir` and starts a new active file whose first sequence follows
-     * every sequence used before (by the files present and by the persisted floor).
+     * every sequence used before (by the files present and by the persisted floor). If the file
+     * cannot be created (a full disk), the writer opens without one and refuses appends until it can.
      */
     static async open(options: WalWriterOptions): Promise<WalWriter> {
-        const resolved = {
-            syncMode: options.syncMode ?? WAL_WRITER_DEFAULTS.syncMode,
-            syncIntervalMs: options.syncIntervalMs ?? WAL_WRITER_DEFAULTS.syncIntervalMs,
-            maxFileBytes: options.maxFileBytes ?? WAL_WRITER_DEFAULTS.maxFileBytes,
-            maxFileAgeMs: options.maxFileAgeMs ?? WAL_WRITER_DEFAULTS.maxFileAgeMs,
-            maxGroupBytes: options.maxGroupBytes ?? WAL_WRITER_DEFAULTS.maxGroupBytes,
-            fileSystem: options.fileSystem ?? WAL_WRITER_DEFAULTS.fileSystem,
-            minSequence: options.minSequence ?? WAL_WRITER_DEFAULTS.minSequence,
-        };
-        await ensureDurableDirectory(options.dir, 0o700);
-        const next = await nextFreeSequence(options.dir, resolved.minSequence);
-        const stats = { ...EMPTY_STATS };
-        const file = await createFile(options.dir, next, resolved.fileSystem, resolved.syncMode, stats);
-        const writer = new WalWriter(options.dir, resolved, file);
-        Object.assign(writer.#stats, stats);
+        const resolved = { ...options, maxGroupBytes: options.maxGroupBytes ?? MAX_GROUP_BYTES };
+        await ensureDurableDirectory(options.fileSystem, options.dir);
+        const writer = new WalWriter(resolved, await nextFreeSequence(options.dir, options.minSequence, options.fileSystem));
+        await writer.#openFile();
         writer.#startTimers();
         return writer;
     }
 
     /** The sequence the next entry will take. */
     get nextSequence(): number {
-        return this.#file.firstSequence + this.#file.entries;
+        return this.#next;
     }
 
-    /** The active file's name (never purged while this writer has it open). */
-    get activeFile(): string {
-        return this.#file.name;
+    /** The active file's name (never purged while this writer has it open), if there is one. */
+    get activeFile(): string | undefined {
+        return this.#file?.name;
     }
 
-    /** Why the writer refuses appends for good (until reopened), if it does. */
-    get failure(): WalFailedError | undefined {
-        return this.#state.kind === "failed" ? this.#state.error : undefined;
+    /** Why appends are refused now, if they are: for good (until restart), or until a file can be made. */
+    get failure(): WalFailedError | WalIOError | undefined {
+        if (this.#state.kind === "failed" || this.#state.kind === "sealing") return this.#state.error;
+        return this.#file === undefined ? this.#fileError : undefined;
     }
 
     get stats(): Readonly<WalWriterStats> {
@@ -200,8 +216,9 @@ export class WalWriter {
     }
 
     /**
-     * Appends several batches as one unit: they land in the same write and the same sync, so
-     * either all of them are acknowledged or none is (a request's batches are all-or-nothing).
+     * Appends several batches as one unit: they land in the same write and the same sync, and a
+     * reader replays them only all together, so either all of them are acknowledged and kept
+     * or none is (a request's batches are all-or-nothing, also across a crash mid-write).
      * Results come in the order given, with consecutive sequences.
      */
     appendAll(items: readonly WalItem[], options: AppendOptions = {}): Promise<AppendResult[]> {
@@ -210,14 +227,15 @@ export class WalWriter {
         if (items.length === 0) return Promise.resolve([]);
         const parts: Buffer[] = [];
         let bytes = 0;
+        const appendTimeUs = BigInt(this.#clock.now()) * 1000n;
         try {
-            for (const { database, batch } of items) {
-                const payload = encodePayload(database, batch);
+            items.forEach(({ database, batch }, index) => {
+                const payload = encodePayload(database, batch, items.length - 1 - index);
                 const payloadBytes = payload[0].length + payload[1].length;
                 if (payloadBytes > MAX_PAYLOAD_BYTES) throw new WalEntryTooLargeError(payloadBytes, MAX_PAYLOAD_BYTES);
-                parts.push(encodeEntryHeader(payload, nowMicros()), ...payload);
+                parts.push(encodeEntryHeader(payload, appendTimeUs), ...payload);
                 bytes += ENTRY_HEADER_SIZE + payloadBytes;
-            }
+            });
         } catch (error) {
             return Promise.reject(error instanceof Error ? error : new Error(String(error)));
         }
@@ -229,7 +247,7 @@ export class WalWriter {
 
     /**
      * Starts a new active file before the next group (used by `purgeAll`, so every older file
-     * becomes inactive); a no-op while the active file holds no entry.
+     * becomes inactive); a no-op while the active file holds no entry or there is none.
      */
     rotate(): Promise<void> {
         const refusal = this.#refusal();
@@ -246,8 +264,14 @@ export class WalWriter {
         if (this.#state.kind === "open") this.#state = { kind: "closing" };
         for (const timer of this.#timers) clearInterval(timer);
         await this.#schedule(async () => {
-            if (this.#unsynced && this.syncMode !== "off") await this.#file.handle.datasync();
-            await this.#file.handle.close();
+            const file = this.#file;
+            this.#file = undefined;
+            if (file === undefined) return;
+            try {
+                if (this.#unsynced && this.syncMode !== "off") await file.handle.datasync();
+            } finally {
+                await file.handle.close();
+            }
         });
         if (this.#state.kind === "closing") this.#state = { kind: "closed" };
     }
@@ -257,6 +281,7 @@ export class WalWriter {
             case "open":
                 return undefined;
             case "failed":
+            case "sealing":
                 return this.#state.error;
             default:
                 return new WalClosedError();
@@ -277,9 +302,10 @@ export class WalWriter {
     }
 
     #startTimers(): void {
-        const interval = Math.max(10, Math.min(this.#options.maxFileAgeMs, this.syncMode === "async" ? this.#options.syncIntervalMs : 1000));
+        const interval = Math.max(10, Math.min(this.#options.maxFileAgeMs, this.syncMode === "async" ? this.#options.syncIntervalMs : RETRY_MS));
         const timer = setInterval(() => {
-            if (this.#state.kind === "open" && (this.#rotationDue() || this.#syncDue())) this.#kick();
+            if (this.#state.kind === "sealing") this.#schedule(() => this.#retrySeal()).catch(() => undefined);
+            else if (this.#state.kind === "open" && (this.#rotationDue() || this.#syncDue())) this.#kick();
         }, interval);
         timer.unref();
         this.#timers.push(timer);
@@ -287,25 +313,41 @@ export class WalWriter {
 
     #rotationDue(): boolean {
         const file = this.#file;
-        if (file.entries === 0) return false;
-        const aged = Date.now() - file.openedAt >= this.#options.maxFileAgeMs && Date.now() >= this.#rotationRetryAtMs;
+        if (file === undefined || file.entries === 0) return false;
+        const now = this.#clock.now();
+        const aged = now - file.openedAt >= this.#options.maxFileAgeMs && now >= this.#rotationRetryAt;
         return this.#rotationWaiters.length > 0 || aged;
     }
 
     #syncDue(): boolean {
-        return this.syncMode === "async" && this.#unsynced && Date.now() - this.#lastSyncMs >= this.#options.syncIntervalMs;
+        return this.syncMode === "async" && this.#unsynced && this.#clock.now() - this.#lastSyncMs >= this.#options.syncIntervalMs;
     }
 
     async #timedSync(): Promise<void> {
         this.#unsynced = false;
-        this.#lastSyncMs = Date.now();
+        this.#lastSyncMs = this.#clock.now();
         try {
-            await this.#file.handle.datasync();
+            await this.#file?.handle.datasync();
             this.#stats.syncs++;
         } catch (error) {
             // Entries were already acknowledged in async mode: stop taking more rather than
             // pretend later ones are safer.
             this.#state = { kind: "failed", error: new WalFailedError(new WalIOError("sync", error)) };
+        }
+    }
+
+    /** Creates the active file if there is none (at most once per RETRY_MS); false when there still is none. */
+    async #openFile(): Promise<boolean> {
+        if (this.#file !== undefined) return true;
+        if (this.#clock.now() < this.#fileRetryAt) return false;
+        try {
+            this.#file = await this.#createFile(this.#next);
+            this.#fileError = undefined;
+            return true;
+        } catch (error) {
+            this.#fileError = error as WalIOError;
+            this.#fileRetryAt = this.#clock.now() + RETRY_MS;
+            return false;
         }
     }
 
@@ -315,7 +357,7 @@ export class WalWriter {
         try {
             await this.#rotate();
         } catch (error) {
-            this.#rotationRetryAtMs = Date.now() + ROTATION_RETRY_MS;
+            this.#rotationRetryAt = this.#clock.now() + RETRY_MS;
             for (const waiter of waiters) waiter.reject(error as Error);
             this.#rejectAll(this.#queue.splice(0), error);
             return;
@@ -329,21 +371,32 @@ export class WalWriter {
     async #work(): Promise<void> {
         try {
             for (;;) {
-                if (this.#state.kind === "failed") {
-                    this.#rejectAll(this.#queue.splice(0), this.#state.error);
-                    for (const waiter of this.#rotationWaiters.splice(0)) waiter.reject(this.#state.error);
+                const refusal = this.#refusal();
+                if (refusal !== undefined && this.#state.kind !== "closing") {
+                    this.#rejectAll(this.#queue.splice(0), refusal);
+                    for (const waiter of this.#rotationWaiters.splice(0)) waiter.reject(refusal);
                     break;
                 }
                 if (this.#syncDue()) await this.#timedSync();
+                if (this.#file === undefined) {
+                    // No file: nothing to rotate; appends wait for one, or are refused until it can be made.
+                    for (const waiter of this.#rotationWaiters.splice(0)) waiter.resolve();
+                    if (this.#queue.length === 0) break;
+                    if (!(await this.#openFile())) {
+                        this.#rejectAll(this.#queue.splice(0), new WalUnavailableError(this.#fileError));
+                        break;
+                    }
+                }
+                const file = this.#file!;
                 const next = this.#queue[0];
-                const tooBig = next !== undefined && this.#file.entries > 0 && this.#file.size + next.bytes > this.#options.maxFileBytes;
+                const tooBig = next !== undefined && file.entries > 0 && file.size + next.bytes > this.#options.maxFileBytes;
                 if (this.#rotationDue() || tooBig) {
                     await this.#rotateNow();
                     continue;
                 }
                 for (const waiter of this.#rotationWaiters.splice(0)) waiter.resolve();
                 if (this.#queue.length === 0) break;
-                await this.#writeGroup(this.#takeGroup());
+                await this.#writeGroup(file, this.#takeGroup(file));
             }
         } catch (error) {
             this.#rejectAll(this.#queue.splice(0), error);
@@ -352,16 +405,15 @@ export class WalWriter {
         }
     }
 
-    #takeGroup(): PendingUnit[] {
-        const room = Math.min(this.#options.maxGroupBytes, Math.max(0, this.#options.maxFileBytes - this.#file.size));
+    #takeGroup(file: ActiveFile): PendingUnit[] {
+        const room = Math.min(this.#options.maxGroupBytes, Math.max(0, this.#options.maxFileBytes - file.size));
         let bytes = this.#queue[0]!.bytes;
         let count = 1;
         while (count < this.#queue.length && bytes + this.#queue[count]!.bytes <= room) bytes += this.#queue[count++]!.bytes;
         return this.#queue.splice(0, count);
     }
 
-    async #writeGroup(group: PendingUnit[]): Promise<void> {
-        const file = this.#file;
+    async #writeGroup(file: ActiveFile, group: PendingUnit[]): Promise<void> {
         const buffers = group.flatMap((unit) => unit.parts);
         const bytes = group.reduce((sum, unit) => sum + unit.bytes, 0);
         const entries = group.reduce((sum, unit) => sum + unit.count, 0);
@@ -371,7 +423,9 @@ export class WalWriter {
             else if (this.syncMode === "fsync") await file.handle.sync();
         } catch (error) {
             this.#stats.failedGroups++;
-            await this.#undoPartialWrite(file, error);
+            // The fsyncgate lesson: after a failed write or sync, this file is never written again.
+            this.#file = undefined;
+            await this.#seal(file, error);
             this.#rejectAll(group, error);
             return;
         }
@@ -380,6 +434,7 @@ export class WalWriter {
         let sequence = file.firstSequence + file.entries;
         file.entries += entries;
         file.size += bytes;
+        this.#next = file.firstSequence + file.entries;
         this.#stats.entries += entries;
         this.#stats.bytes += bytes;
         this.#stats.groups++;
@@ -404,25 +459,55 @@ export class WalWriter {
     }
 
     #rejectAll(group: PendingUnit[], cause: unknown): void {
-        const error = this.#state.kind === "failed" ? this.#state.error : new WalIOError("write", cause);
+        const error = cause instanceof WalFailedError || cause instanceof WalUnavailableError ? cause : new WalIOError("write", cause);
         for (const unit of group) unit.reject(error);
     }
 
-    // Invariant kept: after a failed group, the file holds exactly its acknowledged entries, so
-    // no entry whose append was rejected can be replayed later; if that cannot be ensured, the
-    // writer stops taking appends.
-    async #undoPartialWrite(file: ActiveFile, cause: unknown): Promise<void> {
+    // Invariant kept: after a failed group no reader ever reads past the file's acknowledged
+    // entries, so nothing whose append was rejected can be replayed: the file is truncated back,
+    // or, if that fails, a durable limit file says where it ends; until one of them succeeded
+    // the writer refuses appends.
+    async #seal(file: ActiveFile, cause: unknown): Promise<void> {
         try {
+            if (file.entries === 0) {
+                // Nothing in it was ever acknowledged: it goes (and its name is free for the next file).
+                await file.handle.close().catch(() => undefined);
+                await this.#fs.unlink(file.path);
+                await this.#fs.syncDirectory(this.dir);
+                return;
+            }
             await file.handle.truncate(file.size);
             if (this.syncMode !== "off") await file.handle.sync();
-        } catch (error) {
-            this.#state = { kind: "failed", error: new WalFailedError(new AggregateError([cause, error], "write and truncate both failed")) };
+        } catch {
+            const unsealed = { path: file.path, size: file.size };
+            try {
+                await writeLimit(this.#fs, file.path, file.size);
+            } catch (limitError) {
+                const error = new WalFailedError(
+                    new AggregateError([cause, limitError], `a failed write to ${file.name} could not be cut off (truncate and limit file both failed); retrying`),
+                );
+                this.#state = { kind: "sealing", file: unsealed, error };
+            }
+        } finally {
+            await file.handle.close().catch(() => undefined);
         }
     }
 
+    /** Tries again to write the limit of a file whose failed write could not be cut off. */
+    async #retrySeal(): Promise<void> {
+        if (this.#state.kind !== "sealing") return;
+        const { file } = this.#state;
+        try {
+            await writeLimit(this.#fs, file.path, file.size);
+        } catch {
+            return;
+        }
+        this.#state = { kind: "open" };
+    }
+
     async #rotate(): Promise<void> {
-        const old = this.#file;
-        this.#file = await createFile(this.dir, old.firstSequence + old.entries, this.#options.fileSystem, this.syncMode, this.#stats);
+        const old = this.#file!;
+        this.#file = await this.#createFile(old.firstSequence + old.entries);
         this.#stats.rotations++;
         try {
             if (this.#unsynced && this.syncMode !== "off") {
@@ -437,59 +522,43 @@ export class WalWriter {
             await old.handle.close().catch(() => undefined);
         }
     }
-}
 
-// Invariant kept: the returned file exists with a complete header and, in the durable modes,
-// both it and its directory entry are on stable storage.
-async function createFile(dir: string, firstSequence: number, fs: WalFileSystem, syncMode: SyncMode, stats: WalWriterStats): Promise<ActiveFile> {
-    const name = walFileName(firstSequence);
-    const path = join(dir, name);
-    let handle: WalFileHandle | undefined;
-    try {
-        handle = await createReplacingEmpty(fs, path);
-        await writeFully(handle, [encodeFileHeader()], 0);
-        if (syncMode === "fdatasync" || syncMode === "fsync") {
-            await handle.sync();
-            await fs.syncDirectory(dir);
+    // Invariant kept: the returned file exists with a complete header and, in the durable modes,
+    // both it and its directory entry are on stable storage.
+    async #createFile(firstSequence: number): Promise<ActiveFile> {
+        const name = walFileName(firstSequence);
+        const path = join(this.dir, name);
+        let handle: FileHandle | undefined;
+        try {
+            handle = await this.#createReplacingEmpty(path);
+            await writeFully(handle, [encodeFileHeader()], 0);
+            if (this.syncMode === "fdatasync" || this.syncMode === "fsync") {
+                await handle.sync();
+                await this.#fs.syncDirectory(this.dir);
+            }
+        } catch (error) {
+            await handle?.close().catch(() => undefined);
+            throw new WalIOError(`creating ${name}`, error);
         }
-    } catch (error) {
-        await handle?.close().catch(() => undefined);
-        throw new WalIOError(`creating ${name}`, error);
+        this.#stats.filesCreated++;
+        return { name, path, firstSequence, handle, openedAt: this.#clock.now(), size: FILE_HEADER_SIZE, entries: 0 };
     }
-    stats.filesCreated++;
-    return { name, firstSequence, handle, openedAt: Date.now(), size: FILE_HEADER_SIZE, entries: 0 };
-}
 
-/**
- * A file of that name can only exist with no entry in it: the next sequence is past every
- * entry on disk. It is what a crash (or a failed rotation) left behind, so it is replaced.
- */
-async function createReplacingEmpty(fs: WalFileSystem, path: string): Promise<WalFileHandle> {
-    try {
-        return await fs.create(path);
-    } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-        const { size } = await stat(path);
-        if (size > FILE_HEADER_SIZE) throw error;
-        await rm(path);
-        return fs.create(path);
+    /**
+     * A file of that name can only exist with no entry in it: the next sequence is past every
+     * entry on disk. It is what a crash (or a failed rotation) left behind, so it is replaced.
+     */
+    async #createReplacingEmpty(path: string): Promise<FileHandle> {
+        // A limit left for an earlier file of this name must never cut the new one short.
+        await this.#fs.remove(`${path}${LIMIT_SUFFIX}`);
+        try {
+            return await this.#fs.open(path, "create");
+        } catch (error) {
+            if (errorCode(error) !== "EEXIST") throw error;
+            const { size } = await this.#fs.lstat(path);
+            if (size > FILE_HEADER_SIZE) throw error;
+            await this.#fs.unlink(path);
+            return this.#fs.open(path, "create");
+        }
     }
-}
-
-/** Writes every byte of `buffers` at `position`, continuing after short writes. */
-async function writeFully(handle: WalFileHandle, buffers: Buffer[], position: number): Promise<void> {
-    let remaining = buffers;
-    while (remaining.length > 0) {
-        const { bytesWritten } = await handle.writev(remaining, position);
-        if (bytesWritten <= 0) throw new Error("write made no progress");
-        position += bytesWritten;
-        remaining = skipBytes(remaining, bytesWritten);
-    }
-}
-
-function skipBytes(buffers: Buffer[], count: number): Buffer[] {
-    let index = 0;
-    while (index < buffers.length && count >= buffers[index]!.length) count -= buffers[index++]!.length;
-    if (index === buffers.length) return [];
-    return [buffers[index]!.subarray(count), ...buffers.slice(index + 1)];
 }
