@@ -64,7 +64,7 @@ async function barriersPerSync(mount: string, disk: LoggedDisk): Promise<number>
 
 /** What the sampler saw a life do (lower bounds: it looks every 100 ms). */
 export interface Activity {
-    /** Inode changes of flush/manifest.log: the manifest rewritten (temp, rename) after 1,000 commits. */
+    /** Inode changes of flush/manifest.log seen after the first look: the manifest rewritten (temp, rename). */
     manifestRewrites: number;
     walFilesCreated: number;
     walFilesPurged: number;
@@ -138,7 +138,7 @@ export async function record(options: RecordOptions, teardown: Teardown): Promis
             lives.push({ spawnedAt, listeningAt, killedAt, exit });
             say(
                 `life ${life + 1}: started at barrier ${spawnedAt}, listening at ${listeningAt}, killed -9 at ${killedAt}; ` +
-                    `seen at least ${seen.walFilesCreated} WAL files created, ${seen.walFilesPurged} purged, ${seen.manifestRewrites} manifest rewrites after the start's; ` +
+                    `seen at least ${seen.walFilesCreated} WAL files created, ${seen.walFilesPurged} purged, ${seen.manifestRewrites} manifest rewrites; ` +
                     `requests so far ${JSON.stringify(generator.ledger.requests)}`,
             );
         }
