@@ -169,6 +169,10 @@ function parse(args: readonly string[]): { cases: Case[]; points: number } {
 }
 
 async function partialWrite(args: readonly string[]): Promise<number> {
+    if (args.includes("--help")) {
+        say(USAGE);
+        return 0;
+    }
     const { cases, points } = parse(args);
     await ensureDebianPackages([{ debian: "strace", probe: ["strace", "-V"] }]);
     const startedAt = Date.now();

@@ -173,6 +173,10 @@ function summarize(recording: Recording, results: readonly CutResult[], dir: str
 }
 
 async function powercut(args: readonly string[]): Promise<number> {
+    if (args.includes("--help")) {
+        say(USAGE);
+        return 0;
+    }
     const options = parse(args);
     await installNeeds();
     const started = Date.now();
