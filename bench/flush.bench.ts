@@ -24,7 +24,7 @@ import type { Column, ColumnarBatch, StringColumn } from "../src/columnar/batch.
 import { bitmapBytes, setBit } from "../src/columnar/batch.js";
 import { orderRows } from "../flush/encode/sort.js";
 import { type Compression, type EncodeTimings, type TimeEncoding, COMPRESSIONS, TIME_ENCODINGS } from "../flush/encode/types.js";
-import { EncodeWorker } from "../flush/encode-worker.js";
+import { EncodeWorker } from "../flush/worker/client.js";
 import { SLUICE_VERSION } from "../src/version.js";
 import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, firstUseDictionaryColumn, progress, seededRandom } from "./common.js";
 

@@ -88,6 +88,8 @@ export interface FlusherStats {
     bytes: number;
     /** Flush attempts that failed (their rows went back to the buffers). */
     failures: number;
+    /** Rows merged into another row of the same point (same tag set and time) by flushes. */
+    duplicatesMerged: number;
 }
 
 export class FlushError extends SluiceError {
@@ -110,6 +112,8 @@ interface Flight {
     readonly temps: string[];
     readonly adds: AddFiles[];
     encodeMs: number;
+    /** Rows merged into others (the same point twice in the buffer). */
+    merged: number;
     error?: Error;
 }
 
@@ -131,7 +135,7 @@ export class Flusher {
     #running: Promise<void> | undefined;
     #timer: NodeJS.Timeout | undefined;
     #closed = false;
-    readonly #stats: FlusherStats = { flushes: 0, commits: 0, files: 0, rows: 0, bytes: 0, failures: 0 };
+    readonly #stats: FlusherStats = { flushes: 0, commits: 0, files: 0, rows: 0, bytes: 0, failures: 0, duplicatesMerged: 0 };
 
     constructor(deps: FlusherDeps, options: FlusherOptions) {
         this.#deps = deps;
@@ -283,7 +287,7 @@ export class Flusher {
             const bytes = buffer.bytes;
             const drained = buffer.drain();
             this.#inFlight.set(key, { minSequence: drained.minSequence, bytes });
-            flights.push({ key, buffer, drained, bytes, temps: [], adds: [], encodeMs: 0 });
+            flights.push({ key, buffer, drained, bytes, temps: [], adds: [], encodeMs: 0, merged: 0 });
         }
         for (const flight of flights) {
             try {
@@ -340,6 +344,7 @@ export class Flusher {
             files.push(...flightFiles);
             this.#stats.flushes++;
             this.#stats.rows += flight.drained.rows;
+            this.#stats.duplicatesMerged += flight.merged;
             this.#stats.files += flightFiles.length;
             this.#stats.bytes += flightFiles.reduce((sum, file) => sum + file.bytes, 0);
         }
@@ -369,7 +374,10 @@ export class Flusher {
             const encoded = await this.#deps.encoder.encode({ database: drained.database, segments, minSequence: drained.minSequence, maxSequence: drained.maxSequence });
             flight.encodeMs += performance.now() - encodeStarted;
             const name = parquetFileName(drained.minSequence, drained.maxSequence, parts.length === 1 ? 0 : part + 1);
-            for (const file of encoded) staged.push({ partition: { database: drained.database, measurement: drained.measurement, date: file.date, hour: file.hour }, file, name });
+            for (const file of encoded) {
+                flight.merged += file.merged;
+                staged.push({ partition: { database: drained.database, measurement: drained.measurement, date: file.date, hour: file.hour }, file, name });
+            }
         }
         const temps = await mapLimit(staged, IO_CONCURRENCY, async ({ file }) => {
             const temp = await this.#deps.commit.stage(file.bytes);

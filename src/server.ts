@@ -40,7 +40,7 @@ function checkExposure(config: Config): void {
 
 export async function startServer(config: Config, log: Logger, seams: EngineSeams = {}): Promise<RunningServer> {
     checkExposure(config);
-    const { engine, startup } = await Engine.open(config, log, createEncoder({ nice: config.flush.worker_nice }), seams);
+    const { engine, startup } = await Engine.open(config, log, createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }), seams);
     let accepting = true;
     const { schemaStore, writer, buffers, flusher } = engine;
     const context: AppContext = {

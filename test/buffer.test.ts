@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { splitIntoParts } from "../flush/flusher.js";
-import { transferableSegments } from "../flush/encode-worker.js";
+import { transferableSegments } from "../flush/worker/transfer.js";
 import { SEGMENT_ROWS, MeasurementBuffer } from "../ingest/buffer/measurement-buffer.js";
 import { joinBatches } from "../src/columnar/batch-builder.js";
 import { type Column, type ColumnarBatch, bitIsSet, valueAt } from "../src/columnar/batch.js";

@@ -64,6 +64,7 @@ describe("loadConfig", () => {
             auth: { tokens: [] },
             wal: { sync_mode: "fdatasync", sync_interval_ms: 100, max_file_bytes: 64 * 1024 ** 2, max_file_age_ms: 600_000 },
             ingest: { max_buffered_bytes: 512 * 1024 ** 2, max_measurements_per_database: 10_000, max_columns_per_measurement: 1_000, msgpack_time_unit: "ns" },
+            dedup: { enabled: true },
             flush: { max_rows: 1_000_000, max_age_ms: 60_000, worker_nice: 0 },
         });
         expect(Object.isFrozen(config)).toBe(true);

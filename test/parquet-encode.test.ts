@@ -11,14 +11,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { type Column, type ColumnType, type ColumnarBatch, bitmapBytes, setBit } from "../src/columnar/batch.js";
+import type { Column, ColumnarBatch } from "../src/columnar/batch.js";
 import { EncodeInputError, EncodeWorkerClosedError, EncodeWorkerDiedError } from "../flush/encode/errors.js";
 import { hourLabels, hourOf } from "../flush/encode/hour.js";
 import { encodeParquet } from "../flush/encode/parquet.js";
 import { compareCodePoints, orderRows } from "../flush/encode/sort.js";
 import type { EncodeInput, EncodeOptions, EncodedFile } from "../flush/encode/types.js";
-import { EncodeWorker, defaultWorkerUrl } from "../flush/encode-worker.js";
-import { tempDir } from "./helpers/batches.js";
+import { EncodeWorker, defaultWorkerUrl } from "../flush/worker/client.js";
+import { type Row, type Value, makeBatch, tempDir } from "./helpers/batches.js";
 
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
@@ -27,70 +27,6 @@ const HOUR = 3_600_000_000_000n;
 /** 2023-11-14 22:13:20 UTC, a time with a non-zero nanosecond part. */
 const T0 = 1_700_000_000_000_000_007n;
 const OPTIONS: EncodeOptions = { sluiceVersion: "9.8.7-test" };
-
-// ---------------------------------------------------------------------------------------------
-// Batches from plain rows
-
-type Value = bigint | number | boolean | string | null;
-type Row = Record<string, Value | undefined>;
-
-/**
- * A batch from plain rows: `types` names every column but `time` (tags are `s`), a missing or
- * null value is a null. Strings are dictionary-coded in order of first use.
- */
-function makeBatch(measurement: string, tags: readonly string[], types: Record<string, ColumnType>, rows: readonly Row[]): ColumnarBatch {
-    const n = rows.length;
-    const columns = new Map<string, Column>([["time", { type: "t", values: BigInt64Array.from(rows, (row) => row["time"] as bigint) }]]);
-    for (const [name, type] of Object.entries(types)) {
-        const valid = new Uint8Array(bitmapBytes(n));
-        let nulls = 0;
-        rows.forEach((row, i) => {
-            if (row[name] === undefined || row[name] === null) nulls++;
-            else setBit(valid, i);
-        });
-        const validity = nulls === 0 ? {} : { valid };
-        const value = (i: number) => rows[i]![name];
-        switch (type) {
-            case "f":
-                columns.set(name, { type, values: Float64Array.from(rows, (_, i) => (value(i) as number | null) ?? 0), ...validity });
-                break;
-            case "i":
-                columns.set(name, { type, values: BigInt64Array.from(rows, (_, i) => (value(i) as bigint | null) ?? 0n), ...validity });
-                break;
-            case "u":
-                columns.set(name, { type, values: BigUint64Array.from(rows, (_, i) => (value(i) as bigint | null) ?? 0n), ...validity });
-                break;
-            case "b": {
-                const bits = new Uint8Array(bitmapBytes(n));
-                rows.forEach((_, i) => {
-                    if (value(i) === true) setBit(bits, i);
-                });
-                columns.set(name, { type, values: bits, ...validity });
-                break;
-            }
-            case "s": {
-                const dict: string[] = [];
-                const codeOf = new Map<string, number>();
-                const codes = Uint32Array.from(rows, (_, i) => {
-                    const v = value(i);
-                    if (typeof v !== "string") return 0;
-                    let code = codeOf.get(v);
-                    if (code === undefined) {
-                        code = dict.length;
-                        codeOf.set(v, code);
-                        dict.push(v);
-                    }
-                    return code;
-                });
-                columns.set(name, { type, dict, codes, ...validity });
-                break;
-            }
-            case "t":
-                throw new Error("only the time column is of type t");
-        }
-    }
-    return { measurement, rows: n, tags, columns };
-}
 
 function input(batch: ColumnarBatch, database = "db", minSequence = 12, maxSequence = 345): EncodeInput {
     return { database, segments: [batch], minSequence, maxSequence };
@@ -308,6 +244,7 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
             "sluice:wal_seq": "7-7",
             "sluice:version": "9.8.7-test",
             "sluice:time_zone": "UTC",
+            "sluice:time_range": `${T0}-${T0}`,
         });
         expect(JSON.parse(kv.find((r) => r["key"] === "sluice:tags")!["value"] as string)).toEqual(["région", "🏷"]);
         const [row] = await query(`SELECT "région", "🏷", "çà va" FROM read_parquet(${path})`);
@@ -473,12 +410,12 @@ describe("encodeParquet: segments", () => {
         const files = encodeParquet({ database: "db", segments: [first, second], minSequence: 1, maxSequence: 2 }, OPTIONS);
         expect(files.map((file) => file.rows)).toEqual([4]);
         const back = await fileRows(await saveFile(files[0]!), "host, dc, usage, count");
-        // File order is (host, dc, time), a missing tag first.
+        // File order is (tags by name: dc, host; then time), a missing tag first.
         expect(back).toEqual([
             { ns: T0 + 1n, host: "a", dc: null, usage: 2, count: null },
             { ns: T0 + 5n, host: "b", dc: null, usage: 1, count: null },
-            { ns: T0 + 3n, host: "b", dc: "x", usage: null, count: 7n },
             { ns: T0 + 2n, host: "c", dc: null, usage: null, count: 8n },
+            { ns: T0 + 3n, host: "b", dc: "x", usage: null, count: 7n },
         ]);
     });
 
@@ -520,7 +457,7 @@ describe("encodeParquet: input checks", () => {
 
 describe("EncodeWorker", () => {
     // vitest runs the TypeScript sources, and Node 20 cannot start a .ts file as a worker: the
-    // client then starts the compiled dist/flush/encode-worker.js (`npm test` builds first).
+    // client then starts the compiled dist/flush/worker/main.js (`npm test` builds first).
     const compiled = fileURLToPath(defaultWorkerUrl());
     let worker: EncodeWorker | undefined;
 
@@ -598,7 +535,7 @@ describe("EncodeWorker", () => {
             import { setPriority } from "node:os";
             import { readFileSync, readdirSync } from "node:fs";
             setPriority(12);
-            const { EncodeWorker } = await import(${JSON.stringify(defaultWorkerUrl().href)});
+            const { EncodeWorker } = await import(${JSON.stringify(new URL("client.js", defaultWorkerUrl()).href)});
             const worker = new EncodeWorker({ nice: 5 });
             const time = BigInt64Array.of(1n);
             await worker.encode({ database: "db", segments: [{ measurement: "m", rows: 1, tags: [], columns: new Map([["time", { type: "t", values: time }]]) }], minSequence: 1, maxSequence: 1 }, { sluiceVersion: "t" });
@@ -705,5 +642,41 @@ describe("EncodeWorker", () => {
         expect((await pending).reduce((n, f) => n + f.rows, 0)).toBe(500);
         await closed;
         expect(worker.threadId).toBeUndefined();
+    });
+});
+
+describe("encodeParquet: point identity (DESIGN.md §3 invariant 6)", () => {
+    const rows = [
+        { time: T0, host: "a", usage: 1, note: "first" },
+        { time: T0, host: "b", usage: 5 },
+        { time: T0, host: "a", usage: null, count: 7n },
+        { time: T0 + 1n, host: "a", usage: 2 },
+        { time: T0, host: "a", usage: 3 },
+        { time: T0 + HOUR, usage: 9 },
+        { time: T0 + HOUR, count: 4n },
+    ];
+    const batch = () => makeBatch("m", ["host"], { host: "s", usage: "f", count: "i", note: "s" }, rows);
+
+    it("merges rows of one tag set and time into one point: the latest non-null value of each field wins", async () => {
+        const files = encodeParquet({ database: "db", segments: [batch()], minSequence: 1, maxSequence: 2 }, OPTIONS);
+        expect(files.map((file) => [file.rows, file.merged])).toEqual([
+            [3, 2],
+            [1, 1],
+        ]);
+        expect(await fileRows(await saveFile(files[0]!), "host, usage, count, note")).toEqual([
+            { ns: T0, host: "a", usage: 3, count: 7n, note: "first" },
+            { ns: T0 + 1n, host: "a", usage: 2, count: null, note: null },
+            { ns: T0, host: "b", usage: 5, count: null, note: null },
+        ]);
+        // A missing tag is the same tag set as the same tag missing: one point, its fields merged.
+        expect(await fileRows(await saveFile(files[1]!), "host, usage, count")).toEqual([{ ns: T0 + HOUR, host: null, usage: 9, count: 4n }]);
+    });
+
+    it("keeps every row as written with dedup off", async () => {
+        const files = encodeParquet({ database: "db", segments: [batch()], minSequence: 1, maxSequence: 2 }, { ...OPTIONS, dedup: false });
+        expect(files.map((file) => [file.rows, file.merged])).toEqual([
+            [5, 0],
+            [2, 0],
+        ]);
     });
 });

@@ -2,7 +2,9 @@
  * Batch rows (through a row order) → an Arrow table, straight from typed arrays with
  * `makeData` (no row objects, no builders: the builders cannot keep nanoseconds).
  *
- * Column order: `time`, the tags in `batch.tags` order, then the fields in batch order.
+ * Column order: `time`, the tags in `batch.tags` order, then the fields in batch order. A field
+ * may take its rows through an order of its own (point identity: a merged point's value of a
+ * field comes from the latest of its rows that has one).
  * `time` → Timestamp(ns) without a time zone, not nullable (Parquet TIMESTAMP(NANOS,
  * isAdjustedToUTC=false), which DuckDB reads as exact TIMESTAMP_NS); tags and string fields →
  * Dictionary<Utf8, Int32>; `f` Float64, `i` Int64, `u` Uint64, `b` Bool; validity → null bitmap.
@@ -105,10 +107,16 @@ export interface ArrowRows {
 }
 
 /**
- * The Arrow table of `order`'s rows of `batch` (all rows in place when `order` is undefined).
+ * The Arrow table of `order`'s rows of `batch` (all rows in place when `order` is undefined);
+ * a field in `fieldOrders` takes its rows through that order instead (same length).
  * `tags` are the ranked tag dictionaries from `orderRows`.
  */
-export function buildArrowTable(batch: ColumnarBatch, tags: readonly RankedDictionary[], order: Uint32Array | undefined): ArrowRows {
+export function buildArrowTable(
+    batch: ColumnarBatch,
+    tags: readonly RankedDictionary[],
+    order: Uint32Array | undefined,
+    fieldOrders?: ReadonlyMap<string, Uint32Array>,
+): ArrowRows {
     const rows = order === undefined ? batch.rows : order.length;
     const fields: Field[] = [];
     const children: Data[] = [];
@@ -130,7 +138,7 @@ export function buildArrowTable(batch: ColumnarBatch, tags: readonly RankedDicti
     const tagNames = new Set(batch.tags);
     for (const [name, column] of batch.columns) {
         if (column.type === "t" || tagNames.has(name)) continue;
-        const data = fieldData(column, order, batch.rows, buffers, children.length);
+        const data = fieldData(column, fieldOrders?.get(name) ?? order, batch.rows, buffers, children.length);
         fields.push(new Field(name, data.type, true));
         children.push(data);
     }

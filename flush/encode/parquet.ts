@@ -20,7 +20,9 @@ import { joinBatches } from "../../src/columnar/batch-builder.js";
 import { buildArrowTable } from "./arrow.js";
 import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
 import { hourLabels } from "./hour.js";
-import { orderRows } from "./sort.js";
+import { mergeDuplicates } from "./dedup.js";
+import { footerMetadata, withTimeRange } from "./footer.js";
+import { compareCodePoints, orderRows } from "./sort.js";
 import {
     type Compression,
     type EncodeInput,
@@ -33,16 +35,6 @@ import {
     isCompression,
 } from "./types.js";
 
-/** The footer key-value keys (DESIGN.md §4, contract). */
-export const FOOTER_KEYS = {
-    database: "sluice:database",
-    measurement: "sluice:measurement",
-    tags: "sluice:tags",
-    walSequence: "sluice:wal_seq",
-    version: "sluice:version",
-    timeZone: "sluice:time_zone",
-} as const;
-
 const CODECS = {
     zstd: WasmCompression.ZSTD,
     snappy: WasmCompression.SNAPPY,
@@ -54,6 +46,7 @@ export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOpti
         compression: options.compression ?? ENCODE_DEFAULTS.compression,
         maxRowGroupRows: options.maxRowGroupRows ?? ENCODE_DEFAULTS.maxRowGroupRows,
         timeEncoding: options.timeEncoding ?? ENCODE_DEFAULTS.timeEncoding,
+        dedup: options.dedup ?? ENCODE_DEFAULTS.dedup,
         sluiceVersion: options.sluiceVersion,
     };
     if (!isCompression(resolved.compression)) throw new EncodeInputError(`compression "${String(resolved.compression)}" is not one of zstd, snappy, none`);
@@ -91,23 +84,13 @@ function checkedBatch(input: EncodeInput): ColumnarBatch {
             types.set(name, column.type);
         }
     }
-    const batch = joinBatches(segments);
+    const joined = joinBatches(segments);
+    // Tags in name order (code points): every file of a measurement is sorted the same way.
+    const batch = { ...joined, tags: [...joined.tags].sort(compareCodePoints) };
     const tags = batch.tags;
     if (tags.includes(TIME_COLUMN)) throw new EncodeInputError(`"${TIME_COLUMN}" cannot be a tag`);
     if (new Set(tags).size !== tags.length) throw new EncodeInputError(`tag list ${JSON.stringify(tags)} names a column twice`);
     return batch;
-}
-
-/** The footer key-values every file of this input (joined into `batch`) carries. */
-export function footerMetadata(input: EncodeInput, batch: ColumnarBatch, options: ResolvedEncodeOptions): Map<string, string> {
-    return new Map([
-        [FOOTER_KEYS.database, input.database],
-        [FOOTER_KEYS.measurement, batch.measurement],
-        [FOOTER_KEYS.tags, JSON.stringify(batch.tags)],
-        [FOOTER_KEYS.walSequence, `${input.minSequence}-${input.maxSequence}`],
-        [FOOTER_KEYS.version, options.sluiceVersion],
-        [FOOTER_KEYS.timeZone, "UTC"],
-    ]);
 }
 
 /**
@@ -150,17 +133,28 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
     const metadata = footerMetadata(input, batch, resolved);
     try {
         const order = orderRows(batch);
+        const merged = resolved.dedup ? mergeDuplicates(batch, order) : undefined;
+        const permutation = merged?.permutation ?? order.permutation;
         lap("sortMs");
         const files: EncodedFile[] = [];
-        for (const range of order.hours) {
-            const rowsInOrder = order.permutation === undefined ? undefined : order.permutation.subarray(range.start, range.end);
-            const arrow = buildArrowTable(batch, order.tags, rowsInOrder);
+        for (const [index, range] of (merged?.hours ?? order.hours).entries()) {
+            const rowsInOrder = permutation?.subarray(range.start, range.end);
+            const fieldOrders = merged === undefined ? undefined : new Map([...merged.fieldOrders].map(([name, rows]) => [name, rows.subarray(range.start, range.end)]));
+            const arrow = buildArrowTable(batch, order.tags, rowsInOrder, fieldOrders);
             lap("arrowMs");
             const wasmTable = WasmTable.fromIPCStream(tableToIPC(arrow.table, "stream"));
             lap("ipcMs");
-            const bytes = writeParquet(wasmTable, writerProperties(resolved, metadata));
+            const bytes = writeParquet(wasmTable, writerProperties(resolved, withTimeRange(metadata, arrow.minTimeNs, arrow.maxTimeNs)));
             lap("parquetMs");
-            files.push({ ...hourLabels(range.hour), rows: arrow.rows, bytes, minTimeNs: arrow.minTimeNs, maxTimeNs: arrow.maxTimeNs });
+            const before = order.hours[index]!;
+            files.push({
+                ...hourLabels(range.hour),
+                rows: arrow.rows,
+                bytes,
+                minTimeNs: arrow.minTimeNs,
+                maxTimeNs: arrow.maxTimeNs,
+                merged: before.end - before.start - arrow.rows,
+            });
         }
         if (timings !== undefined) timings.wasmMemoryBytes = wasmHeapBytes();
         return files;

@@ -1,6 +1,7 @@
 /**
  * Row order inside the Parquet files: by UTC hour (one file each), then by the tag values in
- * `batch.tags` order (nulls first, strings in UTF-8 byte order, as DuckDB and Parquet
+ * `batch.tags` order (the encoder sorts the tag names first, so files of one measurement share
+ * one order and compaction can merge them as streams; nulls first, strings in UTF-8 byte order, as DuckDB and Parquet
  * statistics compare them), then by time; ties keep their arrival order.
  *
  * How, for 1M rows: every tag dictionary is ranked once (only the codes some row uses); the
@@ -91,6 +92,8 @@ export interface RowOrder {
     readonly tags: readonly RankedDictionary[];
     /** Distinct (hour, series) groups that were not time-ordered on arrival and were sorted. */
     readonly resortedGroups: number;
+    /** Per row, its series number: equal for rows with the same tag values. */
+    readonly seriesKeys: Uint32Array;
 }
 
 const MAX_EXACT = 2 ** 53;
@@ -251,5 +254,5 @@ export function orderRows(batch: ColumnarBatch): RowOrder {
         hours.push({ hour: split.hours[h]!, start, end: start + counts[h]! });
         start += counts[h]!;
     }
-    return { permutation, hours, tags, resortedGroups };
+    return { permutation, hours, tags, resortedGroups, seriesKeys: series.keys };
 }

@@ -38,6 +38,8 @@ export interface EncodeOptions {
     readonly timeEncoding?: TimeEncoding;
     /** Written to `sluice:version`. */
     readonly sluiceVersion: string;
+    /** Merge rows with the same tag set and time into one point (DESIGN.md §3 invariant 6). */
+    readonly dedup?: boolean;
 }
 
 export const ENCODE_DEFAULTS = {
@@ -46,6 +48,7 @@ export const ENCODE_DEFAULTS = {
     // against 21.3 MB / 1.03 s with 122,880-row groups (1M Telegraf-like rows, ZSTD).
     maxRowGroupRows: 1_048_576,
     timeEncoding: "delta",
+    dedup: true,
 } as const satisfies { [K in keyof Required<Omit<EncodeOptions, "sluiceVersion">>]: EncodeOptions[K] };
 
 export type ResolvedEncodeOptions = Required<EncodeOptions>;
@@ -61,6 +64,8 @@ export interface EncodedFile {
     readonly bytes: Uint8Array;
     readonly minTimeNs: bigint;
     readonly maxTimeNs: bigint;
+    /** Rows of the input merged into other rows of this file (the same point written again). */
+    readonly merged: number;
 }
 
 /** Where an encode spent its time, summed over the files it produced (milliseconds). */

@@ -25,7 +25,7 @@ export function registerRecoverCommand(program: Command): void {
             const { engine, startup } = await Engine.open(
                 config,
                 options.json ? silentLogger : consoleLogger,
-                createEncoder({ nice: config.flush.worker_nice }),
+                createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }),
                 {},
                 { writable: false },
             );

@@ -4,6 +4,7 @@
  * type and the test that pins `config/default.toml` are all derived from this table.
  */
 import { ARC_TIME_UNITS } from "../columnar/time-units.js";
+import { NICE_RANGE } from "../../flush/worker/client.js";
 import { SYNC_MODES } from "../wal/writer.js";
 
 export const HTTP_SERVERS = ["node", "hyper-express"] as const;
@@ -98,13 +99,18 @@ export const CONFIG_SCHEMA = {
         default: "ns",
         doc: "Unit of `time` in msgpack writes without ?precision=: ns | us | ms | s | auto (Arc's guess from the magnitude).",
     },
+    "dedup.enabled": {
+        type: "boolean",
+        default: true,
+        doc: "A point is (measurement, tag set, time): written again, it stays one point, the later write's non-null fields winning (false: every row kept as written).",
+    },
     "flush.max_rows": { type: "integer", default: 1_000_000, min: 1, doc: "Flush a buffer to Parquet once it holds this many rows." },
     "flush.max_age_ms": { type: "integer", default: 60_000, min: 10, doc: "Flush a buffer to Parquet once its oldest row is this old, in ms." },
     "flush.worker_nice": {
         type: "integer",
         default: 0,
-        min: 0,
-        max: 19,
+        min: NICE_RANGE.min,
+        max: NICE_RANGE.max,
         doc: "Nice value (0-19) of the Parquet encode thread (Linux): above 0, ingest wins the CPU when both want it and the flush gets what is left.",
     },
 } as const satisfies Record<string, KeySpec>;

@@ -1,0 +1,31 @@
+/** The footer key-values of Sluice's Parquet files (DESIGN.md §4, contract), and how they are made. */
+import type { ColumnarBatch } from "../../src/columnar/batch.js";
+import type { EncodeInput, ResolvedEncodeOptions } from "./types.js";
+
+export const FOOTER_KEYS = {
+    database: "sluice:database",
+    measurement: "sluice:measurement",
+    tags: "sluice:tags",
+    walSequence: "sluice:wal_seq",
+    version: "sluice:version",
+    timeZone: "sluice:time_zone",
+    /** The file's lowest and highest time (ns), `min-max`: compaction plans from it without reading data. */
+    timeRange: "sluice:time_range",
+} as const;
+
+/** The footer key-values every file of this input (joined into `batch`) carries. */
+export function footerMetadata(input: EncodeInput, batch: ColumnarBatch, options: ResolvedEncodeOptions): Map<string, string> {
+    return new Map([
+        [FOOTER_KEYS.database, input.database],
+        [FOOTER_KEYS.measurement, batch.measurement],
+        [FOOTER_KEYS.tags, JSON.stringify(batch.tags)],
+        [FOOTER_KEYS.walSequence, `${input.minSequence}-${input.maxSequence}`],
+        [FOOTER_KEYS.version, options.sluiceVersion],
+        [FOOTER_KEYS.timeZone, "UTC"],
+    ]);
+}
+
+/** `metadata` with the time range of one file. */
+export function withTimeRange(metadata: ReadonlyMap<string, string>, minTimeNs: bigint, maxTimeNs: bigint): Map<string, string> {
+    return new Map([...metadata, [FOOTER_KEYS.timeRange, `${minTimeNs}-${maxTimeNs}`]]);
+}
