@@ -139,8 +139,11 @@ export class Ledger {
         return undefined;
     }
 
-    /** Compares what Parquet holds with what was sent (call once no request is pending). */
-    verify(stored: readonly StoredPoint[]): VerifyReport {
+    /**
+     * Compares what Parquet holds with what was sent (call once no request is pending). A point
+     * counts as missing when its batch is `required` (by default: acknowledged) and not stored.
+     */
+    verify(stored: readonly StoredPoint[], required: (batch: SentBatch) => boolean = (batch) => batch.outcome === "acked"): VerifyReport {
         if (this.counts.pending > 0) throw new Error(`${this.counts.pending} points still pending: stop the load first`);
         const seen = new Map<string, number>();
         const neverSent: string[] = [];
@@ -166,7 +169,7 @@ export class Ledger {
         }
         const missing: string[] = [];
         for (const batch of this.batches) {
-            if (batch.outcome !== "acked") continue;
+            if (!required(batch)) continue;
             for (let seq = batch.firstSeq; seq < batch.firstSeq + batch.count; seq++) {
                 const key = `w${batch.writer}:${seq}`;
                 if (!seen.has(key)) missing.push(`${key} (${batch.database}/${batch.measurement} via ${batch.endpoint})`);
@@ -220,6 +223,8 @@ export interface LoadOptions {
     readonly requestTimeoutMs?: number;
     /** Pause between requests, ms (0: back to back). */
     readonly pauseMs?: number;
+    /** Called as each request settles, right after the ledger records its outcome. */
+    readonly onSettle?: (batch: SentBatch) => void;
 }
 
 /**
@@ -239,7 +244,7 @@ export class LoadGenerator {
     constructor(options: LoadOptions) {
         const { ledger, ...rest } = options;
         this.ledger = ledger ?? new Ledger();
-        this.#options = { firstWriter: 0, maxRequestsPerWriter: 20_000, requestTimeoutMs: 20_000, pauseMs: 0, ...rest };
+        this.#options = { firstWriter: 0, maxRequestsPerWriter: 20_000, requestTimeoutMs: 20_000, pauseMs: 0, onSettle: () => undefined, ...rest };
         this.#woken = new Promise((resolve) => (this.#wake = resolve));
     }
 
@@ -279,7 +284,7 @@ export class LoadGenerator {
     }
 
     async #run(writer: number): Promise<void> {
-        const { batchPoints, databases, measurements, maxRequestsPerWriter, requestTimeoutMs, pauseMs } = this.#options;
+        const { batchPoints, databases, measurements, maxRequestsPerWriter, requestTimeoutMs, pauseMs, onSettle } = this.#options;
         // One PRNG per writer: each writer's batches (sizes, targets, endpoints) follow from the seed.
         const random = seededRandom((this.#options.seed + Math.imul(writer + 1, 0x9e3779b1)) >>> 0);
         const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
@@ -318,6 +323,7 @@ export class LoadGenerator {
                 const cause = (error as { cause?: { code?: string } }).cause;
                 this.ledger.settle(batch, "unknown", `${(error as Error).message}${cause?.code === undefined ? "" : ` (${cause.code})`}`);
             }
+            onSettle(batch);
             // After a failure, wait a little (or for a new target) rather than spin on a dead port.
             // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by a callback, which the rule cannot see
             if (failed && !this.#stopped) await sleep(20);
