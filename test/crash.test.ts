@@ -11,13 +11,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CRASH_POINTS, type CrashPoint } from "../flush/crash-points.js";
 import { tempDir } from "./helpers/batches.js";
 import { CLI } from "./helpers/cli.js";
 import { seededRandom } from "../bench/common.js";
 import type { RecoverReport } from "../src/cli/recover-command.js";
-import { Ledger, LoadGenerator, type LoadOptions, type VerifyReport, problemsOf, seedFromEnv, sleep, waitFor } from "./helpers/load.js";
+import { BASE_TIME_NS, Ledger, LoadGenerator, type LoadOptions, type VerifyReport, problemsOf, seedFromEnv, sleep, waitFor } from "./helpers/load.js";
 import { type ParquetFileInfo, parquetFiles, readParquet, walFiles } from "./helpers/parquet.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -137,13 +138,20 @@ afterEach(async () => {
     await cleanup();
 });
 
-/** The environment of a server on this test's data directory. */
-function config(settings: { maxRows: number; maxAgeMs: number; walMaxFileBytes?: number; crashAt?: CrashPoint | `${CrashPoint}:${number}` }): Record<string, string> {
+/** The environment of a server on this test's data directory (`compact`: aggressive background compaction). */
+function config(settings: {
+    maxRows: number;
+    maxAgeMs: number;
+    walMaxFileBytes?: number;
+    crashAt?: CrashPoint | `${CrashPoint}:${number}`;
+    compact?: boolean;
+}): Record<string, string> {
     return {
         SLUICE_DATA_DIR: data,
         SLUICE_FLUSH_MAX_ROWS: String(settings.maxRows),
         SLUICE_FLUSH_MAX_AGE_MS: String(settings.maxAgeMs),
         SLUICE_WAL_MAX_FILE_BYTES: String(settings.walMaxFileBytes ?? 64 * 1024),
+        ...(settings.compact === true ? { SLUICE_COMPACTION_INTERVAL_MS: "200", SLUICE_COMPACTION_MIN_FILES: "2" } : {}),
         ...(settings.crashAt === undefined ? {} : { SLUICE_TEST_CRASH_AT: settings.crashAt }),
     };
 }
@@ -200,11 +208,11 @@ async function writeAcked(url: string, ledger: Ledger, options: Partial<LoadOpti
 // ---------------------------------------------------------------------------------------------
 
 describe("crash: random SIGKILL under write load", () => {
-    it("keeps every acknowledged point exactly once across 5 kill -9 / restart cycles, then stops cleanly", { timeout: 120_000 }, async () => {
+    it("keeps every acknowledged point exactly once across 5 kill -9 / restart cycles with compaction every 200 ms, then stops cleanly", { timeout: 120_000 }, async () => {
         const seed = seedFromEnv();
         console.log(`[crash] random SIGKILL seed ${seed} (replay: SLUICE_CRASH_SEED=${seed})`);
         const random = seededRandom(seed);
-        const env = config(SMALL);
+        const env = config({ ...SMALL, compact: true });
         const generator = track(
             new LoadGenerator({
                 writers: 4,
@@ -321,6 +329,47 @@ describe("crash: SIGKILL at each crash point of the commit protocol and recovery
         const { report, files, problems } = await account(generator.ledger);
         console.log(`[crash] ${step}: ${report.counts.acked} points acked, ${report.counts.unknown} unanswered; recover ${JSON.stringify(stats)}; ${files.length} Parquet files`);
         expect(problems).toEqual({});
+    });
+
+    it.each(["before-exchange", "after-exchange"] as const)(
+        "%s: a server dies in its first compaction; the next start finishes or undoes it; every point once",
+        { timeout: 60_000 },
+        async (step) => {
+            const generator = await loadUntilCrash(config({ ...SMALL, compact: true, crashAt: step }), 13);
+            const result = await recover(config(SMALL));
+            expect(result.exit, result.output).toEqual({ code: 0, signal: null });
+            expect(await readdir(join(data, "flush", "stage")).catch(() => [])).toEqual([]);
+            const { report, files, problems } = await account(generator.ledger);
+            console.log(`[crash] ${step}: ${report.counts.acked} points acked; ${files.length} Parquet files after recover`);
+            expect(problems).toEqual({});
+            // A second start finds nothing to finish.
+            const again = await recover(config(SMALL));
+            expect(again.stats).toMatchObject({ finishedCommits: 0, discardedTemps: 0, recoveredEntries: 0 });
+        },
+    );
+
+    it("after-drop: a server dies while retention drops an hour; the next start finishes the drop and keeps the rest", { timeout: 60_000 }, async () => {
+        const nowNs = BigInt(Date.now()) * 1_000_000n;
+        const env = { ...config(NEVER), SLUICE_RETENTION_PERIOD: "365d", SLUICE_RETENTION_CHECK_INTERVAL_MS: "100" };
+        const first = await serve(env);
+        const body = [`m,host=old v=1 ${BASE_TIME_NS}`, `m,host=new v=2 ${nowNs}`].join("\n");
+        expect((await fetch(`${first.url}/write?db=keep`, { method: "POST", body })).status).toBe(204);
+        expect((await flushNow(first.url)).status).toBe(200);
+        expect(await terminate(first)).toEqual({ code: 0, signal: null });
+        const dying = await serve({ ...env, SLUICE_TEST_CRASH_AT: "after-drop" });
+        expect(await exitWithin(dying.proc, 20_000, "sluice serve dying at after-drop")).toEqual({ code: null, signal: "SIGKILL" });
+        const result = await recover(config(NEVER));
+        expect(result.exit, result.output).toEqual({ code: 0, signal: null });
+        expect(await readdir(join(data, "flush", "stage")).catch(() => [])).toEqual([]);
+        const instance = await DuckDBInstance.create(":memory:");
+        const connection = await instance.connect();
+        try {
+            const rows = (await connection.runAndReadAll(`select host from read_parquet('${join(data, "parquet", "keep", "m")}/**/*.parquet')`)).getRowObjects();
+            expect(rows).toEqual([{ host: "new" }]);
+        } finally {
+            connection.closeSync();
+            instance.closeSync();
+        }
     });
 
     it.each(["before-purge:2", "after-purge:2"] as const)(
