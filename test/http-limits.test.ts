@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/load.js";
 import { UnavailableError } from "../ingest/errors.js";
 import { BodyBudget } from "../ingest/http/body-budget.js";
+import { ConnectionTable } from "../ingest/http/connection-table.js";
 import { decodedBody, gunzipWithin } from "../ingest/http/body.js";
 import type { HttpRequest } from "../ingest/http/exchange.js";
 import { AUTO_MAX_CONNECTIONS, DESCRIPTOR_RESERVE, HttpLimitError, checkHttpKeys, connectionLimit, processDescriptors } from "../ingest/http/limits.js";
@@ -177,6 +178,34 @@ describe("request bodies", () => {
         await expect(gunzipWithin(gzipSync(Buffer.alloc(1_000_000)), 100_000, async (bytes) => void held.push(bytes))).rejects.toMatchObject({ status: 413 });
         expect(held.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(100_000);
         await expect(gunzipWithin(Buffer.from("not gzip"), 100)).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/not valid gzip/) });
+    });
+});
+
+describe("connection table", () => {
+    class Connection {
+        destroyed = false;
+        destroy(): void {
+            this.destroyed = true;
+        }
+    }
+
+    it("at the cap closes the connection idle longest, never a busy one, and the new one when all are busy", () => {
+        const table = new ConnectionTable<Connection>(3);
+        const [a, b, c, d, e] = [new Connection(), new Connection(), new Connection(), new Connection(), new Connection()];
+        expect([table.opened(a), table.opened(b), table.opened(c)]).toEqual([undefined, undefined, undefined]);
+        table.requestStarted(a);
+        table.requestStarted(b);
+        table.requestEnded(b);
+        // Idle longest: c (b became idle after it, a is busy).
+        expect(table.opened(d)).toBe(c);
+        expect([a.destroyed, b.destroyed, c.destroyed]).toEqual([false, false, true]);
+        table.requestStarted(b);
+        table.requestStarted(d);
+        expect(table.opened(e)).toBe(e);
+        expect(e.destroyed).toBe(true);
+        expect(table.size).toBe(3);
+        table.closed(a);
+        expect(table.size).toBe(2);
     });
 });
 
@@ -372,17 +401,33 @@ describe("node:http connection limits and timeouts", () => {
         expect(ms).toBeLessThan(4000);
     });
 
-    it("closes connections beyond http.max_connections at once; the server answers again once idle ones time out", async () => {
-        t = await startTestServer("node", { "http.max_connections": 20, "http.headers_timeout_ms": 500 });
-        const idle = await Promise.all(Array.from({ length: 20 }, () => rawConnection(t!.url)));
+    it("at http.max_connections a new connection closes the one idle longest; with all busy, the new one is closed", async () => {
+        t = await startTestServer("node", { "http.max_connections": 20, "http.headers_timeout_ms": 500, "http.request_timeout_ms": 1000 });
+        const idle = [];
+        for (let i = 0; i < 20; i++) idle.push(await rawConnection(t.url));
         await new Promise((resolve) => setTimeout(resolve, 100));
-        const extra = await rawConnection(t.url);
-        extra.write(head("GET", "/ping", {}));
-        const ms = await extra.closed;
-        expect(extra.received()).toBe("");
-        expect(ms).toBeLessThan(400);
+        const client = await rawConnection(t.url);
+        client.write(head("GET", "/ping", {}));
+        await until("the ping's answer", () => (statusOf(client.received()) === 204 ? true : undefined));
+        expect(await Promise.race([idle[0]!.closed.then(() => "closed"), new Promise((resolve) => setTimeout(resolve, 2000, "open"))])).toBe("closed");
+        expect(idle.slice(1).every((connection) => connection.received() === "")).toBe(true);
         await Promise.all(idle.map((connection) => connection.closed));
+
+        // Twenty requests waiting for their bodies: none is idle, so a new connection is refused.
+        const busy = [];
+        for (let i = 0; i < 20; i++) {
+            const connection = await rawConnection(t.url);
+            connection.write(head("POST", "/write?db=busy", { "content-length": 100 }) + "m f=1");
+            busy.push(connection);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const refused = await rawConnection(t.url);
+        refused.write(head("GET", "/ping", {}));
+        await refused.closed;
+        expect(refused.received()).toBe("");
+        await Promise.all(busy.map((connection) => connection.closed));
         expect((await fetch(`${t.url}/health`)).status).toBe(200);
+        expect(t.server.context.buffers.get("busy", "m")).toBeUndefined();
     });
 
     it("answers Expect: 100-continue only once the token is checked", async () => {

@@ -1,11 +1,13 @@
 /**
- * The `node:http` adapter (the default `http.server`). Limits: `http.max_connections` (further
- * connections are closed as soon as they are accepted), and the header, request and keep-alive
- * timeouts, checked every `connectionsCheckingInterval`. `Expect: 100-continue` is answered only
- * when a route starts reading the body, so a refused request (401, 413, 503) never gets it sent.
+ * The `node:http` adapter (the default `http.server`). Limits: `http.max_connections` (at the
+ * cap a new connection closes the one idle longest, see ConnectionTable), and the header, request
+ * and keep-alive timeouts, checked every `connectionsCheckingInterval`. `Expect: 100-continue` is
+ * answered only when a route starts reading the body, so a refused request (401, 413, 503) never
+ * gets it sent.
  */
 import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { ConnectionTable } from "./connection-table.js";
 import { type HttpReply, type HttpRequest, type ListenOptions, type ListeningServer, type RequestHandler, jsonReply } from "./exchange.js";
 import { RequestBody, framingOf } from "./request-body.js";
 
@@ -14,8 +16,26 @@ function checkingIntervalMs(options: ListenOptions): number {
     return Math.max(25, Math.min(1000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4)));
 }
 
-/** How often refused connections are reported at most. */
-const DROP_REPORT_MS = 10_000;
+/** How often connections closed at the cap are reported at most. */
+const REPORT_EVERY_MS = 10_000;
+
+/** Counts connections closed at `http.max_connections` and logs them at most every 10 s. */
+function limitReporter(options: ListenOptions): (refused: boolean) => void {
+    let evicted = 0;
+    let refused = 0;
+    let reportedAt = Number.NEGATIVE_INFINITY;
+    return (newOne) => {
+        if (newOne) refused++;
+        else evicted++;
+        if (Date.now() - reportedAt < REPORT_EVERY_MS) return;
+        reportedAt = Date.now();
+        options.log.warn(
+            `http.max_connections (${options.maxConnections}) reached: closed ${evicted} idle connections to admit new ones and refused ${refused} while all were busy (since the last report)`,
+        );
+        evicted = 0;
+        refused = 0;
+    };
+}
 
 export async function listenNode(handler: RequestHandler, options: ListenOptions): Promise<ListeningServer> {
     let closing = false;
@@ -25,21 +45,24 @@ export async function listenNode(handler: RequestHandler, options: ListenOptions
         connectionsCheckingInterval: checkingIntervalMs(options),
     });
     server.keepAliveTimeout = options.keepAliveTimeoutMs;
-    server.maxConnections = options.maxConnections;
+    const connections = new ConnectionTable<Socket>(options.maxConnections);
+    const report = limitReporter(options);
+    server.on("connection", (socket: Socket) => {
+        const closed = connections.opened(socket);
+        if (closed !== undefined) report(closed === socket);
+        socket.once("close", () => {
+            connections.closed(socket);
+        });
+    });
     const onRequest = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+        connections.requestStarted(req.socket);
+        res.once("close", () => {
+            connections.requestEnded(req.socket);
+        });
         void serve(handler, options, req, res, expectsContinue, () => closing);
     };
     server.on("request", onRequest(false));
     server.on("checkContinue", onRequest(true));
-    let dropped = 0;
-    let reportedAt = 0;
-    server.on("drop", () => {
-        dropped++;
-        if (Date.now() - reportedAt < DROP_REPORT_MS) return;
-        reportedAt = Date.now();
-        options.log.warn(`refused ${dropped} connections: http.max_connections (${options.maxConnections}) are open`);
-        dropped = 0;
-    });
     await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(options.port, options.host, () => {
