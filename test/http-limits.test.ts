@@ -206,6 +206,10 @@ describe("connection table", () => {
         expect(table.size).toBe(3);
         table.closed(a);
         expect(table.size).toBe(2);
+        table.requestEnded(b);
+        table.closeIdle();
+        expect([b.destroyed, d.destroyed]).toEqual([true, false]);
+        expect(table.size).toBe(1);
     });
 });
 
@@ -428,6 +432,45 @@ describe("node:http connection limits and timeouts", () => {
         await Promise.all(busy.map((connection) => connection.closed));
         expect((await fetch(`${t.url}/health`)).status).toBe(200);
         expect(t.server.context.buffers.get("busy", "m")).toBeUndefined();
+    });
+
+    it("after refusing an unread body, lingers half-closed for a while instead of resetting a client still sending", async () => {
+        t = await startTestServer("node", { "auth.tokens": ["s3cret"] });
+        const { hostname, port } = new URL(t.url);
+        // Half-open, as an HTTP client still uploading: the server's FIN does not stop it sending.
+        const socket = connect({ host: hostname, port: Number(port), allowHalfOpen: true });
+        let received = "";
+        let failure: string | undefined;
+        socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+        socket.on("error", (error: NodeJS.ErrnoException) => (failure = error.code));
+        const closed = new Promise<void>((resolve) =>
+            socket.once("close", () => {
+                resolve();
+            }),
+        );
+        await new Promise<void>((resolve) => socket.once("connect", resolve));
+        socket.write(head("POST", "/write?db=a", { "content-length": 64 * 1024 * 1024 }));
+        await until("the 401", () => (statusOf(received) === 401 ? true : undefined));
+        // A client that has not read the answer yet goes on sending its body: no reset meanwhile.
+        const chunk = Buffer.alloc(64 * 1024, "m f=1 1\n");
+        const until300 = performance.now() + 300;
+        while (performance.now() < until300 && failure === undefined) {
+            socket.write(chunk);
+            await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        expect(failure).toBeUndefined();
+        socket.end();
+        await closed;
+    });
+
+    it("a shutdown closes connections that never sent a byte at once, instead of waiting for them", async () => {
+        t = await startTestServer("node");
+        const silent = await rawConnection(t.url);
+        const t0 = performance.now();
+        await t.server.close();
+        await silent.closed;
+        // The cut-off for busy connections is 10 s: an idle one must not wait for it.
+        expect(performance.now() - t0).toBeLessThan(5000);
     });
 
     it("answers Expect: 100-continue only once the token is checked", async () => {

@@ -56,6 +56,14 @@ export class ConnectionTable<C extends Closable> {
         this.#idle.set(connection, true);
     }
 
+    /** Closes every idle connection (shutdown: node's closeIdleConnections skips those that never sent a byte). */
+    closeIdle(): void {
+        for (const connection of [...this.#idle.keys()]) {
+            this.#idle.delete(connection);
+            connection.destroy();
+        }
+    }
+
     closed(connection: C): void {
         this.#idle.delete(connection);
         this.#busy.delete(connection);

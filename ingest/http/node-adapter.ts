@@ -87,6 +87,7 @@ export async function listenNode(handler: RequestHandler, options: ListenOptions
                     else resolve();
                 });
                 server.closeIdleConnections();
+                connections.closeIdle();
             }),
     };
 }
@@ -116,8 +117,9 @@ async function serve(handler: RequestHandler, options: ListenOptions, req: Incom
         body.lease.release();
     }
     // Once shutdown began, every answer closes its connection, so busy clients let go; a body
-    // left unread is never read: its connection closes.
+    // left unread is never read: its connection closes, after a linger.
     if (closing() || !body.fullyRead) res.setHeader("connection", "close");
+    if (!body.fullyRead) lingerOnClose(req.socket);
     const bytes = reply.body === undefined ? undefined : Buffer.from(reply.body);
     try {
         res.writeHead(reply.status, { ...reply.headers, ...(bytes === undefined || reply.status === 204 ? {} : { "content-length": String(bytes.length) }) });
@@ -128,6 +130,26 @@ async function serve(handler: RequestHandler, options: ListenOptions, req: Incom
         return;
     }
     res.end(reply.status === 204 ? undefined : bytes);
+}
+
+/**
+ * How long a connection whose body was left unread stays half-closed after its reply: closing a
+ * socket with unread bytes sends a reset, which can reach the client before it has read the reply
+ * (a 401 turns into EPIPE). Node's http server calls `destroySoon` once the reply is written; here
+ * it sends FIN, goes on discarding what arrives (the request is being dumped), and closes when the
+ * client does or after this long. Go's net/http waits 500 ms in the same place.
+ */
+const LINGER_MS = 1000;
+
+function lingerOnClose(socket: Socket): void {
+    socket.destroySoon = () => {
+        socket.end();
+        const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+        timer.unref();
+        socket.once("close", () => {
+            clearTimeout(timer);
+        });
+    };
 }
 
 function toRequest(req: IncomingMessage, body: RequestBody): HttpRequest {
