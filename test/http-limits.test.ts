@@ -189,26 +189,29 @@ describe("connection table", () => {
         }
     }
 
-    it("at the cap closes the connection idle longest, never a busy one, and the new one when all are busy", () => {
+    it("at the cap closes a never-used connection first, then the keep-alive one idle longest, never a busy one", () => {
         const table = new ConnectionTable<Connection>(3);
-        const [a, b, c, d, e] = [new Connection(), new Connection(), new Connection(), new Connection(), new Connection()];
+        const [a, b, c, d, e, f] = [new Connection(), new Connection(), new Connection(), new Connection(), new Connection(), new Connection()];
         expect([table.opened(a), table.opened(b), table.opened(c)]).toEqual([undefined, undefined, undefined]);
         table.requestStarted(a);
-        table.requestStarted(b);
-        table.requestEnded(b);
-        // Idle longest: c (b became idle after it, a is busy).
-        expect(table.opened(d)).toBe(c);
-        expect([a.destroyed, b.destroyed, c.destroyed]).toEqual([false, false, true]);
-        table.requestStarted(b);
+        table.requestEnded(a);
+        // a has been served and is idle; b and c never sent anything: b, the older, goes first.
+        expect(table.opened(d)).toBe(b);
+        // With no never-used connection left, the keep-alive one idle longest goes, never a busy one.
+        table.requestStarted(c);
         table.requestStarted(d);
-        expect(table.opened(e)).toBe(e);
-        expect(e.destroyed).toBe(true);
+        expect(table.opened(e)).toBe(a);
+        expect([a.destroyed, b.destroyed, c.destroyed, d.destroyed]).toEqual([true, true, false, false]);
+        // All busy: the new connection itself is closed.
+        table.requestStarted(e);
+        expect(table.opened(f)).toBe(f);
+        expect(f.destroyed).toBe(true);
         expect(table.size).toBe(3);
-        table.closed(a);
+        table.closed(c);
         expect(table.size).toBe(2);
-        table.requestEnded(b);
+        table.requestEnded(d);
         table.closeIdle();
-        expect([b.destroyed, d.destroyed]).toEqual([true, false]);
+        expect([d.destroyed, e.destroyed]).toEqual([true, false]);
         expect(table.size).toBe(1);
     });
 });
@@ -405,8 +408,8 @@ describe("node:http connection limits and timeouts", () => {
         expect(ms).toBeLessThan(4000);
     });
 
-    it("at http.max_connections a new connection closes the one idle longest; with all busy, the new one is closed", async () => {
-        t = await startTestServer("node", { "http.max_connections": 20, "http.headers_timeout_ms": 500, "http.request_timeout_ms": 1000 });
+    it("at http.max_connections a new connection closes one that sent nothing; with all busy, the new one is closed", { timeout: 30_000 }, async () => {
+        t = await startTestServer("node", { "http.max_connections": 20, "http.headers_timeout_ms": 500, "http.request_timeout_ms": 3000 });
         const idle = [];
         for (let i = 0; i < 20; i++) idle.push(await rawConnection(t.url));
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -416,15 +419,19 @@ describe("node:http connection limits and timeouts", () => {
         expect(await Promise.race([idle[0]!.closed.then(() => "closed"), new Promise((resolve) => setTimeout(resolve, 2000, "open"))])).toBe("closed");
         expect(idle.slice(1).every((connection) => connection.received() === "")).toBe(true);
         await Promise.all(idle.map((connection) => connection.closed));
+        client.destroy();
+        await client.closed;
 
-        // Twenty requests waiting for their bodies: none is idle, so a new connection is refused.
+        // Twenty requests waiting for their bodies (the 100 Continue says a route reads it): none
+        // is idle, so a new connection is refused.
         const busy = [];
         for (let i = 0; i < 20; i++) {
             const connection = await rawConnection(t.url);
-            connection.write(head("POST", "/write?db=busy", { "content-length": 100 }) + "m f=1");
+            connection.write(head("POST", "/write?db=busy", { "content-length": 100, expect: "100-continue" }));
+            await until("100 Continue", () => (connection.received().includes("100 Continue") ? true : undefined));
+            connection.write("m f=1");
             busy.push(connection);
         }
-        await new Promise((resolve) => setTimeout(resolve, 200));
         const refused = await rawConnection(t.url);
         refused.write(head("GET", "/ping", {}));
         await refused.closed;

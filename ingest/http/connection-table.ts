@@ -1,9 +1,10 @@
 /**
  * The open connections of the node adapter and `http.max_connections`. At the cap, a new
- * connection closes the connection that has been idle longest (it sent nothing yet, or its
- * keep-alive is unused), as nginx does with keep-alive connections when it runs out: a flood of
- * idle connections then evicts itself, and a client that sends its request at once gets through.
- * When every connection has a request in flight, the new one is closed instead.
+ * connection closes an idle one: first the one waiting longest without having sent a request,
+ * then the keep-alive connection idle longest (nginx also reclaims idle keep-alive connections
+ * when it runs out). A flood of connections that send nothing then evicts itself, while clients
+ * that send their request at once, or have already been served, get through. When every
+ * connection has a request in flight, the new one is closed instead.
  */
 
 export interface Closable {
@@ -11,7 +12,9 @@ export interface Closable {
 }
 
 export class ConnectionTable<C extends Closable> {
-    /** Idle connections, the one idle longest first (a Map keeps insertion order). */
+    /** Connections that have not sent a request yet, the oldest first (a Map keeps insertion order). */
+    readonly #fresh = new Map<C, true>();
+    /** Keep-alive connections between requests, the one idle longest first. */
     readonly #idle = new Map<C, true>();
     /** Connections with requests in flight, and how many. */
     readonly #busy = new Map<C, number>();
@@ -19,21 +22,22 @@ export class ConnectionTable<C extends Closable> {
     constructor(readonly max: number) {}
 
     get size(): number {
-        return this.#idle.size + this.#busy.size;
+        return this.#fresh.size + this.#idle.size + this.#busy.size;
     }
 
-    // Invariant kept: at most `max` connections stay open; only an idle one is ever closed to
-    // make room, and the one idle longest.
+    // Invariant kept: at most `max` connections stay open; only one without a request in flight is
+    // ever closed to make room, never-used ones before served ones, the longest waiting first.
     /** A connection was accepted; returns the connection closed to make room, if one was. */
     opened(connection: C): C | undefined {
         let closed: C | undefined;
         if (this.size >= this.max) {
-            closed = this.#idle.keys().next().value ?? connection;
+            closed = this.#fresh.keys().next().value ?? this.#idle.keys().next().value ?? connection;
+            this.#fresh.delete(closed);
             this.#idle.delete(closed);
             closed.destroy();
             if (closed === connection) return closed;
         }
-        this.#idle.set(connection, true);
+        this.#fresh.set(connection, true);
         return closed;
     }
 
@@ -41,7 +45,7 @@ export class ConnectionTable<C extends Closable> {
     requestStarted(connection: C): void {
         const busy = this.#busy.get(connection);
         if (busy !== undefined) this.#busy.set(connection, busy + 1);
-        else if (this.#idle.delete(connection)) this.#busy.set(connection, 1);
+        else if (this.#fresh.delete(connection) || this.#idle.delete(connection)) this.#busy.set(connection, 1);
     }
 
     /** A request on the connection was answered (or abandoned). */
@@ -56,15 +60,15 @@ export class ConnectionTable<C extends Closable> {
         this.#idle.set(connection, true);
     }
 
-    /** Closes every idle connection (shutdown: node's closeIdleConnections skips those that never sent a byte). */
+    /** Closes every connection without a request in flight (shutdown: node's closeIdleConnections skips those that never sent a byte). */
     closeIdle(): void {
-        for (const connection of [...this.#idle.keys()]) {
-            this.#idle.delete(connection);
-            connection.destroy();
-        }
+        for (const connection of [...this.#fresh.keys(), ...this.#idle.keys()]) connection.destroy();
+        this.#fresh.clear();
+        this.#idle.clear();
     }
 
     closed(connection: C): void {
+        this.#fresh.delete(connection);
         this.#idle.delete(connection);
         this.#busy.delete(connection);
     }

@@ -35,7 +35,7 @@ export interface ListenOptions {
     readonly port: number;
     /** Bytes of request bodies held in memory at once, across all requests. */
     readonly budget: BodyBudget;
-    /** Connections open at once: at the cap a new one closes the one idle longest (node:http only). */
+    /** Connections open at once: at the cap a new one closes an idle one (ConnectionTable; node:http only). */
     readonly maxConnections: number;
     /** Time to receive a request's headers, from the connection's first byte or from the end of the previous request (node:http). */
     readonly headersTimeoutMs: number;

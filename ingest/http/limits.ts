@@ -10,8 +10,12 @@ import { SluiceError } from "../../src/errors.js";
 
 /** Descriptors kept free beyond those open at start: WAL rotation, manifest, flush temp files, directory fsyncs, schema saves. */
 export const DESCRIPTOR_RESERVE = 128;
-/** `http.max_connections = 0` takes the most that fit, at most this many. */
-export const AUTO_MAX_CONNECTIONS = 4096;
+/**
+ * `http.max_connections = 0` takes the most that fit, at most this many: a connection whose body
+ * is pending holds node's 64 KiB read buffer and its objects, about 110 KiB measured (bench
+ * hostile), so 1,024 of them stay near 110 MiB.
+ */
+export const AUTO_MAX_CONNECTIONS = 1024;
 /** Fewer connections than this is no server: refuse to start. */
 const MIN_CONNECTIONS = 16;
 

@@ -1,6 +1,6 @@
 /**
  * The `node:http` adapter (the default `http.server`). Limits: `http.max_connections` (at the
- * cap a new connection closes the one idle longest, see ConnectionTable), and the header, request
+ * cap a new connection closes an idle one, see ConnectionTable), and the header, request
  * and keep-alive timeouts, checked every `connectionsCheckingInterval`. `Expect: 100-continue` is
  * answered only when a route starts reading the body, so a refused request (401, 413, 503) never
  * gets it sent.
@@ -119,7 +119,7 @@ async function serve(handler: RequestHandler, options: ListenOptions, req: Incom
     // Once shutdown began, every answer closes its connection, so busy clients let go; a body
     // left unread is never read: its connection closes, after a linger.
     if (closing() || !body.fullyRead) res.setHeader("connection", "close");
-    if (!body.fullyRead) lingerOnClose(req.socket);
+    if (!body.fullyRead) lingerOnClose(req);
     const bytes = reply.body === undefined ? undefined : Buffer.from(reply.body);
     try {
         res.writeHead(reply.status, { ...reply.headers, ...(bytes === undefined || reply.status === 204 ? {} : { "content-length": String(bytes.length) }) });
@@ -136,13 +136,19 @@ async function serve(handler: RequestHandler, options: ListenOptions, req: Incom
  * How long a connection whose body was left unread stays half-closed after its reply: closing a
  * socket with unread bytes sends a reset, which can reach the client before it has read the reply
  * (a 401 turns into EPIPE). Node's http server calls `destroySoon` once the reply is written; here
- * it sends FIN, goes on discarding what arrives (the request is being dumped), and closes when the
- * client does or after this long. Go's net/http waits 500 ms in the same place.
+ * it sends FIN and closes when the client does, or after this long (Go's net/http waits as long).
  */
-const LINGER_MS = 1000;
+const LINGER_MS = 500;
 
-function lingerOnClose(socket: Socket): void {
+// Invariant kept: a body left unread is not read meanwhile either. Once the reply is written,
+// node:http "dumps" a body nobody consumed (reads and discards it to its end: an attacker's
+// bandwidth turned into our CPU) and then calls `destroySoon`. Pausing the request there, before
+// the dump's resume runs, keeps the socket stopped where backpressure stopped it: the client's
+// writes stall on TCP flow control while it reads the reply.
+function lingerOnClose(req: IncomingMessage): void {
+    const socket = req.socket;
     socket.destroySoon = () => {
+        req.pause();
         socket.end();
         const timer = setTimeout(() => socket.destroy(), LINGER_MS);
         timer.unref();

@@ -73,7 +73,7 @@ export const CONFIG_SCHEMA = {
         type: "integer",
         default: 0,
         min: 0,
-        doc: "Open connections at most (node adapter): at the cap a new one closes the connection idle longest, or itself when none is idle. 0: what the descriptor limit leaves after a reserve for the WAL and flushes, at most 4096; a value that does not fit stops the start.",
+        doc: "Open connections at most (node adapter): at the cap a new one closes an idle one (one that sent nothing first), or itself when none is idle. 0: what the descriptor limit leaves after a reserve for the WAL and flushes, at most 1024; a value that does not fit stops the start.",
     },
     "http.headers_timeout_ms": {
         type: "integer",
