@@ -328,10 +328,13 @@ async function runScenario(scenario: HostileScenario, seconds: number, scratch: 
             readMiB,
             attack,
             probes,
-            serverProblems: server
-                .output()
-                .split("\n")
-                .filter((line) => /^(warn|error):/.test(line)),
+            serverProblems: [
+                ...server
+                    .output()
+                    .split("\n")
+                    .filter((line) => /^(warn|error):/.test(line)),
+                ...(server.exited() ? [`the server died during the run: ${server.output().trim().split("\n").slice(-6).join(" / ")}`] : []),
+            ],
         };
     } finally {
         const stopped = await server.stop(60_000);

@@ -27,16 +27,20 @@ interface ResponseState {
     readonly route: { readonly app: { _resolve_pending_request(): void } };
 }
 
-/** The part of hyper-express's Request that says whether the whole body arrived. */
+/** The parts of hyper-express's Request that say whether the whole body arrived, and stop its body parser. */
 interface RequestState {
     readonly received: boolean;
+    _body_parser_stop(): void;
 }
 
 // Invariant kept: every reply is written once, whole, and hyper-express's pending-request count
-// (which its graceful shutdown waits on) drops by one for it.
-function send(response: HyperExpress.Response, reply: HttpReply, closeConnection: boolean): void {
+// (which its graceful shutdown waits on) drops by one for it. Before a reply that leaves the body
+// unread, hyper-express's body parser is stopped: it would otherwise go on buffering the chunks
+// uWS still delivers and pause the finished uWS response, which throws and kills the process.
+function send(request: HyperExpress.Request, response: HyperExpress.Response, reply: HttpReply, closeConnection: boolean): void {
     const state = response as unknown as ResponseState;
     if (state.completed) return;
+    if (closeConnection) (request as unknown as RequestState)._body_parser_stop();
     response.raw.cork(() => {
         response.raw.writeStatus(`${reply.status} ${STATUS_CODES[reply.status] ?? ""}`);
         for (const [name, value] of Object.entries(reply.headers ?? {})) response.raw.writeHeader(name, value);
@@ -82,7 +86,7 @@ export async function listenHyperExpress(handler: RequestHandler, options: Liste
         } finally {
             body.lease.release();
         }
-        send(response, reply, closing || !body.fullyRead);
+        send(request, response, reply, closing || !body.fullyRead);
     };
     const route = (request: HyperExpress.Request, response: HyperExpress.Response) => void serve(request, response);
     server.any("/*", route);
