@@ -185,7 +185,7 @@ describe("npm start under a supervisor", () => {
         await server.drained;
         expect(alive(server.serverPid)).toBe(false);
         expect(server.output()).toMatch(
-            new RegExp(`the npm process that started Sluice \\(pid ${server.npm.pid}\\) is gone: refusing new writes, flushing everything, then exiting`),
+            new RegExp(`the process that started Sluice from an npm script \\(pid ${server.npm.pid}\\) is gone: refusing new writes, flushing everything, then exiting`),
         );
         expect(server.output()).toContain("shut down cleanly: every acknowledged write is in Parquet");
         await expectFlushedAndPurged(dir);

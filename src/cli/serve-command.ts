@@ -7,15 +7,16 @@
  * - SIGHUP: never fatal. Reloads the configuration sources (file, environment, flags) and applies
  *   `auth.tokens`; other changed keys are named as waiting for a restart. Logs go to stdout and
  *   stderr, so there is no log file to reopen.
- * - Started by npm (`npm start`): npm forwards SIGTERM and SIGINT but dies of SIGHUP, leaving
- *   Sluice behind with no supervisor. When its parent changes, Sluice shuts down gracefully.
+ * - Started from an npm script (`npm start`, or a tool `npm run` started): npm forwards SIGTERM
+ *   and SIGINT but dies of SIGHUP, leaving Sluice behind with no supervisor. When its parent
+ *   process is gone, Sluice shuts down gracefully.
  */
 import type { Command } from "commander";
 import { type Logger, consoleLogger } from "../log.js";
 import { type RunningServer, startServer } from "../server.js";
 import { type ConfigOptions, EXIT_FAILURE, configFrom, withConfigOptions } from "./options.js";
 
-/** How often the parent process is checked when npm started Sluice. */
+/** How often the parent process is checked when an npm script started Sluice. */
 const PARENT_CHECK_MS = 1000;
 
 type Stop = (reason: string) => void;
@@ -45,14 +46,14 @@ function reload(server: RunningServer, options: ConfigOptions, log: Logger): voi
     }
 }
 
-/** Calls `stop` once the parent process is gone (Linux reparents orphans), if npm started Sluice. */
+/** Calls `stop` once the parent process is gone (the orphan is adopted), if an npm script started Sluice. */
 function watchNpmParent(stop: Stop): void {
     if (process.env.npm_lifecycle_event === undefined) return;
     const parent = process.ppid;
     const timer = setInterval(() => {
         if (process.ppid === parent) return;
         clearInterval(timer);
-        stop(`the npm process that started Sluice (pid ${parent}) is gone`);
+        stop(`the process that started Sluice from an npm script (pid ${parent}) is gone`);
     }, PARENT_CHECK_MS);
     timer.unref();
 }
