@@ -383,7 +383,7 @@ async function run(options: BenchOptions): Promise<number> {
             );
             for (const result of results) {
                 process.stdout.write(
-                    `${result.name}: ${result.about}\n  hostile clients got: ${result.attack.summary}\n  the server read ${fixed(result.readMiB, 0)} MiB meanwhile (rchar: sockets and files)\n`,
+                    `${result.name}: ${result.about}\n  hostile clients got: ${result.attack.summary}\n  the server read ${fixed(result.readMiB, 0)} MiB meanwhile (rchar: read(2) on sockets and files; uWS reads with recv(2), not counted)\n`,
                 );
                 if (result.serverProblems.length > 0)
                     process.stdout.write(
