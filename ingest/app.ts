@@ -4,7 +4,7 @@
  */
 import type { Logger } from "../src/log.js";
 import { SLUICE_VERSION } from "../src/version.js";
-import { IngestError, PayloadTooLargeError, UnavailableError } from "./errors.js";
+import { IngestError, UnavailableError } from "./errors.js";
 import { type HttpReply, type HttpRequest, type RequestHandler, jsonReply } from "./http/exchange.js";
 import { parseQuery } from "./http/query.js";
 import { compactRoute, flushRoute, retentionRoute, walEntriesRoute, walPurgeRoute, walStatsRoute } from "./routes/admin.js";
@@ -21,6 +21,8 @@ interface Endpoint {
     readonly methods: Partial<Record<string, Route>>;
     /** The error shapes the endpoint's clients expect. */
     readonly family: ApiFamily;
+    /** Open to requests without a token even when `auth.tokens` is set. */
+    readonly open?: true;
 }
 
 const VERSION_HEADERS = { "x-influxdb-version": `sluice-${SLUICE_VERSION}`, "x-influxdb-build": "OSS" } as const;
@@ -61,8 +63,7 @@ const health: Route = async (_request, context) => {
     });
 };
 
-const metrics: Route = async (request, context) => {
-    context.auth.check(request, parseQuery(request.rawQuery));
+const metrics: Route = async (_request, context) => {
     return { status: 200, headers: { "content-type": context.metrics.registry.contentType }, body: await context.metrics.registry.metrics() };
 };
 
@@ -75,8 +76,8 @@ function writing(route: Route): Route {
 }
 
 const ENDPOINTS: Readonly<Record<string, Endpoint>> = {
-    "/ping": { methods: { GET: ping, HEAD: ping }, family: "v1" },
-    "/health": { methods: { GET: health }, family: "v2" },
+    "/ping": { methods: { GET: ping, HEAD: ping }, family: "v1", open: true },
+    "/health": { methods: { GET: health }, family: "v2", open: true },
     "/metrics": { methods: { GET: metrics }, family: "v1" },
     "/query": { methods: { GET: query, POST: query }, family: "v1" },
     "/write": { methods: { POST: writing((request, context) => writeLineProtocol("/write", request, context)) }, family: "v1" },
@@ -93,6 +94,8 @@ const ENDPOINTS: Readonly<Record<string, Endpoint>> = {
     "/api/v1/wal/purge": { methods: { POST: walPurgeRoute }, family: "arc" },
 };
 
+// Invariant kept: a request to an endpoint that is not open reaches its route only with a valid
+// token, checked on the headers and query before any byte of its body is read.
 export function createApp(context: AppContext, log: Logger): RequestHandler {
     return async (request) => {
         const endpoint = Object.hasOwn(ENDPOINTS, request.path) ? ENDPOINTS[request.path] : undefined;
@@ -104,7 +107,7 @@ export function createApp(context: AppContext, log: Logger): RequestHandler {
                 reply = jsonReply(405, { error: `${request.method} is not allowed on ${request.path}` }, { allow: Object.keys(endpoint.methods).join(", ") });
             } else {
                 try {
-                    if (request.oversized) throw new PayloadTooLargeError(context.maxBodyBytes, "as sent");
+                    if (endpoint.open !== true) context.auth.check(request, parseQuery(request.rawQuery));
                     reply = await route(request, context);
                 } catch (error) {
                     if (!(error instanceof IngestError)) {

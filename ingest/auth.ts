@@ -11,7 +11,7 @@ function digest(token: string): Buffer {
 }
 
 /** The token a request presents, if any. */
-export function presentedToken(request: HttpRequest, query: ReadonlyMap<string, string>): string | undefined {
+export function presentedToken(request: Pick<HttpRequest, "headers">, query: ReadonlyMap<string, string>): string | undefined {
     const header = request.headers.get("authorization");
     if (header !== undefined) {
         const space = header.indexOf(" ");
@@ -28,9 +28,14 @@ export function presentedToken(request: HttpRequest, query: ReadonlyMap<string, 
 }
 
 export class TokenAuthenticator {
-    readonly #digests: Buffer[];
+    #digests: Buffer[];
 
     constructor(tokens: readonly string[]) {
+        this.#digests = tokens.map(digest);
+    }
+
+    /** Accepts these tokens from now on (a reload on SIGHUP); requests in flight were checked already. */
+    replace(tokens: readonly string[]): void {
         this.#digests = tokens.map(digest);
     }
 
@@ -40,7 +45,7 @@ export class TokenAuthenticator {
 
     // Invariant kept: the time taken does not depend on how much of a token matched (digests of
     // equal length compared in constant time, every configured token compared).
-    check(request: HttpRequest, query: ReadonlyMap<string, string>): void {
+    check(request: Pick<HttpRequest, "headers">, query: ReadonlyMap<string, string>): void {
         if (!this.enabled) return;
         const token = presentedToken(request, query);
         if (token === undefined || token === "") throw new UnauthorizedError();

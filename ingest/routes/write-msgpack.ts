@@ -17,7 +17,6 @@ function timeUnit(query: ReadonlyMap<string, string>, fallback: ArcTimeUnit): Ar
 
 export async function writeMsgpack(request: HttpRequest, context: AppContext): Promise<HttpReply> {
     const query = parseQuery(request.rawQuery);
-    context.auth.check(request, query);
     const database = request.headers.get("x-arc-database") ?? query.get("db") ?? "default";
     const problem = nameProblem("database", database);
     if (problem !== undefined) throw new BadRequestError(problem);

@@ -14,7 +14,7 @@ import { BadRequestError, UnsupportedEncodingError } from "../errors.js";
 import type { HttpReply, HttpRequest } from "../http/exchange.js";
 import { parseQuery } from "../http/query.js";
 import { type RejectedSeries, type RemoteWriteResult, decodeRemoteWrite } from "../prom/decode.js";
-import { uncompressBlock } from "../prom/snappy.js";
+import { uncompressBlockHeld } from "../prom/snappy.js";
 import type { AppContext } from "./context.js";
 
 export type PromPath = "/api/v1/prom/write" | "/api/v1/write";
@@ -52,12 +52,12 @@ function partialWrite(result: RemoteWriteResult): BadRequestError {
 
 export async function writePrometheus(path: PromPath, request: HttpRequest, context: AppContext): Promise<HttpReply> {
     const query = parseQuery(request.rawQuery);
-    context.auth.check(request, query);
     const database = query.get("db") ?? context.prometheusDatabase;
     const problem = nameProblem("database", database);
     if (problem !== undefined) throw new BadRequestError(problem);
     checkContent(request);
-    const body = uncompressBlock(request.body, context.maxBodyBytes);
+    const raw = await request.body.read(context.maxBodyBytes);
+    const body = await uncompressBlockHeld(raw, context.maxBodyBytes, (bytes) => request.body.hold(bytes));
     const result = decodeRemoteWrite(body, { database, schema: context.schema });
     const skipped = context.metrics.promSkipped;
     if (result.staleMarkers > 0) skipped.inc({ kind: "stale_marker" }, result.staleMarkers);
