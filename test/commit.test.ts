@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CommitProtocol, CommitBlockedError, CommitUncertainError, type LakeChange, NO_CHANGE } from "../flush/commit.js";
-import { openLocalLake } from "../flush/lake/local.js";
+import { openLake } from "../flush/lake/open.js";
+import { systemClock } from "../src/clock.js";
 import { manifestPathOf, tempDirOf } from "../flush/layout.js";
 import type { LegacyCommitRecord, PartitionRef } from "../flush/manifest/records.js";
 import type { FileSystem } from "../src/fs/file-system.js";
@@ -36,7 +37,7 @@ async function visible(data: string): Promise<string[]> {
 describe("commit protocol", () => {
     let data: string;
     let cleanup: () => Promise<void>;
-    const open = (fs: FileSystem = nodeFileSystem, floor = 0) => openLocalLake(fs, data, silentLogger, async () => floor);
+    const open = (fs: FileSystem = nodeFileSystem, floor = 0) => openLake({ backend: "local" }, { fs, dataDir: data, log: silentLogger, clock: systemClock, walFloor: async () => floor });
     beforeEach(async () => ({ path: data, cleanup } = await tempDir()));
     afterEach(() => cleanup());
 

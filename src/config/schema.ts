@@ -8,6 +8,7 @@ import { NICE_RANGE } from "../../flush/worker/client.js";
 import { SYNC_MODES } from "../wal/writer.js";
 
 export const HTTP_SERVERS = ["node", "hyper-express"] as const;
+export const STORAGE_BACKENDS = ["local", "s3"] as const;
 export type HttpServer = (typeof HTTP_SERVERS)[number];
 
 /** The size suffixes byte-size keys accept in strings ("512KiB", "64MiB", "1GiB"). */
@@ -55,6 +56,11 @@ export const CONFIG_SCHEMA = {
         default: 30_000,
         min: 100,
         doc: "Longest graceful shutdown (SIGTERM/SIGINT), in ms: past it Sluice exits with status 2, naming what is not in Parquet yet; the WAL keeps it for the next start.",
+    },
+    node_id: {
+        type: "string",
+        default: "",
+        doc: 'This ingester\'s name on a shared bucket (storage.backend = "s3"), unique per ingester: letters, digits, - and _. Empty: the name its data directory was first started with, else the host name.',
     },
     "http.host": { type: "string", default: "127.0.0.1", flag: "--host", doc: "Address to listen on." },
     "http.port": { type: "integer", default: 8086, min: 0, max: 65535, flag: "--port", doc: "Port to listen on (0: any free port)." },
@@ -158,6 +164,30 @@ export const CONFIG_SCHEMA = {
         min: NICE_RANGE.min,
         max: NICE_RANGE.max,
         doc: "Nice value (0-19) of the Parquet encode thread (Linux): above 0, ingest wins the CPU when both want it and the flush gets what is left.",
+    },
+    "storage.backend": {
+        type: "enum",
+        values: STORAGE_BACKENDS,
+        default: "local",
+        doc: "Where the Parquet lake lives: local (data_dir/parquet) | s3 (the [s3] bucket, shared with other ingesters; the WAL stays local).",
+    },
+    "s3.endpoint": { type: "string", default: "", doc: "URL of an S3-compatible service (MinIO, Ceph radosgw, R2); empty: AWS S3 in s3.region." },
+    "s3.bucket": { type: "string", default: "", doc: 'Bucket of the lake (required with storage.backend = "s3").' },
+    "s3.prefix": { type: "string", default: "", doc: "Key prefix of the lake in the bucket (several lakes can share one bucket)." },
+    "s3.region": { type: "string", default: "us-east-1", doc: "Region of the bucket." },
+    "s3.force_path_style": { type: "boolean", default: false, doc: "Address the bucket as endpoint/bucket/key (MinIO, Ceph) instead of bucket.endpoint/key." },
+    "s3.access_key_id": {
+        type: "string",
+        default: "",
+        secret: true,
+        doc: "Access key; empty: the AWS SDK's chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles).",
+    },
+    "s3.secret_access_key": { type: "string", default: "", secret: true, doc: "Secret key, with s3.access_key_id (never logged)." },
+    "s3.lease_ttl_ms": {
+        type: "integer",
+        default: 30_000,
+        min: 100,
+        doc: "Lifetime of the node_id and compaction leases, in ms (renewed every third of it): how long a dead ingester's leases block others.",
     },
     "compaction.enabled": { type: "boolean", default: true, doc: "Merge each hour's files into few in the background (point identity across files needs it)." },
     "compaction.interval_ms": { type: "integer", default: 60_000, min: 10, doc: "How often the background compaction looks for partitions that are due, in ms." },
