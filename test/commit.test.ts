@@ -37,7 +37,8 @@ async function visible(data: string): Promise<string[]> {
 describe("commit protocol", () => {
     let data: string;
     let cleanup: () => Promise<void>;
-    const open = (fs: FileSystem = nodeFileSystem, floor = 0) => openLake({ backend: "local" }, { fs, dataDir: data, log: silentLogger, clock: systemClock, walFloor: async () => floor });
+    const open = (fs: FileSystem = nodeFileSystem, floor = 0) =>
+        openLake({ backend: "local" }, { fs, dataDir: data, log: silentLogger, clock: systemClock, walFloor: async () => floor });
     beforeEach(async () => ({ path: data, cleanup } = await tempDir()));
     afterEach(() => cleanup());
 

@@ -36,17 +36,7 @@ import type { Lake, LakeFile, LocalCopies } from "./lake.js";
 import { Lease } from "./lease.js";
 import { type NodeIdentity, nodeTag } from "./node-identity.js";
 import { type ManifestFile, type MeasurementManifest, decodeManifest, readManifest, updateManifest } from "./s3-manifest.js";
-import {
-    CONTROL_PREFIX,
-    MANIFEST_NAME,
-    baseName,
-    compactionLeaseKey,
-    manifestKey,
-    nodeLeaseKey,
-    objectName,
-    partitionName,
-    partitionPrefix,
-} from "./s3-keys.js";
+import { CONTROL_PREFIX, MANIFEST_NAME, baseName, compactionLeaseKey, manifestKey, nodeLeaseKey, objectName, partitionName, partitionPrefix } from "./s3-keys.js";
 
 /** Another ingester holds this `node_id` on the bucket. */
 export class NodeIdInUseError extends SluiceError {
@@ -154,7 +144,7 @@ export class S3Lake implements Lake, LakeApplier {
         }
     }
 
-    async prepare(_change: ChangeRecord): Promise<void> {
+    async prepare(): Promise<void> {
         return undefined;
     }
 
@@ -367,7 +357,12 @@ export class S3Lake implements Lake, LakeApplier {
         try {
             await mapLimit(files, 4, async (file, i) => {
                 const stored = await this.#store.get(file.location);
-                if (stored === undefined) throw new PartitionChangedError(this.location, { operation: "get", key: file.location, status: 404, reason: "NoSuchKey" }, "compacted or dropped by another ingester meanwhile");
+                if (stored === undefined)
+                    throw new PartitionChangedError(
+                        this.location,
+                        { operation: "get", key: file.location, status: 404, reason: "NoSuchKey" },
+                        "compacted or dropped by another ingester meanwhile",
+                    );
                 const handle = await fs.open(paths[i]!, "create");
                 try {
                     await writeFully(handle, [stored.body], 0);
@@ -412,4 +407,3 @@ export class S3Lake implements Lake, LakeApplier {
         await this.#nodeLease?.release().catch(() => undefined);
     }
 }
-

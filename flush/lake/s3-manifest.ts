@@ -120,7 +120,11 @@ export async function updateManifest<T>(
         const landed = stored === undefined ? (await store.putIfAbsent(key, body)).created : (await store.putIfMatch(key, body, stored.etag)).replaced;
         if (landed) return result;
         if (attempt === MAX_ATTEMPTS) {
-            throw new ManifestContentionError(store.location, { operation: "putIfMatch", key, reason: "contention" }, `the manifest changed under ${MAX_ATTEMPTS} attempts in a row`);
+            throw new ManifestContentionError(
+                store.location,
+                { operation: "putIfMatch", key, reason: "contention" },
+                `the manifest changed under ${MAX_ATTEMPTS} attempts in a row`,
+            );
         }
         await sleep(Math.min(MAX_BACKOFF_MS, BACKOFF_MS * 2 ** Math.min(attempt, 7)) * (0.5 + Math.random()));
     }

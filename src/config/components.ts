@@ -64,7 +64,8 @@ export function lakeSettings(config: Config, store?: ObjectStore): LakeSettings 
     if (config.storage.backend === "local") return { backend: "local" };
     const { s3 } = config;
     if (store === undefined && s3.bucket === "") throw new StorageConfigError('storage.backend = "s3" needs s3.bucket (SLUICE_S3_BUCKET)');
-    if ((s3.access_key_id === "") !== (s3.secret_access_key === "")) throw new StorageConfigError("set both s3.access_key_id and s3.secret_access_key, or neither (the AWS SDK's chain)");
+    if ((s3.access_key_id === "") !== (s3.secret_access_key === ""))
+        throw new StorageConfigError("set both s3.access_key_id and s3.secret_access_key, or neither (the AWS SDK's chain)");
     return {
         backend: "s3",
         store:
