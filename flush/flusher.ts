@@ -51,7 +51,7 @@ export const FLUSHER_TUNING = {
 export interface FlusherDeps {
     readonly source: BufferSource;
     readonly encoder: BatchEncoder;
-    readonly commit: Pick<CommitProtocol, "stage" | "discard" | "commit" | "repair">;
+    readonly commit: Pick<CommitProtocol, "stage" | "discard" | "commit" | "repair" | "failure">;
     /** Reads a drained buffer's rows back from the WAL (to put a failed flush's rows back). */
     readonly readBack: (rows: DrainedRows) => Promise<SequencedBatch[]>;
     /** Called after every committed change (the engine purges the WAL and tells compaction). */
@@ -181,7 +181,7 @@ export class Flusher {
     /** Checks the triggers (rows, age, memory, retries due) and starts flushing if one fired. */
     nudge(): void {
         if (this.#closed || this.#running !== undefined) return;
-        if (this.#due().length === 0 && this.#unrestored.size === 0) return;
+        if (this.#due().length === 0 && this.#unrestored.size === 0 && this.#deps.commit.failure === undefined) return;
         this.#running = this.#repair()
             .then(() => this.#runDue())
             .finally(() => (this.#running = undefined));

@@ -10,7 +10,7 @@ import { crc32 } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CommitProtocol, CommitBlockedError, CommitUncertainError, type LakeChange, NO_CHANGE } from "../flush/commit.js";
 import { openLake } from "../flush/lake/open.js";
-import { systemClock } from "../src/clock.js";
+import { ManualClock } from "../src/clock.js";
 import { manifestPathOf, tempDirOf } from "../flush/layout.js";
 import type { LegacyCommitRecord, PartitionRef } from "../flush/manifest/records.js";
 import type { FileSystem } from "../src/fs/file-system.js";
@@ -37,8 +37,8 @@ async function visible(data: string): Promise<string[]> {
 describe("commit protocol", () => {
     let data: string;
     let cleanup: () => Promise<void>;
-    const open = (fs: FileSystem = nodeFileSystem, floor = 0) =>
-        openLake({ backend: "local" }, { fs, dataDir: data, log: silentLogger, clock: systemClock, walFloor: async () => floor });
+    const clock = new ManualClock();
+    const open = (fs: FileSystem = nodeFileSystem, floor = 0) => openLake({ backend: "local" }, { fs, dataDir: data, log: silentLogger, clock, walFloor: async () => floor });
     beforeEach(async () => ({ path: data, cleanup } = await tempDir()));
     afterEach(() => cleanup());
 
@@ -140,7 +140,11 @@ describe("commit protocol", () => {
         // Fail-stop: nothing else commits while the manifest's last bytes are uncertain.
         fs.failNext("create", "EMFILE", 1, /manifest\.log\.tmp$/);
         await expect(commit.commit(await staged(commit, "c.parquet", 3))).rejects.toBeInstanceOf(CommitBlockedError);
-        // The next repair rewrites the manifest without the uncertain record: it is settled as not committed.
+        // The next repair (background repairs back off after a failure) rewrites the manifest without
+        // the uncertain record: it is settled as not committed.
+        await commit.repair();
+        expect(commit.failure).toMatch(/could not be undone/);
+        clock.advance(1000);
         await commit.repair();
         expect(commit.failure).toBeUndefined();
         await (failure as CommitUncertainError).settled;

@@ -61,6 +61,7 @@ describe("loadConfig", () => {
         expect(config).toEqual({
             data_dir: "./data",
             shutdown_timeout_ms: 30_000,
+            node_id: "",
             http: {
                 host: "127.0.0.1",
                 port: 8086,
@@ -79,6 +80,8 @@ describe("loadConfig", () => {
             dedup: { enabled: true },
             prometheus: { database: "prometheus" },
             flush: { max_rows: 1_000_000, max_age_ms: 60_000, worker_nice: 0 },
+            storage: { backend: "local" },
+            s3: { endpoint: "", bucket: "", prefix: "", region: "us-east-1", force_path_style: false, access_key_id: "", secret_access_key: "", lease_ttl_ms: 30_000 },
             compaction: { enabled: true, interval_ms: 60_000, min_files: 8, max_delay_ms: 600_000, max_rows_per_file: 1_000_000 },
             retention: { period: 0, check_interval_ms: 60_000, databases: {} },
         });

@@ -47,7 +47,7 @@ export async function openLake(
                   leaseTtlMs: settings.leaseTtlMs,
               });
     try {
-        const opened = await CommitProtocol.open({ fileSystem: fs, log, path: manifestPathOf(dataDir), tempDir: tempDirOf(dataDir), applier: lake.applier, walFloor });
+        const opened = await CommitProtocol.open({ fileSystem: fs, log, path: manifestPathOf(dataDir), tempDir: tempDirOf(dataDir), applier: lake.applier, walFloor, clock });
         return { ...opened, lake };
     } catch (error) {
         await lake.close();

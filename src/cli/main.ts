@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --initial-old-space-size=64
 /**
- * The `sluice` command line: `serve`, and the offline WAL tools (`wal read|verify|stats|purge`).
+ * The `sluice` command line: `serve`, and the offline tools (`recover`, `compact`, `retention`,
+ * `wal read|verify|stats|purge`).
  * Exit codes: 0 success, 1 `wal verify` found corruption, 2 any error (for `serve`: also a
  * shutdown that could not put everything in Parquet, within shutdown_timeout_ms or at all).
  *
@@ -14,6 +15,7 @@ import { SLUICE_VERSION } from "../version.js";
 import { EXIT_FAILURE } from "./options.js";
 import { registerRecoverCommand } from "./recover-command.js";
 import { registerServeCommand } from "./serve-command.js";
+import { registerUpkeepCommands } from "./upkeep-commands.js";
 import { registerWalCommands } from "./wal-commands.js";
 
 function buildProgram(): Command {
@@ -24,6 +26,7 @@ function buildProgram(): Command {
         .showHelpAfterError();
     registerServeCommand(program);
     registerRecoverCommand(program);
+    registerUpkeepCommands(program);
     registerWalCommands(program);
     return program;
 }

@@ -111,7 +111,7 @@ function convert(key: ConfigKey, raw: unknown, source: Source): Value {
 function toValue(spec: KeySpec, raw: unknown, text: boolean): Value | undefined {
     switch (spec.type) {
         case "string":
-            return typeof raw === "string" && raw !== "" ? raw : undefined;
+            return typeof raw === "string" && (raw !== "" || spec.unset === true) ? raw : undefined;
         case "enum":
             return typeof raw === "string" && spec.values.includes(raw) ? raw : undefined;
         case "boolean":
@@ -176,7 +176,7 @@ function parseInteger(text: string, bytes: boolean): bigint | undefined {
 function expected(spec: KeySpec, source: Source): string {
     switch (spec.type) {
         case "string":
-            return "a non-empty string";
+            return spec.unset === true ? "a string" : "a non-empty string";
         case "enum":
             return `one of ${spec.values.join(", ")}`;
         case "boolean":
