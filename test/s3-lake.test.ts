@@ -24,11 +24,13 @@ import { type TestServer, startTestServer } from "./helpers/server.js";
 const HOUR_NS = 3_600_000_000_000n;
 const T0 = 1_700_000_000_000_000_000n - (1_700_000_000_000_000_000n % HOUR_NS);
 
-async function query(sql: string): Promise<Record<string, unknown>[]> {
+/** Runs the statements in one DuckDB session; the last one's rows. */
+async function query(...statements: string[]): Promise<Record<string, unknown>[]> {
     const instance = await DuckDBInstance.create(":memory:");
     const connection = await instance.connect();
     try {
-        return (await connection.runAndReadAll(sql)).getRowObjects();
+        for (const sql of statements.slice(0, -1)) await connection.run(sql);
+        return (await connection.runAndReadAll(statements.at(-1)!)).getRowObjects();
     } finally {
         connection.closeSync();
         instance.closeSync();
@@ -64,15 +66,28 @@ describe("a lake in a shared bucket", () => {
     };
     const post = (server: TestServer, path: string) => fetch(`${server.url}${path}`, { method: "POST" });
 
-    /** Copies every Parquet object to a directory and reads them all with DuckDB, as a reader of the bucket would. */
-    const readBucket = async (bucket: MemoryBucket, columns = "host, f") => {
+    /** Copies every object to a directory, as a local view of the bucket. */
+    const mirror = async (bucket: MemoryBucket) => {
         const dir = await tempDir("sluice-bucket-");
         cleanups.push(dir.cleanup);
-        for (const key of parquetKeys(bucket)) {
+        for (const key of bucket.keys()) {
             await mkdir(dirname(join(dir.path, key)), { recursive: true });
             await writeFile(join(dir.path, key), bucket.read(key)!);
         }
-        return query(`select epoch_ns(time)::VARCHAR as t, ${columns} from read_parquet('${dir.path}/db/m/**/*.parquet', union_by_name = true) order by host, time`);
+        return dir.path;
+    };
+    /** Every row of db/m as a reader globbing the bucket's keys sees it. */
+    const readBucket = async (bucket: MemoryBucket, columns = "host, f") => {
+        const dir = await mirror(bucket);
+        return query(`select epoch_ns(time)::VARCHAR as t, ${columns} from read_parquet('${dir}/db/m/**/*.parquet', union_by_name = true) order by host, time`);
+    };
+    /** Every row of db/m as an exact reader sees it: the files the manifest lists (README's query). */
+    const readManifested = async (bucket: MemoryBucket, columns = "host, f") => {
+        const dir = await mirror(bucket);
+        return query(
+            `SET VARIABLE files = (SELECT list('${dir}/' || f.key) FROM (SELECT unnest(files) AS f FROM read_json('${dir}/db/m/${MANIFEST_NAME}')))`,
+            `select epoch_ns(time)::VARCHAR as t, ${columns} from read_parquet(getvariable('files'), union_by_name = true) order by host, time`,
+        );
     };
 
     it("flushes each file once to a key that names the node, listed in the measurement's manifest, nothing on local disk", async () => {
@@ -87,11 +102,13 @@ describe("a lake in a shared bucket", () => {
         expect(manifest.files.map((file) => file.key)).toEqual(keys);
         expect(manifest.files.reduce((sum, file) => sum + file.rows, 0)).toBe(3);
         expect(Object.values(manifest.applied)).toHaveLength(1);
-        expect(await readBucket(bucket)).toEqual([
+        const expected = [
             { t: String(T0), host: "h1", f: 1 },
             { t: String(T0 + HOUR_NS), host: "h1", f: 3 },
             { t: String(T0 + 1n), host: "h2", f: 2 },
-        ]);
+        ];
+        expect(await readBucket(bucket)).toEqual(expected);
+        expect(await readManifested(bucket)).toEqual(expected);
         const { readdir } = await import("node:fs/promises");
         expect(await readdir(a.dataDir)).not.toContain("parquet");
         expect(await readdir(join(a.dataDir, "flush", "tmp"))).toEqual([]);
