@@ -56,8 +56,6 @@ export class LegacyChangeError extends SluiceError {
 /** An input vanished while compaction read it (another ingester compacted or dropped the partition). */
 export class PartitionChangedError extends ObjectStoreUnavailableError {}
 
-/** Garbage older than this is deleted by any ingester (its mover died before deleting it). */
-const GARBAGE_GRACE_MS = 60_000;
 
 export interface S3LakeOptions {
     readonly store: ObjectStore;
@@ -69,7 +67,7 @@ export interface S3LakeOptions {
     readonly downloadDir: string;
     readonly clock: Clock;
     readonly log: Logger;
-    /** Time to live of the node and compaction leases; renewed every third of it. */
+    /** Time to live of the node and compaction leases, renewed every third of it; garbage is swept after twice it. */
     readonly leaseTtlMs: number;
 }
 
@@ -224,9 +222,12 @@ export class S3Lake implements Lake, LakeApplier {
             return { changed: false, missing: [] };
         }
         const missing: string[] = [];
+        /** When the first output became visible to a reader that lists keys. */
+        let visible: number | undefined;
         if (before === "ready") {
             await mapLimit(outputs, IO_CONCURRENCY, async (output) => {
-                if (!(await this.#upload(output.file, output.key))) missing.push(output.key);
+                if (await this.#upload(output.file, output.key)) visible ??= performance.now();
+                else missing.push(output.key);
             });
             if (missing.length > 0) {
                 await abandon();
@@ -247,6 +248,8 @@ export class S3Lake implements Lake, LakeApplier {
             return { changed: false, missing: [] };
         }
         await this.#collect(partition, (garbage) => inputs.has(garbage));
+        // From here a reader that lists keys no longer sees inputs next to the outputs.
+        this.#options.log.info("swapped on the bucket", { partition: prefix, inputs: inputs.size, outputs: outputs.length, listing_overlap_ms: Math.round(performance.now() - (visible ?? performance.now())) });
         await this.#removeTemps(outputs.map(({ file }) => file));
         return { changed: before === "ready", missing: [] };
     }
@@ -394,7 +397,8 @@ export class S3Lake implements Lake, LakeApplier {
 
     /** Deletes every measurement's garbage older than the grace period (its mover died before deleting it). */
     async sweep(): Promise<number> {
-        const cutoff = this.#options.clock.now() - GARBAGE_GRACE_MS;
+        // Garbage older than two lease lifetimes is deleted by any ingester (its mover died before deleting it).
+        const cutoff = this.#options.clock.now() - 2 * this.#options.leaseTtlMs;
         let removed = 0;
         for await (const manifest of this.#measurements({})) {
             if (manifest.garbage.some((garbage) => garbage.since < cutoff)) removed += await this.#collect(manifest, (_key, since) => since < cutoff);

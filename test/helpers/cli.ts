@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 
-/** The built CLI (npm test builds before it runs vitest). */
-export const CLI = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
+/** The built CLI (npm test builds before it runs vitest), from test/helpers or, in an e2e run, from dist/test/helpers. */
+export const CLI = fileURLToPath(new URL(import.meta.url.includes("/dist/test/") ? "../../src/cli/main.js" : "../../dist/src/cli/main.js", import.meta.url));
 
 export interface CliResult {
     code: number | null;
