@@ -479,6 +479,18 @@ describe("S3 test server: multipart uploads", () => {
         expect(server.count("CompleteMultipartUpload", 200)).toBe(3);
         expect(server.openUploads()).toEqual([]);
     });
+    it("a multipart upload whose Complete answer is lost: the store reports a retryable error, the object is there, a retry is refused and verifiable", async () => {
+        const { server } = s3;
+        const store = s3.store({ multipartThresholdBytes: 5 * MiB, multipartPartBytes: 5 * MiB });
+        const body = randomBytes(6 * MiB);
+        server.failNext("CompleteMultipartUpload", { answer: INTERNAL_ERROR, when: "after" });
+        await expect(store.putIfAbsent("big", body)).rejects.toMatchObject({ retryable: true, status: 500 });
+        expect(Buffer.from(server.bucket.read("big") ?? []).equals(body)).toBe(true);
+        expect(server.count("AbortMultipartUpload", 404)).toBe(1);
+        expect(await store.putIfAbsent("big", body)).toEqual({ created: false });
+        expect((await store.head("big"))?.etag).toBe(store.expectedEtag(body));
+        expect(server.openUploads()).toEqual([]);
+    });
 });
 
 describe("S3 test server: faults", () => {
