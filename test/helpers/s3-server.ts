@@ -734,8 +734,10 @@ function decodeToken(token: string): Cursor {
 
 const XML_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/";
 
+const XML_ESCAPES: Readonly<Record<string, string>> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\r": "&#13;" };
+
 function escapeXml(value: string): string {
-    return value.replace(/[&<>"'\r]/g, (char) => `&#${char.charCodeAt(0)};`);
+    return value.replace(/[&<>"'\r]/g, (char) => XML_ESCAPES[char] ?? char);
 }
 
 function element(name: string, inner: string, root = false): string {
