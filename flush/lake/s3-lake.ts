@@ -56,7 +56,6 @@ export class LegacyChangeError extends SluiceError {
 /** An input vanished while compaction read it (another ingester compacted or dropped the partition). */
 export class PartitionChangedError extends ObjectStoreUnavailableError {}
 
-
 export interface S3LakeOptions {
     readonly store: ObjectStore;
     readonly fs: FileSystem;
@@ -249,7 +248,12 @@ export class S3Lake implements Lake, LakeApplier {
         }
         await this.#collect(partition, (garbage) => inputs.has(garbage));
         // From here a reader that lists keys no longer sees inputs next to the outputs.
-        this.#options.log.info("swapped on the bucket", { partition: prefix, inputs: inputs.size, outputs: outputs.length, listing_overlap_ms: Math.round(performance.now() - (visible ?? performance.now())) });
+        this.#options.log.info("swapped on the bucket", {
+            partition: prefix,
+            inputs: inputs.size,
+            outputs: outputs.length,
+            listing_overlap_ms: Math.round(performance.now() - (visible ?? performance.now())),
+        });
         await this.#removeTemps(outputs.map(({ file }) => file));
         return { changed: before === "ready", missing: [] };
     }

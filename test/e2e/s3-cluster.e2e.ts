@@ -39,13 +39,17 @@ export const check: EndToEnd = {
             cluster = await IngestCluster.start(access, Number(values.nodes));
             say(`${values.nodes} ingesters on ${access.endpoint}/${access.bucket}/${access.prefix}; load for ${values.seconds} s with kills`);
             const load = await runLoad(cluster, { seconds: Number(values.seconds), writers: 6, pointsPerBatch: 200, resendChance: 0.1, killEveryMs: 3000, measurements: 4 });
-            say(`  ${load.acknowledged.size} points acknowledged in ${load.requests} requests (${load.retries} retried on another node, ${load.resends} acknowledged batches resent elsewhere), ${load.kills} kills`);
+            say(
+                `  ${load.acknowledged.size} points acknowledged in ${load.requests} requests (${load.retries} retried on another node, ${load.resends} acknowledged batches resent elsewhere), ${load.kills} kills`,
+            );
             await settle(cluster, 2 * 2 * Number(CHAOS_SETTINGS["s3.lease_ttl_ms"]));
             const overlaps = cluster.listingOverlaps();
             const codes = await cluster.stopAll();
             const result = await checkBucket(access, load.acknowledged);
             say(`  ${result.files} Parquet objects; ${result.once} of ${load.acknowledged.size} acknowledged points exactly once`);
-            say(`  compaction swaps: ${overlaps.length}; listing overlap p50 ${percentile(overlaps, 50)} ms, p99 ${percentile(overlaps, 99)} ms, max ${Math.max(0, ...overlaps)} ms`);
+            say(
+                `  compaction swaps: ${overlaps.length}; listing overlap p50 ${percentile(overlaps, 50)} ms, p99 ${percentile(overlaps, 99)} ms, max ${Math.max(0, ...overlaps)} ms`,
+            );
             const failures = [
                 ...(codes.every((code) => code === 0) ? [] : [`graceful stops exited ${codes.join(", ")}`]),
                 ...(result.missing.length === 0 ? [] : [`${result.missing.length} acknowledged points missing, e.g. ${result.missing.slice(0, 5).join(", ")}`]),
