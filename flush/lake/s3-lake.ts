@@ -246,14 +246,16 @@ export class S3Lake implements Lake, LakeApplier {
             await abandon();
             return { changed: false, missing: [] };
         }
-        await this.#collect(partition, (garbage) => inputs.has(garbage));
+        await this.#deleteGarbage(partition, inputs);
         // From here a reader that lists keys no longer sees inputs next to the outputs.
-        this.#options.log.info("swapped on the bucket", {
-            partition: prefix,
-            inputs: inputs.size,
-            outputs: outputs.length,
-            listing_overlap_ms: Math.round(performance.now() - (visible ?? performance.now())),
-        });
+        if (visible !== undefined) {
+            this.#options.log.info("swapped on the bucket", {
+                partition: prefix,
+                inputs: inputs.size,
+                outputs: outputs.length,
+                listing_overlap_ms: Math.round(performance.now() - visible),
+            });
+        }
         await this.#removeTemps(outputs.map(({ file }) => file));
         return { changed: before === "ready", missing: [] };
     }
@@ -285,13 +287,18 @@ export class S3Lake implements Lake, LakeApplier {
         const key = manifestKey(measurement.database, measurement.measurement);
         const current = await readManifest(this.#store, key, measurement.database, measurement.measurement);
         const doomed = new Set(current.garbage.filter((garbage) => chosen(garbage.key, garbage.since)).map((garbage) => garbage.key));
-        if (doomed.size === 0) return 0;
+        if (doomed.size > 0) await this.#deleteGarbage(measurement, doomed);
+        return doomed.size;
+    }
+
+    /** Deletes garbage files (none of them live: the manifest lists them as garbage), then forgets them. */
+    async #deleteGarbage(measurement: Pick<PartitionRef, "database" | "measurement">, doomed: ReadonlySet<string>): Promise<void> {
+        const key = manifestKey(measurement.database, measurement.measurement);
         await this.#store.deleteMany([...doomed]);
         await updateManifest(this.#store, key, this.#identity(measurement), (manifest) => {
             const left = manifest.garbage.filter((garbage) => !doomed.has(garbage.key));
             return { write: left.length === manifest.garbage.length ? undefined : { ...manifest, garbage: left }, result: undefined };
         });
-        return doomed.size;
     }
 
     /**
