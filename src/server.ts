@@ -12,6 +12,7 @@ import { listen } from "../ingest/http/listen.js";
 import { Metrics } from "../ingest/metrics.js";
 import type { AppContext } from "../ingest/routes/context.js";
 import { createEncoder } from "../flush/encoder.js";
+import { configValue } from "./config/load.js";
 import { CONFIG_ENTRIES, type Config, type ConfigKey } from "./config/schema.js";
 import { Engine, type EngineSeams, type StartupReport } from "./engine.js";
 import { SluiceError } from "./errors.js";
@@ -63,14 +64,8 @@ function checkExposure(config: Config): void {
     );
 }
 
-function valueOf(config: Config, key: ConfigKey): unknown {
-    const dot = key.indexOf(".");
-    const record = config as unknown as Record<string, unknown>;
-    return dot < 0 ? record[key] : (record[key.slice(0, dot)] as Record<string, unknown>)[key.slice(dot + 1)];
-}
-
 function changedKeys(before: Config, after: Config): ConfigKey[] {
-    return CONFIG_ENTRIES.map(([key]) => key).filter((key) => JSON.stringify(valueOf(before, key)) !== JSON.stringify(valueOf(after, key)));
+    return CONFIG_ENTRIES.map(([key]) => key).filter((key) => JSON.stringify(configValue(before, key)) !== JSON.stringify(configValue(after, key)));
 }
 
 /** What a shutdown that ran out of time leaves unflushed, for its error message. */

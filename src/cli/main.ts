@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --initial-old-space-size=64
 /**
- * The `sluice` command line: `serve`, and the offline WAL tools (`wal read|verify|stats|purge`).
+ * The `sluice` command line: `serve`, the offline tools (`recover`, `wal read|verify|stats|purge`),
+ * and `config` (the effective configuration and where each value came from).
  * Exit codes: 0 success, 1 `wal verify` found corruption, 2 any error (for `serve`: also a
  * shutdown that could not put everything in Parquet, within shutdown_timeout_ms or at all).
  *
@@ -11,6 +12,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { SLUICE_VERSION } from "../version.js";
+import { registerConfigCommand } from "./config-command.js";
 import { EXIT_FAILURE } from "./options.js";
 import { registerRecoverCommand } from "./recover-command.js";
 import { registerServeCommand } from "./serve-command.js";
@@ -25,6 +27,7 @@ function buildProgram(): Command {
     registerServeCommand(program);
     registerRecoverCommand(program);
     registerWalCommands(program);
+    registerConfigCommand(program);
     return program;
 }
 

@@ -24,7 +24,12 @@ interface KeyInfo {
 
 export type KeySpec = KeyInfo &
     (
-        | { readonly type: "string"; readonly default: string }
+        | {
+              readonly type: "string";
+              readonly default: string;
+              /** May be empty (`""`): the key is not set, and what it configures is off. */
+              readonly optional?: boolean;
+          }
         | {
               readonly type: "integer";
               readonly default: number;
@@ -98,6 +103,13 @@ export const CONFIG_SCHEMA = {
         min: 1,
         doc: "How long an idle keep-alive connection stays open, in ms (node adapter): above the 60 s idle timeout of common load balancers, so that they close first.",
     },
+    "http.tls_cert_file": {
+        type: "string",
+        default: "",
+        optional: true,
+        doc: "PEM certificate (chain) file: with http.tls_key_file, the node adapter serves HTTPS only (both or neither; not on hyper-express). Read at start.",
+    },
+    "http.tls_key_file": { type: "string", default: "", optional: true, doc: "PEM private key file of http.tls_cert_file (unencrypted)." },
     "auth.tokens": {
         type: "list",
         default: [],
