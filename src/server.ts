@@ -8,7 +8,7 @@ import { createApp } from "../ingest/app.js";
 import { TokenAuthenticator } from "../ingest/auth.js";
 import { BodyBudget } from "../ingest/http/body-budget.js";
 import { checkHttpKeys, connectionLimit, processDescriptors } from "../ingest/http/limits.js";
-import { listen } from "../ingest/http/listen.js";
+import { chooseServer, listen, schemeOf } from "../ingest/http/listen.js";
 import { Metrics } from "../ingest/metrics.js";
 import type { AppContext } from "../ingest/routes/context.js";
 import { createEncoder } from "../flush/encoder.js";
@@ -86,6 +86,7 @@ function unflushed(engine: Engine): string {
 export async function startServer(config: Config, log: Logger, seams: EngineSeams = {}): Promise<RunningServer> {
     checkExposure(config);
     checkHttpKeys(config);
+    const choice = await chooseServer(config.http);
     const maxConnections = connectionLimit(config.http.max_connections, await processDescriptors());
     const { engine, startup } = await Engine.open(config, log, createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }), seams);
     let accepting = true;
@@ -125,7 +126,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
     const { http } = config;
     let server;
     try {
-        server = await listen(http.server, createApp(context, log), {
+        server = await listen(choice, createApp(context, log), {
             host: http.host,
             port: http.port,
             budget: new BodyBudget(http.max_inflight_body_bytes),
@@ -141,7 +142,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         throw error;
     }
     const host = server.host.includes(":") ? `[${server.host}]` : server.host;
-    const url = `http://${host}:${server.port}`;
+    const url = `${schemeOf(choice)}://${host}:${server.port}`;
     if (http.server === "node") {
         log.info(`http limits: ${maxConnections} connections, ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes`);
     } else {
@@ -150,6 +151,8 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         );
     }
     log.info(`listening on ${url}`);
+    if (schemeOf(choice) === "http" && !LOOPBACK.test(http.host))
+        log.warn("plain HTTP beyond loopback: tokens and data travel in clear text (set http.tls_cert_file and http.tls_key_file)");
     let closing: Promise<void> | undefined;
     return {
         url,

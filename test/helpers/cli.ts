@@ -41,7 +41,7 @@ export async function startServe(args: string[], env: Record<string, string> = {
     const url = await new Promise<string>((resolve, reject) => {
         const onData = (chunk: Buffer) => {
             output += chunk.toString();
-            const match = /listening on (http:\/\/\S+)/.exec(output);
+            const match = /listening on (https?:\/\/\S+)/.exec(output);
             if (match) resolve(match[1]!);
         };
         child.stdout.on("data", onData);
