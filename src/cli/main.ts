@@ -1,7 +1,8 @@
 #!/usr/bin/env -S node --initial-old-space-size=64
 /**
- * The `sluice` command line: `serve`, and the offline tools (`recover`, `compact`, `retention`,
- * `wal read|verify|stats|purge`).
+ * The `sluice` command line: `serve`, the offline tools (`recover`, `compact`, `retention`,
+ * `wal read|verify|stats|purge`), and `config` (the effective configuration and where each
+ * value came from).
  * Exit codes: 0 success, 1 `wal verify` found corruption, 2 any error (for `serve`: also a
  * shutdown that could not put everything in Parquet, within shutdown_timeout_ms or at all).
  *
@@ -12,6 +13,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { SLUICE_VERSION } from "../version.js";
+import { registerConfigCommand } from "./config-command.js";
 import { EXIT_FAILURE } from "./options.js";
 import { registerRecoverCommand } from "./recover-command.js";
 import { registerServeCommand } from "./serve-command.js";
@@ -28,6 +30,7 @@ function buildProgram(): Command {
     registerRecoverCommand(program);
     registerUpkeepCommands(program);
     registerWalCommands(program);
+    registerConfigCommand(program);
     return program;
 }
 

@@ -28,8 +28,8 @@ export type KeySpec = KeyInfo &
         | {
               readonly type: "string";
               readonly default: string;
-              /** "" is a value (unset: the key's documented fallback applies). */
-              readonly unset?: true;
+              /** May be empty (`""`): the key is not set, and what it configures is off. */
+              readonly optional?: boolean;
           }
         | {
               readonly type: "integer";
@@ -65,7 +65,7 @@ export const CONFIG_SCHEMA = {
     node_id: {
         type: "string",
         default: "",
-        unset: true,
+        optional: true,
         doc: 'This ingester\'s name on a shared bucket (storage.backend = "s3"), unique per ingester: letters, digits, - and _. Empty: the name its data directory was first started with, else the host name.',
     },
     "http.host": { type: "string", default: "127.0.0.1", flag: "--host", doc: "Address to listen on." },
@@ -110,6 +110,13 @@ export const CONFIG_SCHEMA = {
         min: 1,
         doc: "How long an idle keep-alive connection stays open, in ms (node adapter): above the 60 s idle timeout of common load balancers, so that they close first.",
     },
+    "http.tls_cert_file": {
+        type: "string",
+        default: "",
+        optional: true,
+        doc: "PEM certificate (chain) file: with http.tls_key_file, the node adapter serves HTTPS only (both or neither; not on hyper-express). Read at start.",
+    },
+    "http.tls_key_file": { type: "string", default: "", optional: true, doc: "PEM private key file of http.tls_cert_file (unencrypted)." },
     "auth.tokens": {
         type: "list",
         default: [],
@@ -177,19 +184,19 @@ export const CONFIG_SCHEMA = {
         default: "local",
         doc: "Where the Parquet lake lives: local (data_dir/parquet) | s3 (the [s3] bucket, shared with other ingesters; the WAL stays local).",
     },
-    "s3.endpoint": { type: "string", default: "", unset: true, doc: "URL of an S3-compatible service (MinIO, Ceph radosgw, R2); empty: AWS S3 in s3.region." },
-    "s3.bucket": { type: "string", default: "", unset: true, doc: 'Bucket of the lake (required with storage.backend = "s3").' },
-    "s3.prefix": { type: "string", default: "", unset: true, doc: "Key prefix of the lake in the bucket (several lakes can share one bucket)." },
+    "s3.endpoint": { type: "string", default: "", optional: true, doc: "URL of an S3-compatible service (MinIO, Ceph radosgw, R2); empty: AWS S3 in s3.region." },
+    "s3.bucket": { type: "string", default: "", optional: true, doc: 'Bucket of the lake (required with storage.backend = "s3").' },
+    "s3.prefix": { type: "string", default: "", optional: true, doc: "Key prefix of the lake in the bucket (several lakes can share one bucket)." },
     "s3.region": { type: "string", default: "us-east-1", doc: "Region of the bucket." },
     "s3.force_path_style": { type: "boolean", default: false, doc: "Address the bucket as endpoint/bucket/key (MinIO, Ceph) instead of bucket.endpoint/key." },
     "s3.access_key_id": {
         type: "string",
         default: "",
-        unset: true,
+        optional: true,
         secret: true,
         doc: "Access key; empty: the AWS SDK's chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles).",
     },
-    "s3.secret_access_key": { type: "string", default: "", unset: true, secret: true, doc: "Secret key, with s3.access_key_id (never logged)." },
+    "s3.secret_access_key": { type: "string", default: "", optional: true, secret: true, doc: "Secret key, with s3.access_key_id (never logged)." },
     "s3.lease_ttl_ms": {
         type: "integer",
         default: 30_000,
