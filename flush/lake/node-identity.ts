@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { hostname } from "node:os";
-import { SluiceError } from "../../src/errors.js";
+import { messageOf, SluiceError } from "../../src/errors.js";
 import { readIfExists, replaceFileAtomically } from "../../src/fs/durable.js";
 import type { FileSystem } from "../../src/fs/file-system.js";
 
@@ -56,7 +56,7 @@ export async function loadNodeIdentity(fs: FileSystem, dataDir: string, configur
         try {
             identity = JSON.parse(stored.toString("utf8")) as Partial<NodeIdentity>;
         } catch (error) {
-            throw new NodeIdentityError(`${path} is not JSON (${(error as Error).message}); restore it, or delete it only if this directory has nothing left to flush`);
+            throw new NodeIdentityError(`${path} is not JSON (${messageOf(error)}); restore it, or delete it only if this directory has nothing left to flush`);
         }
         if (typeof identity.nodeId !== "string" || typeof identity.incarnation !== "string") throw new NodeIdentityError(`${path} lacks nodeId or incarnation`);
         if (configured !== "" && configured !== identity.nodeId) {

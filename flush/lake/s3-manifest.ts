@@ -25,7 +25,7 @@
  *   same bytes, so a compare-and-swap on the ETag can never be fooled by equal content.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { SluiceError } from "../../src/errors.js";
+import { messageOf, SluiceError } from "../../src/errors.js";
 import { type ObjectStore, ObjectStoreUnavailableError } from "../storage/object-store.js";
 
 export const MANIFEST_FORMAT = "sluice-lake-manifest";
@@ -72,7 +72,7 @@ export function decodeManifest(key: string, body: Uint8Array): MeasurementManife
     try {
         value = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"));
     } catch (error) {
-        throw new ManifestFormatError(`${key} is not JSON: ${(error as Error).message}`);
+        throw new ManifestFormatError(`${key} is not JSON: ${messageOf(error)}`);
     }
     const manifest = value as Partial<MeasurementManifest> | null;
     if (manifest?.format !== MANIFEST_FORMAT) throw new ManifestFormatError(`${key} is not a Sluice lake manifest`);

@@ -11,6 +11,7 @@
  * ~10 MB the server keeps, that forced 7-8 full collections a second under load (~25 % of a core
  * in V8's helper threads). Measured in bench/RESULTS.md; the flag cannot go in NODE_OPTIONS.
  */
+import { messageOf } from "../errors.js";
 import { Command, CommanderError } from "commander";
 import { SLUICE_VERSION } from "../version.js";
 import { registerConfigCommand } from "./config-command.js";
@@ -42,7 +43,7 @@ async function main(argv: string[]): Promise<void> {
             process.exitCode = error.exitCode === 0 ? 0 : EXIT_FAILURE;
             return;
         }
-        process.stderr.write(`sluice: ${(error as Error).message}\n`);
+        process.stderr.write(`sluice: ${messageOf(error)}\n`);
         process.exitCode = EXIT_FAILURE;
     }
 }

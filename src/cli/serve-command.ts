@@ -11,6 +11,7 @@
  *   and SIGINT but dies of SIGHUP, leaving Sluice behind with no supervisor. When its parent
  *   process is gone, Sluice shuts down gracefully.
  */
+import { messageOf } from "../errors.js";
 import type { Command } from "commander";
 import { type Logger, consoleLogger } from "../log.js";
 import { type RunningServer, startServer } from "../server.js";
@@ -29,7 +30,7 @@ function shutdown(server: RunningServer, log: Logger): Promise<void> {
             process.exitCode = 0;
         },
         (error: unknown) => {
-            log.error(`shutdown could not flush everything; the WAL is kept and the next start recovers it: ${(error as Error).message}`);
+            log.error(`shutdown could not flush everything; the WAL is kept and the next start recovers it: ${messageOf(error)}`);
             process.exitCode = EXIT_FAILURE;
         },
     );
@@ -42,7 +43,7 @@ function reload(server: RunningServer, options: ConfigOptions, log: Logger): voi
         const later = needRestart.length === 0 ? "" : `; changed but waiting for a restart: ${needRestart.join(", ")}`;
         log.info(`SIGHUP: configuration reloaded (${now}${later}); logs go to stdout/stderr, nothing to reopen`);
     } catch (error) {
-        log.error(`SIGHUP: configuration not reloaded, the running one stays: ${(error as Error).message}`);
+        log.error(`SIGHUP: configuration not reloaded, the running one stays: ${messageOf(error)}`);
     }
 }
 

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { type TomlTable, parse } from "smol-toml";
 import { parseDuration } from "../duration.js";
-import { SluiceError } from "../errors.js";
+import { messageOf, SluiceError } from "../errors.js";
 import { closest } from "./closest.js";
 import { BYTE_UNITS, CONFIG_ENTRIES, CONFIG_SCHEMA, type Config, type ConfigKey, type KeySpec, envVarName } from "./schema.js";
 
@@ -119,7 +119,7 @@ function readFile(path: string): [ConfigKey, unknown][] {
     try {
         table = parse(readFileSync(path, "utf8"), { integersAsBigInt: true });
     } catch (error) {
-        const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message;
+        const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : messageOf(error);
         throw new ConfigError(`config file ${path}: ${reason}`, { cause: error });
     }
     const found: [ConfigKey, unknown][] = [];
