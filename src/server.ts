@@ -147,14 +147,12 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
     }
     const host = server.host.includes(":") ? `[${server.host}]` : server.host;
     const url = `http://${host}:${server.port}`;
-    if (http.server === "node") {
-        log.info(`http limits: ${maxConnections} connections, ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes`);
-    } else {
-        log.info(
-            `http limits: ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes; connections are not capped on hyper-express (uWS closes idle ones after 10 s)`,
-        );
-    }
-    log.info(`listening on ${url}`);
+    // One line, the URL followed by a space: `listening on (http://\S+)` finds it in either log format.
+    const limits =
+        http.server === "node"
+            ? `${maxConnections} connections, ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes`
+            : `${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes; connections are not capped on hyper-express (uWS closes idle ones after 10 s)`;
+    log.info(`listening on ${url} (http limits: ${limits})`, { url });
     let closing: Promise<void> | undefined;
     return {
         url,

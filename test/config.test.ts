@@ -61,6 +61,7 @@ describe("loadConfig", () => {
         expect(config).toEqual({
             data_dir: "./data",
             shutdown_timeout_ms: 30_000,
+            log: { level: "info", format: "json" },
             http: {
                 host: "127.0.0.1",
                 port: 8086,

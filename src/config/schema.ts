@@ -5,6 +5,7 @@
  */
 import { ARC_TIME_UNITS } from "../columnar/time-units.js";
 import { NICE_RANGE } from "../../flush/worker/client.js";
+import { LOG_FORMATS, LOG_LEVELS } from "../log.js";
 import { SYNC_MODES } from "../wal/writer.js";
 
 export const HTTP_SERVERS = ["node", "hyper-express"] as const;
@@ -55,6 +56,13 @@ export const CONFIG_SCHEMA = {
         default: 30_000,
         min: 100,
         doc: "Longest graceful shutdown (SIGTERM/SIGINT), in ms: past it Sluice exits with status 2, naming what is not in Parquet yet; the WAL keeps it for the next start.",
+    },
+    "log.level": { type: "enum", values: LOG_LEVELS, default: "info", doc: "Least severe events logged: trace | debug | info | warn | error | fatal | silent." },
+    "log.format": {
+        type: "enum",
+        values: LOG_FORMATS,
+        default: "json",
+        doc: "Log lines on stdout: json (one object per line: time, level, msg and the event's fields) | text (one readable line per event).",
     },
     "http.host": { type: "string", default: "127.0.0.1", flag: "--host", doc: "Address to listen on." },
     "http.port": { type: "integer", default: 8086, min: 0, max: 65535, flag: "--port", doc: "Port to listen on (0: any free port)." },
