@@ -10,6 +10,7 @@ import { BodyBudget } from "../ingest/http/body-budget.js";
 import { checkHttpKeys, connectionLimit, processDescriptors } from "../ingest/http/limits.js";
 import { listen } from "../ingest/http/listen.js";
 import { Metrics } from "../ingest/metrics.js";
+import { RejectionLog } from "../ingest/rejection-log.js";
 import type { AppContext } from "../ingest/routes/context.js";
 import { createEncoder } from "../flush/encoder.js";
 import { CONFIG_ENTRIES, type Config, type ConfigKey } from "./config/schema.js";
@@ -103,7 +104,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         buffers,
         schema: schemaStore.registry,
         auth,
-        metrics: new Metrics(writer, buffers, () => flusher.stats),
+        metrics: new Metrics({ writer, buffers, flusher, upkeep: engine.upkeep, clock: engine.clock }),
         maxBodyBytes: config.http.max_body_bytes,
         msgpackTimeUnit: config.ingest.msgpack_time_unit,
         prometheusDatabase: config.prometheus.database,
@@ -128,9 +129,10 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         },
     };
     const { http } = config;
+    const rejections = new RejectionLog(log, engine.clock);
     let server;
     try {
-        server = await listen(http.server, createApp(context, log), {
+        server = await listen(http.server, createApp(context, rejections), {
             host: http.host,
             port: http.port,
             budget: new BodyBudget(http.max_inflight_body_bytes),
@@ -164,6 +166,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
                 accepting = false;
                 const work = (async () => {
                     await server.close();
+                    rejections.close();
                     await engine.shutdown();
                 })();
                 let timer: NodeJS.Timeout | undefined;
