@@ -2,25 +2,28 @@
  * The log of rejected requests (status 400 and above): one line each, `request rejected` with
  * the status, the client's address and what the app knows (path, reason, database, lines),
  * rate-limited per (status, client address) by a token bucket so that one bad client cannot
- * flood the log: up to BURST lines at once, then one every REFILL_MS. What a bucket holds back is
- * counted: its next line says how many (`suppressed`), and a client that goes quiet gets one
- * `rejected requests not logged` line with the count within SUMMARY_MS (and at close). Buckets
- * of clients that stopped are forgotten once full again, and at most MAX_BUCKETS are kept.
+ * flood the log: up to `burst` lines at once, then one every `refillMs`. What a bucket holds back
+ * is counted: its next line says how many (`suppressed`), and a client that goes quiet gets one
+ * `rejected requests not logged` line with the count within `summaryMs` (and at close). Buckets
+ * of clients that stopped are forgotten once full again, and at most `maxBuckets` are kept.
  * A held-back rejection costs a map lookup: its fields are never computed.
  */
 import type { Clock } from "../src/clock.js";
 import type { LogFields, Logger } from "../src/log.js";
 
-export const REJECTION_LOG_LIMITS = {
+export interface RejectionLogLimits {
     /** Lines a (status, client) may log at once. */
-    burst: 10,
-    /** Then one line per this many ms (10 a minute). */
-    refillMs: 6_000,
+    readonly burst: number;
+    /** Then one line per this many ms. */
+    readonly refillMs: number;
     /** How often held-back counts are logged, at most. */
-    summaryMs: 60_000,
+    readonly summaryMs: number;
     /** Buckets kept at most; beyond, new clients share one bucket per status (`client: "others"`). */
-    maxBuckets: 10_000,
-} as const;
+    readonly maxBuckets: number;
+}
+
+/** 10 lines at once, then 10 a minute, per (status, client); held-back counts once a minute. */
+export const REJECTION_LOG_LIMITS: RejectionLogLimits = { burst: 10, refillMs: 6_000, summaryMs: 60_000, maxBuckets: 10_000 };
 
 interface Bucket {
     readonly status: number;
@@ -42,7 +45,7 @@ export class RejectionLog {
     constructor(
         readonly log: Logger,
         readonly clock: Clock,
-        readonly limits: typeof REJECTION_LOG_LIMITS = REJECTION_LOG_LIMITS,
+        readonly limits: RejectionLogLimits = REJECTION_LOG_LIMITS,
     ) {}
 
     /** A request answered `status`: logged with `fields()` if its bucket has a token, else counted. */
