@@ -69,7 +69,7 @@ const health: Route = async (_request, context) => {
 };
 
 const metrics: Route = async (_request, context) => {
-    return { status: 200, headers: { "content-type": context.metrics.registry.contentType }, body: await context.metrics.registry.metrics() };
+    return { status: 200, headers: { "content-type": context.metrics.registry.contentType }, body: await context.metrics.exposition() };
 };
 
 /** Writes are refused with 503 once shutdown began (nothing of them is stored). */
@@ -126,6 +126,13 @@ function rejectionFields(request: HttpRequest, reply: HttpReply, tally: LineTall
     };
 }
 
+/** The context as one request's route sees it: the same, its lines also counted in `tally` (a prototype view: ~20 ns, where a copy took µs). */
+function forRequest(context: AppContext, tally: LineTally): AppContext {
+    const scoped = Object.create(context) as { -readonly [K in keyof AppContext]: AppContext[K] };
+    scoped.metrics = context.metrics.forRequest(tally);
+    return scoped;
+}
+
 // Invariant kept: a request to an endpoint that is not open reaches its route only with a valid
 // token, checked on the headers and query before any byte of its body is read.
 export function createApp(context: AppContext, rejections: RejectionLog): RequestHandler {
@@ -143,7 +150,7 @@ export function createApp(context: AppContext, rejections: RejectionLog): Reques
             } else {
                 try {
                     if (endpoint.open !== true) context.auth.check(request, parseQuery(request.rawQuery));
-                    reply = await route(request, { ...context, metrics: context.metrics.forRequest(tally) });
+                    reply = await route(request, forRequest(context, tally));
                 } catch (error) {
                     if (error instanceof IngestError) reply = errorReply(endpoint.family, error);
                     else {

@@ -2,7 +2,7 @@
  * `GET /metrics`: Prometheus text, every name prefixed `sluice_`, in base units (seconds, bytes).
  * - Counters (`*_total`) for requests and lines, counted where they happen, and for the WAL
  *   writer's and flush loop's stats, brought up to those stats at each scrape.
- * - Histograms: request duration by path and status (from the app), WAL sync time and group
+ * - Histograms: request duration by path and status (from the app, see RequestMetrics), WAL sync time and group
  *   size (the WAL writer's observer), flush and compaction duration (the flush loop's and the
  *   upkeep's observers).
  * - Gauges: buffered bytes and rows, the age of the oldest row not in Parquet yet, the next WAL
@@ -14,6 +14,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponential
 import type { Clock } from "../src/clock.js";
 import type { WalWriter } from "../src/wal/index.js";
 import type { Buffers } from "./buffer/buffers.js";
+import { RequestMetrics } from "./request-metrics.js";
 
 /** The flush loop's counters (flush/flusher.ts's stats fit this shape). */
 export interface FlushCounters {
@@ -48,7 +49,6 @@ export interface LineTally {
     rejected: number;
 }
 
-const REQUEST_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const SYNC_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 const FLUSH_SECONDS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const COMPACTION_SECONDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -84,14 +84,8 @@ function gaugeReading(registry: Registry, name: string, help: string, read: () =
 
 export class Metrics {
     readonly registry = new Registry();
-    readonly requests = new Counter({ name: "sluice_http_requests_total", help: "HTTP requests by path and status", labelNames: ["path", "status"], registers: [this.registry] });
-    readonly requestDuration = new Histogram({
-        name: "sluice_http_request_duration_seconds",
-        help: "HTTP requests by path and status: from their headers to their reply (body read, decoding and WAL sync included)",
-        labelNames: ["path", "status"],
-        buckets: REQUEST_SECONDS,
-        registers: [this.registry],
-    });
+    /** Not in the registry: written after it (see RequestMetrics). */
+    readonly requests = new RequestMetrics();
     readonly linesAccepted: LineCounter = new Counter({
         name: "sluice_lines_accepted_total",
         help: "Lines (rows) acknowledged, by endpoint",
@@ -185,28 +179,31 @@ export class Metrics {
 
     /** One answered request: counted and timed. */
     request(path: string, status: number, seconds: number): void {
-        const labels = { path, status };
-        this.requests.inc(labels);
-        this.requestDuration.observe(labels, seconds);
+        this.requests.record(path, status, seconds);
+    }
+
+    /** Everything, in the Prometheus text format (`registry.contentType`). */
+    async exposition(): Promise<string> {
+        return `${await this.registry.metrics()}${this.requests.exposition()}`;
     }
 
     /** The metrics as one request's route sees them: the same counters, its lines also added to `tally`. */
     forRequest(tally: LineTally): Metrics {
         const { linesAccepted, linesRejected } = this;
-        const view = Object.create(this) as Metrics;
-        return Object.assign(view, {
-            linesAccepted: {
-                inc: (labels, value) => {
-                    linesAccepted.inc(labels, value);
-                    tally.accepted += value;
-                },
-            } satisfies LineCounter,
-            linesRejected: {
-                inc: (labels, value) => {
-                    linesRejected.inc(labels, value);
-                    tally.rejected += value;
-                },
-            } satisfies LineCounter,
-        });
+        // A view, not a copy: everything else is read through the prototype.
+        const view = Object.create(this) as { -readonly [K in keyof Metrics]: Metrics[K] };
+        view.linesAccepted = {
+            inc: (labels, value) => {
+                linesAccepted.inc(labels, value);
+                tally.accepted += value;
+            },
+        };
+        view.linesRejected = {
+            inc: (labels, value) => {
+                linesRejected.inc(labels, value);
+                tally.rejected += value;
+            },
+        };
+        return view;
     }
 }

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createApp } from "../ingest/app.js";
 import type { TokenAuthenticator } from "../ingest/auth.js";
 import { REJECTION_LOG_LIMITS, RejectionLog } from "../ingest/rejection-log.js";
+import { RequestMetrics } from "../ingest/request-metrics.js";
 import type { BatchEncoder } from "../flush/flusher.js";
 import { ManualClock } from "../src/clock.js";
 import { loadConfig } from "../src/config/load.js";
@@ -137,6 +138,18 @@ describe("GET /metrics", () => {
             'sluice_wait_milliseconds{}: no le="+Inf" bucket',
             "sluice_wait_milliseconds{}: no _sum",
         ]);
+    });
+
+    it("request durations land in the first bucket at or above them (le is inclusive), +Inf past the last", () => {
+        const requests = new RequestMetrics();
+        for (const seconds of [0, 0.0005, 0.00051, 60, 61]) requests.record('/a"b', 204, seconds);
+        requests.record("/x", 503, 0.2);
+        const text = requests.exposition();
+        expect(expositionProblems(text)).toEqual([]);
+        const at = (le: string) => sampleValue(text, "sluice_http_request_duration_seconds_bucket", { path: '/a\\"b', status: "204", le });
+        expect([at("0.0005"), at("0.001"), at("30"), at("60"), at("+Inf")]).toEqual([2, 3, 3, 4, 5]);
+        expect(sampleValue(text, "sluice_http_request_duration_seconds_sum", { path: '/a\\"b', status: "204" })).toBeCloseTo(121.00101, 9);
+        expect(sampleValue(text, "sluice_http_requests_total", { path: "/x", status: "503" })).toBe(1);
     });
 
     it("is clean for promtool check metrics (and for the same rules checked here), with counters, histograms and the unflushed age", async () => {
