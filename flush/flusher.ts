@@ -92,6 +92,12 @@ export interface FlusherStats {
     duplicatesMerged: number;
 }
 
+/** Told of every committed flush, for metrics: it must be cheap and must not throw. */
+export interface FlushObserver {
+    /** A change of flushed buffers committed, this long after they were drained. */
+    committed(seconds: number): void;
+}
+
 export class FlushError extends SluiceError {
     readonly code = "flush-failed";
     override readonly retryable = true;
@@ -128,13 +134,14 @@ export class Flusher {
      * Each flush under way, or failed and not yet back in its buffer: the lowest WAL sequence
      * of its rows (which are in no buffer meanwhile) and the bytes they held.
      */
-    readonly #inFlight = new Map<string, { readonly minSequence: number; readonly bytes: number }>();
+    readonly #inFlight = new Map<string, { readonly minSequence: number; readonly bytes: number; readonly oldestAppendMs: number }>();
     /** Failed flushes whose rows could not be read back yet (retried on every tick). */
     readonly #unrestored = new Map<string, Flight>();
     readonly #failures = new Map<string, Failure>();
     #running: Promise<void> | undefined;
     #timer: NodeJS.Timeout | undefined;
     #closed = false;
+    #observer: FlushObserver = { committed: () => undefined };
     readonly #stats: FlusherStats = { flushes: 0, commits: 0, files: 0, rows: 0, bytes: 0, failures: 0, duplicatesMerged: 0 };
 
     constructor(deps: FlusherDeps, options: FlusherOptions) {
@@ -167,6 +174,18 @@ export class Flusher {
 
     get stats(): Readonly<FlusherStats> {
         return { ...this.#stats };
+    }
+
+    /** When the oldest row taken out by a flush under way arrived (Infinity when none is). */
+    get oldestInFlightAppendMs(): number {
+        let oldest = Number.POSITIVE_INFINITY;
+        for (const flight of this.#inFlight.values()) oldest = Math.min(oldest, flight.oldestAppendMs);
+        return oldest;
+    }
+
+    /** Tells `observer` of every committed flush from now on. */
+    observe(observer: FlushObserver): void {
+        this.#observer = observer;
     }
 
     /** Failing flushes, for /health. */
@@ -286,7 +305,7 @@ export class Flusher {
             if (this.#inFlight.has(key)) continue;
             const bytes = buffer.bytes;
             const drained = buffer.drain();
-            this.#inFlight.set(key, { minSequence: drained.minSequence, bytes });
+            this.#inFlight.set(key, { minSequence: drained.minSequence, bytes, oldestAppendMs: drained.oldestAppendMs });
             flights.push({ key, buffer, drained, bytes, temps: [], adds: [], encodeMs: 0, merged: 0 });
         }
         for (const flight of flights) {
@@ -346,6 +365,7 @@ export class Flusher {
         }
         if (files.length > 0) {
             this.#stats.commits++;
+            this.#observer.committed((performance.now() - started) / 1000);
             this.#logCommit(
                 flights.filter((flight) => flight.error === undefined),
                 files,

@@ -10,6 +10,7 @@ import { BodyBudget } from "../ingest/http/body-budget.js";
 import { checkHttpKeys, connectionLimit, processDescriptors } from "../ingest/http/limits.js";
 import { chooseServer, listen, schemeOf } from "../ingest/http/listen.js";
 import { Metrics } from "../ingest/metrics.js";
+import { RejectionLog } from "../ingest/rejection-log.js";
 import type { AppContext } from "../ingest/routes/context.js";
 import { createEncoder } from "../flush/encoder.js";
 import { configValue } from "./config/load.js";
@@ -99,7 +100,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         buffers,
         schema: schemaStore.registry,
         auth,
-        metrics: new Metrics(writer, buffers, () => flusher.stats),
+        metrics: new Metrics({ writer, buffers, flusher, upkeep: engine.upkeep, clock: engine.clock }),
         maxBodyBytes: config.http.max_body_bytes,
         msgpackTimeUnit: config.ingest.msgpack_time_unit,
         prometheusDatabase: config.prometheus.database,
@@ -124,9 +125,10 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         },
     };
     const { http } = config;
+    const rejections = new RejectionLog(log, engine.clock);
     let server;
     try {
-        server = await listen(choice, createApp(context, log), {
+        server = await listen(choice, createApp(context, rejections), {
             host: http.host,
             port: http.port,
             budget: new BodyBudget(http.max_inflight_body_bytes),
@@ -143,14 +145,12 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
     }
     const host = server.host.includes(":") ? `[${server.host}]` : server.host;
     const url = `${schemeOf(choice)}://${host}:${server.port}`;
-    if (http.server === "node") {
-        log.info(`http limits: ${maxConnections} connections, ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes`);
-    } else {
-        log.info(
-            `http limits: ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes; connections are not capped on hyper-express (uWS closes idle ones after 10 s)`,
-        );
-    }
-    log.info(`listening on ${url}`);
+    // One line, the URL followed by a space: `listening on (https?://\S+)` finds it in either log format.
+    const limits =
+        http.server === "node"
+            ? `${maxConnections} connections, ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes`
+            : `${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes; connections are not capped on hyper-express (uWS closes idle ones after 10 s)`;
+    log.info(`listening on ${url} (http limits: ${limits})`, { url });
     if (schemeOf(choice) === "http" && !LOOPBACK.test(http.host))
         log.warn("plain HTTP beyond loopback: tokens and data travel in clear text (set http.tls_cert_file and http.tls_key_file)");
     let closing: Promise<void> | undefined;
@@ -164,6 +164,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
                 accepting = false;
                 const work = (async () => {
                     await server.close();
+                    rejections.close();
                     await engine.shutdown();
                 })();
                 let timer: NodeJS.Timeout | undefined;

@@ -62,6 +62,7 @@ describe("loadConfig", () => {
             data_dir: "./data",
             shutdown_timeout_ms: 30_000,
             node_id: "",
+            log: { level: "info", format: "json" },
             http: {
                 host: "127.0.0.1",
                 port: 8086,

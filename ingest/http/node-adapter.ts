@@ -200,5 +200,12 @@ function toRequest(req: IncomingMessage, body: RequestBody): HttpRequest {
     for (const [name, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
-    return { method: req.method ?? "GET", path: at < 0 ? target : target.slice(0, at), rawQuery: at < 0 ? "" : target.slice(at + 1), headers, body };
+    return {
+        method: req.method ?? "GET",
+        path: at < 0 ? target : target.slice(0, at),
+        rawQuery: at < 0 ? "" : target.slice(at + 1),
+        headers,
+        body,
+        clientAddress: () => req.socket.remoteAddress,
+    };
 }

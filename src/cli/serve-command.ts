@@ -13,7 +13,7 @@
  */
 import { messageOf } from "../errors.js";
 import type { Command } from "commander";
-import { type Logger, consoleLogger } from "../log.js";
+import { type Logger, createLogger } from "../log.js";
 import { type RunningServer, startServer } from "../server.js";
 import { type ConfigOptions, EXIT_FAILURE, configFrom, withConfigOptions } from "./options.js";
 
@@ -59,8 +59,10 @@ function watchNpmParent(stop: Stop): void {
     timer.unref();
 }
 
-export function registerServeCommand(program: Command, log: Logger = consoleLogger): void {
+export function registerServeCommand(program: Command): void {
     withConfigOptions(program.command("serve").description("run the ingestion server"), true).action(async (options: ConfigOptions) => {
+        const config = configFrom(options);
+        const log = createLogger(config.log);
         // Signals are taken from the start: one that arrives during recovery shuts down right after it.
         const life: { server?: RunningServer; stopping?: string; ended?: () => void } = {};
         const end = new Promise<void>((resolve) => (life.ended = resolve));
@@ -89,7 +91,7 @@ export function registerServeCommand(program: Command, log: Logger = consoleLogg
             else reload(life.server, options, log);
         });
         watchNpmParent(stop);
-        life.server = await startServer(configFrom(options), log);
+        life.server = await startServer(config, log);
         if (life.stopping !== undefined) begin(life.server);
         await end;
         // Everything is flushed and closed, or given up on: connections a client still holds,

@@ -9,7 +9,7 @@ import { createEncoder } from "../../flush/encoder.js";
 import type { CompactionReport } from "../../flush/upkeep/compactor.js";
 import type { RetentionReport } from "../../flush/upkeep/retention.js";
 import { Engine } from "../engine.js";
-import { consoleLogger, silentLogger } from "../log.js";
+import { createLogger, silentLogger } from "../log.js";
 import { type ConfigOptions, configFrom, withConfigOptions } from "./options.js";
 
 interface UpkeepOptions extends ConfigOptions {
@@ -21,7 +21,7 @@ async function offline<T>(options: UpkeepOptions, step: (engine: Engine) => Prom
     const config = configFrom(options);
     const { engine } = await Engine.open(
         config,
-        options.json === true ? silentLogger : consoleLogger,
+        options.json === true ? silentLogger : createLogger(config.log),
         createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }),
         {},
         { writable: false },

@@ -5,6 +5,7 @@
  */
 import { ARC_TIME_UNITS } from "../columnar/time-units.js";
 import { NICE_RANGE } from "../../flush/worker/client.js";
+import { LOG_FORMATS, LOG_LEVELS } from "../log.js";
 import { SYNC_MODES } from "../wal/writer.js";
 
 export const HTTP_SERVERS = ["node", "hyper-express"] as const;
@@ -67,6 +68,13 @@ export const CONFIG_SCHEMA = {
         default: "",
         optional: true,
         doc: 'This ingester\'s name on a shared bucket (storage.backend = "s3"), unique per ingester: letters, digits, - and _. Empty: the name its data directory was first started with, else the host name.',
+    },
+    "log.level": { type: "enum", values: LOG_LEVELS, default: "info", doc: "Least severe events logged: trace | debug | info | warn | error | fatal | silent." },
+    "log.format": {
+        type: "enum",
+        values: LOG_FORMATS,
+        default: "json",
+        doc: "Log lines on stdout: json (one object per line: time, level, msg and the event's fields) | text (one readable line per event).",
     },
     "http.host": { type: "string", default: "127.0.0.1", flag: "--host", doc: "Address to listen on." },
     "http.port": { type: "integer", default: 8086, min: 0, max: 65535, flag: "--port", doc: "Port to listen on (0: any free port)." },

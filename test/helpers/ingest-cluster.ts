@@ -134,7 +134,13 @@ export class IngestCluster {
     /** Every "swapped on the bucket" log line's listing overlap, in ms. */
     listingOverlaps(): number[] {
         const all = this.nodes.map((node) => node.log + (node.server?.output() ?? "")).join("\n");
-        return [...all.matchAll(/swapped on the bucket.*?listing_overlap_ms[=":]+(\d+)/g)].map((match) => Number(match[1]));
+        return all
+            .split("\n")
+            .filter((line) => line.includes("swapped on the bucket"))
+            .flatMap((line) => {
+                const overlap = /listing_overlap_ms[=":]+(\d+)/.exec(line);
+                return overlap === null ? [] : [Number(overlap[1])];
+            });
     }
 }
 
