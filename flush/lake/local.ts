@@ -1,15 +1,16 @@
 /** The lake of one data directory on local disk: its commit protocol over the local layout. */
+import type { Clock } from "../../src/clock.js";
 import type { FileSystem } from "../../src/fs/file-system.js";
 import { parquetRootOf, stageDirOf, tempDirOf } from "../layout.js";
 import type { PartitionRef } from "../manifest/records.js";
 import type { Lake, LakeFile, LocalCopies } from "./lake.js";
 import { LocalLayout } from "./local-layout.js";
 
-export function localLayout(fs: FileSystem, dataDir: string): LocalLayout {
-    return new LocalLayout(fs, parquetRootOf(dataDir), tempDirOf(dataDir), stageDirOf(dataDir));
+export function localLayout(fs: FileSystem, dataDir: string, clock: Clock): LocalLayout {
+    return new LocalLayout(fs, parquetRootOf(dataDir), tempDirOf(dataDir), stageDirOf(dataDir), clock);
 }
 
-/** One process owns a local lake (the data-directory lock): nothing to lease, nothing of others to sweep. */
+/** One process owns a local lake (the data-directory lock): nothing to lease; the sweep deletes old files retired from the lake. */
 export class LocalLake implements Lake {
     readonly location: string;
 
@@ -37,8 +38,8 @@ export class LocalLake implements Lake {
         return step();
     }
 
-    async sweep(): Promise<number> {
-        return 0;
+    sweep(): Promise<number> {
+        return this.applier.removeRetired();
     }
 
     async close(): Promise<void> {

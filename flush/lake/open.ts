@@ -35,7 +35,7 @@ export async function openLake(
     const { fs, dataDir, log, clock, walFloor } = deps;
     const lake: Lake =
         settings.backend === "local"
-            ? new LocalLake(localLayout(fs, dataDir))
+            ? new LocalLake(localLayout(fs, dataDir, clock))
             : await S3Lake.open({
                   store: settings.store,
                   fs,
