@@ -11,7 +11,7 @@ import { checkHttpKeys, connectionLimit, processDescriptors } from "../ingest/ht
 import { listen } from "../ingest/http/listen.js";
 import { Metrics } from "../ingest/metrics.js";
 import type { AppContext } from "../ingest/routes/context.js";
-import { createEncoder } from "../flush/encoder.js";
+import { createEncoder, encoderSettings } from "../flush/encoder.js";
 import { CONFIG_ENTRIES, type Config, type ConfigKey } from "./config/schema.js";
 import { Engine, type EngineSeams, type StartupReport } from "./engine.js";
 import { SluiceError } from "./errors.js";
@@ -92,7 +92,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
     checkExposure(config);
     checkHttpKeys(config);
     const maxConnections = connectionLimit(config.http.max_connections, await processDescriptors());
-    const { engine, startup } = await Engine.open(config, log, createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }), seams);
+    const { engine, startup } = await Engine.open(config, log, createEncoder(encoderSettings(config)), seams);
     let accepting = true;
     let running = config;
     const { schemaStore, writer, buffers, flusher } = engine;

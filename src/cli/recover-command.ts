@@ -1,6 +1,6 @@
 /** `sluice recover`: offline, replay every WAL entry not yet in Parquet, flush it, purge, report. */
 import type { Command } from "commander";
-import { createEncoder } from "../../flush/encoder.js";
+import { createEncoder, encoderSettings } from "../../flush/encoder.js";
 import { Engine } from "../engine.js";
 import { messageOf } from "../errors.js";
 import { consoleLogger, silentLogger } from "../log.js";
@@ -22,13 +22,7 @@ export function registerRecoverCommand(program: Command): void {
         .option("--json", "one JSON object")
         .action(async (options: ConfigOptions & { json?: boolean }) => {
             const config = configFrom(options);
-            const { engine, startup } = await Engine.open(
-                config,
-                options.json ? silentLogger : consoleLogger,
-                createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }),
-                {},
-                { writable: false },
-            );
+            const { engine, startup } = await Engine.open(config, options.json ? silentLogger : consoleLogger, createEncoder(encoderSettings(config)), {}, { writable: false });
             const failure = await engine.shutdown().then(
                 () => undefined,
                 (error: unknown) => messageOf(error),
