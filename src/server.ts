@@ -12,7 +12,7 @@ import { chooseServer, listen, schemeOf } from "../ingest/http/listen.js";
 import { Metrics } from "../ingest/metrics.js";
 import { RejectionLog } from "../ingest/rejection-log.js";
 import type { AppContext } from "../ingest/routes/context.js";
-import { createEncoder } from "../flush/encoder.js";
+import { createEncoder, encoderSettings } from "../flush/encoder.js";
 import { configValue } from "./config/load.js";
 import { CONFIG_ENTRIES, type Config, type ConfigKey } from "./config/schema.js";
 import { Engine, type EngineSeams, type StartupReport } from "./engine.js";
@@ -89,7 +89,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
     checkHttpKeys(config);
     const choice = await chooseServer(config.http);
     const maxConnections = connectionLimit(config.http.max_connections, await processDescriptors());
-    const { engine, startup } = await Engine.open(config, log, createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }), seams);
+    const { engine, startup } = await Engine.open(config, log, createEncoder(encoderSettings(config)), seams);
     let accepting = true;
     let running = config;
     const { schemaStore, writer, buffers, flusher } = engine;

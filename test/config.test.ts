@@ -83,6 +83,7 @@ describe("loadConfig", () => {
             dedup: { enabled: true },
             prometheus: { database: "prometheus" },
             flush: { max_rows: 1_000_000, max_age_ms: 60_000, worker_nice: 0 },
+            parquet: { time_unit: "ns" },
             storage: { backend: "local" },
             s3: { endpoint: "", bucket: "", prefix: "", region: "us-east-1", force_path_style: false, access_key_id: "", secret_access_key: "", lease_ttl_ms: 30_000 },
             compaction: { enabled: true, interval_ms: 60_000, min_files: 8, max_delay_ms: 600_000, max_rows_per_file: 1_000_000 },
@@ -96,6 +97,7 @@ describe("loadConfig", () => {
         expectTypeOf(config.wal.sync_mode).toEqualTypeOf<SyncMode>();
         expectTypeOf(config.auth.tokens).toEqualTypeOf<readonly string[]>();
         expectTypeOf(config.http.allow_unauthenticated).toEqualTypeOf<boolean>();
+        expectTypeOf(config.parquet.time_unit).toEqualTypeOf<"ns" | "us">();
     });
 
     it("applies defaults < file < environment < flags, key by key", async () => {
@@ -190,6 +192,8 @@ describe("validation errors name the key, the source, the value and what is expe
         const file = await toml('[http]\nserver = "express"\n');
         expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`http.server = "express" in ${file}: http.server must be one of node, hyper-express`);
         expect(loadConfig({ env: { SLUICE_HTTP_SERVER: "hyper-express" } }).http.server).toBe("hyper-express");
+        expect(envError({ SLUICE_PARQUET_TIME_UNIT: "ms" })).toBe('SLUICE_PARQUET_TIME_UNIT="ms": parquet.time_unit must be one of ns, us');
+        expect(loadConfig({ env: { SLUICE_PARQUET_TIME_UNIT: "us" } }).parquet.time_unit).toBe("us");
     });
 
     it("booleans", async () => {

@@ -1,6 +1,6 @@
 /** `sluice recover`: offline, replay every WAL entry not yet in Parquet, flush it, purge, report. */
 import type { Command } from "commander";
-import { createEncoder } from "../../flush/encoder.js";
+import { createEncoder, encoderSettings } from "../../flush/encoder.js";
 import { Engine } from "../engine.js";
 import { messageOf } from "../errors.js";
 import { createLogger, silentLogger } from "../log.js";
@@ -24,7 +24,7 @@ export function registerRecoverCommand(program: Command): void {
             const config = configFrom(options);
             // With --json, stdout is the report alone: its problems are in the report and the exit code.
             const log = options.json ? silentLogger : createLogger(config.log);
-            const { engine, startup } = await Engine.open(config, log, createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }), {}, { writable: false });
+            const { engine, startup } = await Engine.open(config, log, createEncoder(encoderSettings(config)), {}, { writable: false });
             const failure = await engine.shutdown().then(
                 () => undefined,
                 (error: unknown) => messageOf(error),

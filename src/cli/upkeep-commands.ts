@@ -5,7 +5,7 @@
  * POST /api/v1/retention do.
  */
 import type { Command } from "commander";
-import { createEncoder } from "../../flush/encoder.js";
+import { createEncoder, encoderSettings } from "../../flush/encoder.js";
 import type { CompactionReport } from "../../flush/upkeep/compactor.js";
 import type { RetentionReport } from "../../flush/upkeep/retention.js";
 import { Engine } from "../engine.js";
@@ -19,13 +19,7 @@ interface UpkeepOptions extends ConfigOptions {
 // Invariant kept: the engine is shut down (its lock released) whatever the step did.
 async function offline<T>(options: UpkeepOptions, step: (engine: Engine) => Promise<T>): Promise<T> {
     const config = configFrom(options);
-    const { engine } = await Engine.open(
-        config,
-        options.json === true ? silentLogger : createLogger(config.log),
-        createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }),
-        {},
-        { writable: false },
-    );
+    const { engine } = await Engine.open(config, options.json === true ? silentLogger : createLogger(config.log), createEncoder(encoderSettings(config)), {}, { writable: false });
     let result: T;
     try {
         result = await step(engine);

@@ -4,6 +4,7 @@
  * type and the test that pins `config/default.toml` are all derived from this table.
  */
 import { ARC_TIME_UNITS } from "../columnar/time-units.js";
+import { TIME_UNITS } from "../../flush/encode/types.js";
 import { NICE_RANGE } from "../../flush/worker/client.js";
 import { LOG_FORMATS, LOG_LEVELS } from "../log.js";
 import { SYNC_MODES } from "../wal/writer.js";
@@ -185,6 +186,12 @@ export const CONFIG_SCHEMA = {
         min: NICE_RANGE.min,
         max: NICE_RANGE.max,
         doc: "Nice value (0-19) of the Parquet encode thread (Linux): above 0, ingest wins the CPU when both want it and the flush gets what is left.",
+    },
+    "parquet.time_unit": {
+        type: "enum",
+        values: TIME_UNITS,
+        default: "ns",
+        doc: "Unit of the time column of new Parquet files: ns (TIMESTAMP(NANOS)) | us (TIMESTAMP(MICROS), for Spark 3.x, plus a time_nanos column with the nanoseconds past each microsecond).",
     },
     "storage.backend": {
         type: "enum",
