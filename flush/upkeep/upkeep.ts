@@ -62,9 +62,17 @@ export class LakeUpkeep {
         this.#every(this.options.retentionIntervalMs, () => this.#retain(false));
     }
 
+    // Invariant kept: at most one pass of each kind is queued or running: a pass longer than its interval is not followed by a backlog of passes.
     #every(intervalMs: number, step: () => Promise<unknown>): void {
+        let queued = false;
         const timer = setInterval(() => {
-            if (!this.#closed) this.#exclusive(step).catch(() => undefined);
+            if (this.#closed || queued) return;
+            queued = true;
+            this.#exclusive(step)
+                .catch(() => undefined)
+                .finally(() => {
+                    queued = false;
+                });
         }, intervalMs);
         timer.unref();
         this.#timers.push(timer);
