@@ -1,8 +1,8 @@
 /** The background upkeep schedule: a pass longer than its interval is followed by one pass, not a backlog. */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Compactor } from "../flush/upkeep/compactor.js";
+import { emptyCompactionReport } from "../flush/upkeep/compactor.js";
 import type { RetentionReport } from "../flush/upkeep/retention.js";
-import { LakeUpkeep } from "../flush/upkeep/upkeep.js";
+import { type CompactionPasses, LakeUpkeep } from "../flush/upkeep/upkeep.js";
 import { ManualClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
 
@@ -28,7 +28,8 @@ describe("LakeUpkeep's background passes", () => {
             });
         };
         // Compaction is off: the compactor is never called.
-        const upkeep = new LakeUpkeep({} as Compactor, retention, { compactionEnabled: false, compactionIntervalMs: 10, retentionIntervalMs: 10 }, silentLogger, new ManualClock());
+        const compactor: CompactionPasses = { scan: async () => 0, run: async () => emptyCompactionReport(), noteAdded: () => undefined };
+        const upkeep = new LakeUpkeep(compactor, retention, { compactionEnabled: false, compactionIntervalMs: 10, retentionIntervalMs: 10 }, silentLogger, new ManualClock());
         upkeep.start();
         await vi.advanceTimersByTimeAsync(1_000);
         expect(started).toBe(1);

@@ -31,6 +31,9 @@ export interface UpkeepObserver {
     compacted(seconds: number, partitions: number): void;
 }
 
+/** What the schedule needs of the compactor. */
+export type CompactionPasses = Pick<Compactor, "scan" | "run" | "noteAdded">;
+
 export class LakeUpkeep {
     readonly #timers: NodeJS.Timeout[] = [];
     #lane: Promise<unknown> = Promise.resolve();
@@ -40,7 +43,7 @@ export class LakeUpkeep {
     readonly #stats: UpkeepStats = { compactionPasses: 0, compaction: emptyCompactionReport(), retentionChecks: 0, partitionsDropped: 0, failures: 0 };
 
     constructor(
-        readonly compactor: Compactor,
+        readonly compactor: CompactionPasses,
         readonly retention: (dryRun: boolean) => Promise<RetentionReport>,
         readonly options: UpkeepOptions,
         readonly log: Logger,
