@@ -12,6 +12,7 @@ import type { ColumnarBatch } from "../src/columnar/batch.js";
 import { sliceBatch } from "../src/columnar/slice.js";
 import { IO_CONCURRENCY, mapLimit } from "../src/concurrency.js";
 import { SluiceError, messageOf } from "../src/errors.js";
+import { errorCode } from "../src/fs/file-system.js";
 import type { Logger } from "../src/log.js";
 import type { SequencedBatch } from "../src/wal/index.js";
 import { type CommitProtocol, CommitUncertainError, type LakeChange } from "./commit.js";
@@ -75,6 +76,7 @@ export interface FlushFailure {
     readonly measurement: string;
     readonly attempts: number;
     readonly error: string;
+    readonly code: string;
     readonly nextRetryMs: number;
 }
 
@@ -106,6 +108,8 @@ export class FlushError extends SluiceError {
 interface Failure {
     attempts: number;
     error: string;
+    /** The error's code (`object-store-unavailable`, `ENOSPC`, …), for metrics. */
+    code: string;
     nextRetryAtMs: number;
 }
 
@@ -193,7 +197,7 @@ export class Flusher {
         const now = this.#deps.clock.now();
         return [...this.#failures].map(([key, failure]) => {
             const [database, measurement] = key.split("\u0000") as [string, string];
-            return { database, measurement, attempts: failure.attempts, error: failure.error, nextRetryMs: Math.max(0, failure.nextRetryAtMs - now) };
+            return { database, measurement, attempts: failure.attempts, error: failure.error, code: failure.code, nextRetryMs: Math.max(0, failure.nextRetryAtMs - now) };
         });
     }
 
@@ -434,7 +438,7 @@ export class Flusher {
         const attempts = (this.#failures.get(key)?.attempts ?? 0) + 1;
         this.#stats.failures++;
         const delay = Math.min(this.#options.maxRetryMs, this.#options.retryBaseMs * 2 ** (attempts - 1));
-        this.#failures.set(key, { attempts, error: error.message, nextRetryAtMs: this.#deps.clock.now() + delay });
+        this.#failures.set(key, { attempts, error: error.message, code: errorCode(error) ?? "internal", nextRetryAtMs: this.#deps.clock.now() + delay });
         const [database, measurement] = key.split("\u0000") as [string, string];
         this.#deps.log.error(`flush of ${database}/${measurement} failed; its rows stay in the WAL and go back to the buffer, retry in ${delay} ms`, {
             attempt: attempts,

@@ -33,7 +33,11 @@ export interface MetricSources {
         /** When the oldest row of the flushes under way arrived (Infinity when none is). */
         readonly oldestInFlightAppendMs: number;
         observe(observer: { committed(seconds: number): void }): void;
+        /** Measurements whose last flush failed, each with its error's code. */
+        failures(): readonly { readonly code: string }[];
     };
+    /** Why the commit protocol refuses changes now, if it does. */
+    readonly commit: { readonly failure: string | undefined };
     readonly upkeep: { observe(observer: { compacted(seconds: number, partitions: number): void }): void };
     readonly clock: Clock;
 }
@@ -107,7 +111,7 @@ export class Metrics {
 
     constructor(sources: MetricSources) {
         const { registry } = this;
-        const { writer, buffers, flusher, upkeep, clock } = sources;
+        const { writer, buffers, flusher, upkeep, commit, clock } = sources;
         collectDefaultMetrics({ register: registry, prefix: "sluice_" });
         // Gauges named like counters (promtool refuses them); the same numbers by type stay, without the suffix.
         for (const name of ["active_handles", "active_requests", "active_resources"]) registry.removeSingleMetric(`sluice_nodejs_${name}_total`);
@@ -133,6 +137,21 @@ export class Metrics {
                 const oldest = Math.min(buffers.oldestAppendMs, flusher.oldestInFlightAppendMs);
                 return oldest === Number.POSITIVE_INFINITY ? 0 : Math.max(0, clock.now() - oldest) / 1000;
             },
+        );
+        new Gauge({
+            name: "sluice_flush_failing_measurements",
+            help: "measurements whose last flush failed (their rows stay in the WAL and are retried), by the error's code (object-store-unavailable, ENOSPC, …)",
+            labelNames: ["code"],
+            registers: [registry],
+            collect() {
+                this.reset();
+                const byCode = new Map<string, number>();
+                for (const { code } of flusher.failures()) byCode.set(code, (byCode.get(code) ?? 0) + 1);
+                for (const [code, count] of byCode) this.set({ code }, count);
+            },
+        });
+        gaugeReading(registry, "sluice_commit_blocked", "1 while the manifest refuses changes (flushes stopped; /health says why), else 0", () =>
+            commit.failure === undefined ? 0 : 1,
         );
         const syncSeconds = new Histogram({ name: "sluice_wal_sync_seconds", help: "fdatasync/fsync of WAL files", buckets: SYNC_SECONDS, registers: [registry] });
         const groupAppends = new Histogram({

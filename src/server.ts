@@ -100,7 +100,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         buffers,
         schema: schemaStore.registry,
         auth,
-        metrics: new Metrics({ writer, buffers, flusher, upkeep: engine.upkeep, clock: engine.clock }),
+        metrics: new Metrics({ writer, buffers, flusher, upkeep: engine.upkeep, commit: engine.commit, clock: engine.clock }),
         maxBodyBytes: config.http.max_body_bytes,
         msgpackTimeUnit: config.ingest.msgpack_time_unit,
         prometheusDatabase: config.prometheus.database,

@@ -152,6 +152,9 @@ describe("a lake in a shared bucket", () => {
         expect(health).toMatch(/SlowDown/);
         await write(a, `m,host=h2 f=2 ${T0}`);
         expect((await post(a, "/api/v1/flush")).status).toBe(503);
+        const failing = await (await fetch(`${a.url}/metrics`)).text();
+        expect(failing).toMatch(/^sluice_commit_blocked 1$/m);
+        expect(failing).toMatch(/^sluice_flush_failing_measurements\{code="commit-blocked"\} 1$/m);
         store.clearFaults();
         // A swap that lands but is reported failed (a timeout after the write): applied once all the same.
         store.failNext("putIfMatch", { error: "retryable", when: "after" });
@@ -176,6 +179,9 @@ describe("a lake in a shared bucket", () => {
             await new Promise((resolve) => setTimeout(resolve, 100));
         }
         expect(after, after).not.toMatch(/SlowDown/);
+        const healed = await (await fetch(`${a.url}/metrics`)).text();
+        expect(healed).toMatch(/^sluice_commit_blocked 0$/m);
+        expect(healed).not.toMatch(/^sluice_flush_failing_measurements\{/m);
         expect(manifestOf(bucket, "db", "m")!.files.map((file) => file.key)).toEqual(parquetKeys(bucket));
     });
 
