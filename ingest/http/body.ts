@@ -2,6 +2,7 @@
 import { createGunzip } from "node:zlib";
 import { BadRequestError, IngestError, PayloadTooLargeError, UnsupportedEncodingError } from "../errors.js";
 import type { HttpRequest } from "./exchange.js";
+import { messageOf } from "../../src/errors.js";
 
 const GZIP_MAGIC = [0x1f, 0x8b] as const;
 /** Inflated bytes per step: each step is taken from the body budget before it is kept. */
@@ -27,7 +28,7 @@ export async function gunzipWithin(body: Buffer, limit: number, hold: (bytes: nu
         }
     } catch (error) {
         if (error instanceof IngestError) throw error;
-        throw new BadRequestError(`body is not valid gzip: ${(error as Error).message}`);
+        throw new BadRequestError(`body is not valid gzip: ${messageOf(error)}`);
     } finally {
         inflater.destroy();
     }

@@ -19,6 +19,7 @@ import HyperExpress from "hyper-express";
 import type { HttpReply, HttpRequest, ListenOptions, ListeningServer, RequestHandler } from "./exchange.js";
 import { jsonReply } from "./exchange.js";
 import { RequestBody, framingOf } from "./request-body.js";
+import { messageOf } from "../../src/errors.js";
 
 /** The parts of hyper-express's Response that ending a response by hand must update. */
 interface ResponseState {
@@ -90,7 +91,7 @@ export async function listenHyperExpress(handler: RequestHandler, options: Liste
         try {
             reply = await handler(toRequest(request, body));
         } catch (error) {
-            reply = jsonReply(500, { error: `internal error: ${(error as Error).message}` });
+            reply = jsonReply(500, { error: `internal error: ${messageOf(error)}` });
         } finally {
             body.lease.release();
         }

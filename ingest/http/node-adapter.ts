@@ -13,6 +13,7 @@ import { ConnectionTable } from "./connection-table.js";
 import { type HttpReply, type HttpRequest, type ListenOptions, type ListeningServer, type RequestHandler, jsonReply } from "./exchange.js";
 import { RequestBody, framingOf } from "./request-body.js";
 import type { TlsCredentials } from "./tls.js";
+import { messageOf } from "../../src/errors.js";
 
 /** The check interval of the header and request timeouts: a quarter of the shorter one, within [25 ms, 1 s]. */
 function checkingIntervalMs(options: ListenOptions): number {
@@ -147,7 +148,7 @@ async function serve(handler: RequestHandler, options: ListenOptions, req: Incom
     try {
         reply = await handler(toRequest(req, body));
     } catch (error) {
-        reply = jsonReply(500, { error: `internal error: ${(error as Error).message}` });
+        reply = jsonReply(500, { error: `internal error: ${messageOf(error)}` });
     } finally {
         body.lease.release();
     }
@@ -159,7 +160,7 @@ async function serve(handler: RequestHandler, options: ListenOptions, req: Incom
     try {
         res.writeHead(reply.status, { ...reply.headers, ...(bytes === undefined || reply.status === 204 ? {} : { "content-length": String(bytes.length) }) });
     } catch (error) {
-        const failure = Buffer.from(JSON.stringify({ error: `internal error: ${(error as Error).message}` }));
+        const failure = Buffer.from(JSON.stringify({ error: `internal error: ${messageOf(error)}` }));
         res.writeHead(500, { "content-type": "application/json; charset=utf-8", "content-length": String(failure.length) });
         res.end(failure);
         return;

@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
-import { SluiceError } from "../../src/errors.js";
+import { SluiceError, messageOf } from "../../src/errors.js";
 
 export class TlsConfigError extends SluiceError {
     readonly code = "tls-config";
@@ -37,7 +37,7 @@ async function readNamed(key: string, path: string, read: ReadWholeFile): Promis
         return await read(path);
     } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        throw new TlsConfigError(`${key} ${path}: ${(code === undefined ? undefined : REASONS[code]) ?? (error as Error).message}`, { cause: error });
+        throw new TlsConfigError(`${key} ${path}: ${(code === undefined ? undefined : REASONS[code]) ?? messageOf(error)}`, { cause: error });
     }
 }
 
@@ -54,10 +54,9 @@ export async function readTlsCredentials(files: TlsFiles, read: ReadWholeFile = 
     try {
         createSecureContext({ cert, key });
     } catch (error) {
-        throw new TlsConfigError(
-            `http.tls_cert_file ${certFile} and http.tls_key_file ${keyFile} are not a PEM certificate and its unencrypted private key: ${(error as Error).message}`,
-            { cause: error },
-        );
+        throw new TlsConfigError(`http.tls_cert_file ${certFile} and http.tls_key_file ${keyFile} are not a PEM certificate and its unencrypted private key: ${messageOf(error)}`, {
+            cause: error,
+        });
     }
     return { cert, key };
 }

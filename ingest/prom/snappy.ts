@@ -16,6 +16,7 @@
 import { createRequire } from "node:module";
 import { snappyUncompressor } from "hysnappy";
 import { BadRequestError, PayloadTooLargeError } from "../errors.js";
+import { messageOf } from "../../src/errors.js";
 
 /** One way to undo a snappy block whose uncompressed length (from its preamble) is already checked. */
 export interface SnappyBlockCodec {
@@ -81,7 +82,7 @@ export function uncompressBlock(body: Buffer, limit: number, codec: SnappyBlockC
     try {
         out = codec.uncompress(body, length);
     } catch (error) {
-        throw new BadRequestError(`body is not valid snappy (block format): ${(error as Error).message}`);
+        throw new BadRequestError(`body is not valid snappy (block format): ${messageOf(error)}`);
     }
     if (out.length !== length) throw new BadRequestError(`body is not valid snappy (block format): it decompressed to ${out.length} bytes, its preamble says ${length}`);
     return out;

@@ -1,4 +1,4 @@
-import { SluiceError } from "../errors.js";
+import { SluiceError, messageOf } from "../errors.js";
 
 export abstract class WalError extends SluiceError {}
 
@@ -31,7 +31,7 @@ export class WalIOError extends WalError {
     readonly errno: string | undefined;
     constructor(operation: string, cause: unknown) {
         const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-        super(`WAL ${operation} failed: ${(cause as Error | undefined)?.message ?? String(cause)}`, { cause });
+        super(`WAL ${operation} failed: ${messageOf(cause)}`, { cause });
         this.errno = errno;
     }
 }
@@ -44,7 +44,7 @@ export class WalIOError extends WalError {
 export class WalFailedError extends WalError {
     readonly code = "wal-failed";
     constructor(cause: unknown) {
-        super(`WAL writer stopped after an unrecoverable I/O error: ${(cause as Error | undefined)?.message ?? String(cause)}`, {
+        super(`WAL writer stopped after an unrecoverable I/O error: ${messageOf(cause)}`, {
             cause,
         });
     }

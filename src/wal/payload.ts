@@ -22,6 +22,7 @@ import {
     isColumnType,
 } from "../columnar/batch.js";
 import { fromLittleEndian, toLittleEndianBytes } from "../columnar/endian.js";
+import { messageOf } from "../errors.js";
 import { WalDecodeError } from "./errors.js";
 import { columnFromValues } from "./plain-columns.js";
 
@@ -128,13 +129,13 @@ export function decodePayload(payload: Buffer): DecodedPayload {
     try {
         value = unpackr.unpack(envelope.body);
     } catch (error) {
-        throw new WalDecodeError(`payload is not msgpack: ${(error as Error).message}`);
+        throw new WalDecodeError(`payload is not msgpack: ${messageOf(error)}`);
     }
     const batch = value instanceof Map && value.has("types") ? decodeTypedMap(value) : decodeArcMap(value);
     try {
         assertBatchShape(batch);
     } catch (error) {
-        throw new WalDecodeError((error as Error).message);
+        throw new WalDecodeError(messageOf(error));
     }
     return { database: envelope.database, batch, following: value instanceof Map ? followingOf(value.get("u")) : 0 };
 }
