@@ -1,4 +1,8 @@
-/** The encoder the flush loop and compaction use: the worker thread, with Sluice's file settings bound. */
+/**
+ * The encoder the flush loop and compaction use, with Sluice's file settings bound: two worker
+ * threads, one encoding flushes and one merging for compaction (started at its first merge), so
+ * that a merge of minutes never holds a flush back; the merge thread runs at a lower priority.
+ */
 import type { Config } from "../src/config/schema.js";
 import { SLUICE_VERSION } from "../src/version.js";
 import type { EncodeOptions, TimeUnit } from "./encode/types.js";
@@ -17,6 +21,8 @@ export interface ClosableEncoder extends BatchEncoder, MergeWorker {
 export interface EncoderSettings {
     /** The encode thread's nice value (flush.worker_nice). */
     readonly nice?: number;
+    /** The merge thread's nice value (compaction.worker_nice). */
+    readonly mergeNice?: number;
     /** Merge rows of the same point (dedup.enabled). */
     readonly dedup?: boolean;
     /** The unit of the files' `time` column (parquet.time_unit). */
@@ -25,20 +31,23 @@ export interface EncoderSettings {
 
 /** The encoder settings a configuration asks for (every process that writes Parquet uses these). */
 export function encoderSettings(config: Config): EncoderSettings {
-    return { nice: config.flush.worker_nice, dedup: config.dedup.enabled, timeUnit: config.parquet.time_unit };
+    return { nice: config.flush.worker_nice, mergeNice: config.compaction.worker_nice, dedup: config.dedup.enabled, timeUnit: config.parquet.time_unit };
 }
 
 export function createEncoder(settings: EncoderSettings = {}): ClosableEncoder {
     const worker = new EncodeWorker(settings.nice === undefined ? {} : { nice: settings.nice });
+    const merger = new EncodeWorker(settings.mergeNice === undefined ? {} : { nice: settings.mergeNice });
     const options: EncodeOptions = { sluiceVersion: SLUICE_VERSION, dedup: settings.dedup ?? true, ...(settings.timeUnit === undefined ? {} : { timeUnit: settings.timeUnit }) };
     return {
         options,
         encode: (input) => worker.encode(input, options),
-        merge: (request, mergeOptions) => worker.merge(request, mergeOptions),
-        describe: (paths) => worker.describe(paths),
+        merge: (request, mergeOptions) => merger.merge(request, mergeOptions),
+        describe: (paths) => merger.describe(paths),
         start: () => {
             worker.start();
         },
-        close: () => worker.close(),
+        close: async () => {
+            await Promise.all([worker.close(), merger.close()]);
+        },
     };
 }

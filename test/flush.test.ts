@@ -94,7 +94,7 @@ describe("flusher", () => {
             expect(buffer.rows).toBe(30);
             expect(buffer.minSequence).toBe(0);
             expect(flusher.lowWaterMark(writer.nextSequence)).toBe(0);
-            expect(flusher.failures()).toEqual([{ database: "db", measurement: "cpu", attempts: 1, error: "disk on fire", nextRetryMs: expect.any(Number) }]);
+            expect(flusher.failures()).toEqual([{ database: "db", measurement: "cpu", attempts: 1, error: "disk on fire", code: "internal", nextRetryMs: expect.any(Number) }]);
             await buffered(buffers, 1);
             fail = false;
             const files = await flusher.flushAll();

@@ -227,6 +227,13 @@ export const CONFIG_SCHEMA = {
         min: 0,
         doc: "Compact an hour with two or more files once the oldest one it received since its last compaction is this old, in ms: how long a duplicate from a late retry can stay visible.",
     },
+    "compaction.worker_nice": {
+        type: "integer",
+        default: 10,
+        min: NICE_RANGE.min,
+        max: NICE_RANGE.max,
+        doc: "Nice value (0-19) of the compaction thread (Linux), a thread of its own beside the flush's: flushes never wait behind a merge, and ingest and flushes win the CPU when they want it.",
+    },
     "compaction.max_rows_per_file": {
         type: "integer",
         default: 1_000_000,
