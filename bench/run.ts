@@ -3,7 +3,7 @@
  * Benchmarks are never run by `npm test`. Add one as one line in BENCHMARKS.
  */
 import { parseArgs } from "node:util";
-import type { Benchmark, BenchOptionSpec } from "./common.js";
+import type { Benchmark, BenchOptionSpec } from "./lib/benchmark.js";
 
 const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Promise<Benchmark> }>> = {
     wal: { summary: "WAL append throughput and latency per sync mode, payload shape and concurrency, vs dd", load: async () => (await import("./wal.bench.js")).benchmark },
