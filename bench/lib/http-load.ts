@@ -211,6 +211,8 @@ function checked(options: LoadOptions): LineSource {
     return source;
 }
 
+// Invariant kept: no request starts after the window's end, and every request sent is counted
+// once in `total` (and in `window` too when it was answered while the window was open).
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const { connections, batchLines, seconds } = options;
     const source = checked(options);

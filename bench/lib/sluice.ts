@@ -3,6 +3,7 @@
  * 127.0.0.1 and a free port, a fresh data directory, optionally under the CPU profiler; and its
  * `/metrics`, each metric summed over its labels.
  */
+import { request } from "node:http";
 import type { HttpServer } from "../../src/config/schema.js";
 import type { ServiceProcess } from "../../test/helpers/processes.js";
 import { spawnSluice } from "../../test/helpers/sluice-process.js";
@@ -54,3 +55,22 @@ export async function scrapeMetrics(url: string): Promise<Map<string, number>> {
     return values;
 }
 
+/**
+ * POSTs to an operator endpoint (`/api/v1/compact`, `/api/v1/flush`) and waits for the answer
+ * however long it takes (fetch would give up on the headers after 5 minutes).
+ */
+export function postAdmin(url: string, path: string): Promise<{ status: number; body: string }> {
+    const target = new URL(path, url);
+    return new Promise((resolve, reject) => {
+        const req = request(target, { method: "POST", headers: { "content-length": "0" } }, (res) => {
+            let body = "";
+            res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+            res.on("end", () => {
+                resolve({ status: res.statusCode ?? 0, body });
+            });
+            res.on("error", reject);
+        });
+        req.on("error", reject);
+        req.end();
+    });
+}
