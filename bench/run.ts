@@ -28,6 +28,11 @@ const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Pr
         summary: "hostile clients (60 MiB bodies without a token, 2,000 idle connections under 1,024 descriptors): peak RSS, descriptors, /health and writes meanwhile",
         load: async () => (await import("./hostile.bench.js")).benchmark,
     },
+    compact: {
+        summary:
+            "a day of Telegraf-like data flushed each minute (14,400 files): compaction time and RSS, files/bytes and DuckDB queries before/after, ingest with compaction on vs off",
+        load: async () => (await import("./compact.bench.js")).benchmark,
+    },
     peers: {
         summary: "scoreboard: Sluice (fdatasync, off) vs VictoriaMetrics vs InfluxDB 1.x (apt), C 4/16 × batch 1k/5k × 3, verified counts → bench/RESULTS.md",
         load: async () => (await import("./peers.bench.js")).benchmark,
