@@ -33,6 +33,10 @@ const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Pr
             "a day of Telegraf-like data flushed each minute (14,400 files): compaction time and RSS, files/bytes and DuckDB queries before/after, ingest with compaction on vs off",
         load: async () => (await import("./compact.bench.js")).benchmark,
     },
+    replay: {
+        summary: "WAL replay (sluice recover) with msgpackr's native string extractor and in plain JS, interleaved, ratio of medians",
+        load: async () => (await import("./replay.bench.js")).benchmark,
+    },
     peers: {
         summary: "scoreboard: Sluice (fdatasync, off) vs VictoriaMetrics vs InfluxDB 1.x (apt), C 4/16 × batch 1k/5k × 3, verified counts → bench/RESULTS.md",
         load: async () => (await import("./peers.bench.js")).benchmark,

@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { messageOf, SluiceError } from "../src/errors.js";
 import { ensureDurableDirectory, writeNewFileDurably } from "../src/fs/durable.js";
 import type { FileSystem } from "../src/fs/file-system.js";
+import type { Clock } from "../src/clock.js";
 import type { Logger } from "../src/log.js";
 import { crashPoint } from "./crash-points.js";
 import { type FlushedThrough, FlushedSequences } from "./manifest/flushed.js";
@@ -116,7 +117,13 @@ export interface CommitProtocolOptions {
     readonly applier: LakeApplier;
     /** The lowest WAL sequence a WAL file still holds: older flushed-through marks are dropped from snapshots. */
     readonly walFloor: () => Promise<number>;
+    /** Paces background repairs (`repair`) while they keep failing. */
+    readonly clock: Clock;
 }
+
+/** Background repairs back off from this to `MAX_REPAIR_BACKOFF_MS` while they keep failing. */
+const MIN_REPAIR_BACKOFF_MS = 250;
+const MAX_REPAIR_BACKOFF_MS = 30_000;
 
 /** Rewrite the manifest as one snapshot once it holds this many records or bytes. */
 const REWRITE_AFTER_RECORDS = 1000;
@@ -135,6 +142,9 @@ export class CommitProtocol {
     readonly #log: ManifestLog;
     #nextId: number;
     #blocked: Blocked | undefined;
+    /** When a background repair may be tried next, and the wait after the next failure. */
+    #repairAt = 0;
+    #repairBackoffMs = MIN_REPAIR_BACKOFF_MS;
     /** Serialises record-and-apply steps (and rewrites): at most one change is in flight. */
     #lane: Promise<void> = Promise.resolve();
     #tempCounter = 0;
@@ -269,9 +279,9 @@ export class CommitProtocol {
         });
     }
 
-    /** Tries to leave the fail-stop state (a flush tick calls it); resolves either way. */
+    /** Tries to leave the fail-stop state (a flush tick calls it, backing off while it fails); resolves either way. */
     repair(): Promise<void> {
-        if (this.#blocked === undefined) return Promise.resolve();
+        if (this.#blocked === undefined || this.#options.clock.now() < this.#repairAt) return Promise.resolve();
         return this.#exclusive(() => this.#repair());
     }
 
@@ -293,9 +303,13 @@ export class CommitProtocol {
                     break;
             }
         } catch (error) {
-            this.#options.log.warn("the flush manifest is still refusing changes", { reason: blocked.reason, retry_error: messageOf(error) });
+            this.#options.log.warn("the flush manifest is still refusing changes", { reason: blocked.reason, retry_error: messageOf(error), next_try_ms: this.#repairBackoffMs });
+            this.#repairAt = this.#options.clock.now() + this.#repairBackoffMs;
+            this.#repairBackoffMs = Math.min(MAX_REPAIR_BACKOFF_MS, this.#repairBackoffMs * 2);
             return;
         }
+        this.#repairAt = 0;
+        this.#repairBackoffMs = MIN_REPAIR_BACKOFF_MS;
         this.#blocked = undefined;
         this.#options.log.info("the flush manifest takes changes again", { after: blocked.reason });
     }

@@ -51,7 +51,7 @@ export const FLUSHER_TUNING = {
 export interface FlusherDeps {
     readonly source: BufferSource;
     readonly encoder: BatchEncoder;
-    readonly commit: Pick<CommitProtocol, "stage" | "discard" | "commit" | "repair">;
+    readonly commit: Pick<CommitProtocol, "stage" | "discard" | "commit" | "repair" | "failure">;
     /** Reads a drained buffer's rows back from the WAL (to put a failed flush's rows back). */
     readonly readBack: (rows: DrainedRows) => Promise<SequencedBatch[]>;
     /** Called after every committed change (the engine purges the WAL and tells compaction). */
@@ -92,6 +92,12 @@ export interface FlusherStats {
     duplicatesMerged: number;
 }
 
+/** Told of every committed flush, for metrics: it must be cheap and must not throw. */
+export interface FlushObserver {
+    /** A change of flushed buffers committed, this long after they were drained. */
+    committed(seconds: number): void;
+}
+
 export class FlushError extends SluiceError {
     readonly code = "flush-failed";
     override readonly retryable = true;
@@ -128,13 +134,14 @@ export class Flusher {
      * Each flush under way, or failed and not yet back in its buffer: the lowest WAL sequence
      * of its rows (which are in no buffer meanwhile) and the bytes they held.
      */
-    readonly #inFlight = new Map<string, { readonly minSequence: number; readonly bytes: number }>();
+    readonly #inFlight = new Map<string, { readonly minSequence: number; readonly bytes: number; readonly oldestAppendMs: number }>();
     /** Failed flushes whose rows could not be read back yet (retried on every tick). */
     readonly #unrestored = new Map<string, Flight>();
     readonly #failures = new Map<string, Failure>();
     #running: Promise<void> | undefined;
     #timer: NodeJS.Timeout | undefined;
     #closed = false;
+    #observer: FlushObserver = { committed: () => undefined };
     readonly #stats: FlusherStats = { flushes: 0, commits: 0, files: 0, rows: 0, bytes: 0, failures: 0, duplicatesMerged: 0 };
 
     constructor(deps: FlusherDeps, options: FlusherOptions) {
@@ -169,6 +176,18 @@ export class Flusher {
         return { ...this.#stats };
     }
 
+    /** When the oldest row taken out by a flush under way arrived (Infinity when none is). */
+    get oldestInFlightAppendMs(): number {
+        let oldest = Number.POSITIVE_INFINITY;
+        for (const flight of this.#inFlight.values()) oldest = Math.min(oldest, flight.oldestAppendMs);
+        return oldest;
+    }
+
+    /** Tells `observer` of every committed flush from now on. */
+    observe(observer: FlushObserver): void {
+        this.#observer = observer;
+    }
+
     /** Failing flushes, for /health. */
     failures(): FlushFailure[] {
         const now = this.#deps.clock.now();
@@ -181,7 +200,7 @@ export class Flusher {
     /** Checks the triggers (rows, age, memory, retries due) and starts flushing if one fired. */
     nudge(): void {
         if (this.#closed || this.#running !== undefined) return;
-        if (this.#due().length === 0 && this.#unrestored.size === 0) return;
+        if (this.#due().length === 0 && this.#unrestored.size === 0 && this.#deps.commit.failure === undefined) return;
         this.#running = this.#repair()
             .then(() => this.#runDue())
             .finally(() => (this.#running = undefined));
@@ -286,7 +305,7 @@ export class Flusher {
             if (this.#inFlight.has(key)) continue;
             const bytes = buffer.bytes;
             const drained = buffer.drain();
-            this.#inFlight.set(key, { minSequence: drained.minSequence, bytes });
+            this.#inFlight.set(key, { minSequence: drained.minSequence, bytes, oldestAppendMs: drained.oldestAppendMs });
             flights.push({ key, buffer, drained, bytes, temps: [], adds: [], encodeMs: 0, merged: 0 });
         }
         for (const flight of flights) {
@@ -346,6 +365,7 @@ export class Flusher {
         }
         if (files.length > 0) {
             this.#stats.commits++;
+            this.#observer.committed((performance.now() - started) / 1000);
             this.#logCommit(
                 flights.filter((flight) => flight.error === undefined),
                 files,

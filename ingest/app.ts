@@ -1,12 +1,17 @@
 /**
  * The routes: every endpoint of DESIGN.md §5 as a function of an `HttpRequest`, independent of
- * the HTTP library that carries it. Errors become replies in the caller's API family.
+ * the HTTP library that carries it. Errors become replies in the caller's API family. Every
+ * request is counted and timed in the metrics; every rejected one (4xx, 5xx) goes to the
+ * rejection log.
  */
-import type { Logger } from "../src/log.js";
+import { performance } from "node:perf_hooks";
+import type { LogFields } from "../src/log.js";
 import { SLUICE_VERSION } from "../src/version.js";
 import { IngestError, UnavailableError } from "./errors.js";
 import { type HttpReply, type HttpRequest, type RequestHandler, jsonReply } from "./http/exchange.js";
 import { parseQuery } from "./http/query.js";
+import type { LineTally } from "./metrics.js";
+import { type RejectionLog, replyReason } from "./rejection-log.js";
 import { compactRoute, flushRoute, retentionRoute, walEntriesRoute, walPurgeRoute, walStatsRoute } from "./routes/admin.js";
 import type { AppContext } from "./routes/context.js";
 import { type ApiFamily, errorReply } from "./routes/families.js";
@@ -64,7 +69,7 @@ const health: Route = async (_request, context) => {
 };
 
 const metrics: Route = async (_request, context) => {
-    return { status: 200, headers: { "content-type": context.metrics.registry.contentType }, body: await context.metrics.registry.metrics() };
+    return { status: 200, headers: { "content-type": context.metrics.registry.contentType }, body: await context.metrics.exposition() };
 };
 
 /** Writes are refused with 503 once shutdown began (nothing of them is stored). */
@@ -94,12 +99,49 @@ const ENDPOINTS: Readonly<Record<string, Endpoint>> = {
     "/api/v1/wal/purge": { methods: { POST: walPurgeRoute }, family: "arc" },
 };
 
+/** The database a request names (`db`, `bucket`, `X-Arc-Database`), if any and readable: for the log of a rejected one. */
+function databaseNamed(request: HttpRequest): string | undefined {
+    const header = request.headers.get("x-arc-database");
+    if (header !== undefined) return header;
+    try {
+        const query = parseQuery(request.rawQuery);
+        return query.get("db") ?? query.get("bucket");
+    } catch {
+        // A query that is not valid UTF-8 (the reason of its rejection says so).
+        return undefined;
+    }
+}
+
+function rejectionFields(request: HttpRequest, reply: HttpReply, tally: LineTally, seconds: number, failure: Error | undefined): LogFields {
+    const counted = tally.accepted + tally.rejected > 0;
+    return {
+        method: request.method,
+        path: request.path,
+        reason: failure === undefined ? replyReason(reply.body) : `internal error: ${failure.message}`,
+        database: databaseNamed(request),
+        lines_accepted: counted ? tally.accepted : undefined,
+        lines_rejected: counted ? tally.rejected : undefined,
+        ms: Math.round(seconds * 10_000) / 10,
+        error: failure?.stack,
+    };
+}
+
+/** The context as one request's route sees it: the same, its lines also counted in `tally` (a prototype view: ~20 ns, where a copy took µs). */
+function forRequest(context: AppContext, tally: LineTally): AppContext {
+    const scoped = Object.create(context) as { -readonly [K in keyof AppContext]: AppContext[K] };
+    scoped.metrics = context.metrics.forRequest(tally);
+    return scoped;
+}
+
 // Invariant kept: a request to an endpoint that is not open reaches its route only with a valid
 // token, checked on the headers and query before any byte of its body is read.
-export function createApp(context: AppContext, log: Logger): RequestHandler {
+export function createApp(context: AppContext, rejections: RejectionLog): RequestHandler {
     return async (request) => {
+        const started = performance.now();
         const endpoint = Object.hasOwn(ENDPOINTS, request.path) ? ENDPOINTS[request.path] : undefined;
+        const tally: LineTally = { accepted: 0, rejected: 0 };
         let reply: HttpReply;
+        let failure: Error | undefined;
         if (endpoint === undefined) reply = jsonReply(404, { error: `no endpoint ${request.path}` });
         else {
             const route = endpoint.methods[request.method];
@@ -108,17 +150,22 @@ export function createApp(context: AppContext, log: Logger): RequestHandler {
             } else {
                 try {
                     if (endpoint.open !== true) context.auth.check(request, parseQuery(request.rawQuery));
-                    reply = await route(request, context);
+                    reply = await route(request, forRequest(context, tally));
                 } catch (error) {
-                    if (!(error instanceof IngestError)) {
-                        log.error(`${request.method} ${request.path} failed`, { error: (error as Error).stack ?? String(error) });
-                        throw error;
+                    if (error instanceof IngestError) reply = errorReply(endpoint.family, error);
+                    else {
+                        failure = error instanceof Error ? error : new Error(String(error));
+                        reply = jsonReply(500, { error: `internal error: ${failure.message}` });
                     }
-                    reply = errorReply(endpoint.family, error);
                 }
             }
         }
-        context.metrics.requests.inc({ path: endpoint === undefined ? "other" : request.path, status: reply.status });
+        const seconds = (performance.now() - started) / 1000;
+        context.metrics.request(endpoint === undefined ? "other" : request.path, reply.status, seconds);
+        if (reply.status >= 400) {
+            const answered = reply;
+            rejections.record(reply.status, request.clientAddress?.(), () => rejectionFields(request, answered, tally, seconds, failure));
+        }
         return { ...reply, headers: { ...VERSION_HEADERS, ...reply.headers } };
     };
 }

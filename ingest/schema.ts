@@ -11,7 +11,7 @@
  * every other request until it is released, so two racing requests that declare a field with
  * different types cannot both be accepted: the second gets a 400.
  */
-import { SluiceError } from "../src/errors.js";
+import { messageOf, SluiceError } from "../src/errors.js";
 import { type ColumnarBatch, TIME_COLUMN } from "../src/columnar/batch.js";
 
 /** Field column types, as in the WAL's `types` map (DESIGN.md §2). */
@@ -329,7 +329,7 @@ export class SchemaRegistry implements SchemaView {
                 }
             } catch (error) {
                 if (error instanceof SchemaSnapshotError) throw error;
-                throw new SchemaSnapshotError(`${what}: ${(error as Error).message}`, { cause: error });
+                throw new SchemaSnapshotError(`${what}: ${messageOf(error)}`, { cause: error });
             }
         });
         return registry;

@@ -12,14 +12,15 @@ import type { CommitProtocol, CommitRecovery } from "../flush/commit.js";
 import { crashPoint } from "../flush/crash-points.js";
 import type { ClosableEncoder } from "../flush/encoder.js";
 import { type BatchEncoder, Flusher } from "../flush/flusher.js";
-import { localLayout, openLocalLake } from "../flush/lake/local.js";
-import type { LocalLayout } from "../flush/lake/local-layout.js";
+import type { Lake } from "../flush/lake/lake.js";
+import { openLake } from "../flush/lake/open.js";
+import type { ObjectStore } from "../flush/storage/object-store.js";
 import { Compactor } from "../flush/upkeep/compactor.js";
 import { enforceRetention } from "../flush/upkeep/retention.js";
 import { LakeUpkeep } from "../flush/upkeep/upkeep.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { ColumnarBatch } from "./columnar/batch.js";
-import { compactionOptions, flusherOptions, schemaLimits, upkeepOptions, walWriterOptions } from "./config/components.js";
+import { compactionOptions, flusherOptions, lakeSettings, schemaLimits, upkeepOptions, walWriterOptions } from "./config/components.js";
 import type { Config } from "./config/schema.js";
 import { type DataDirLock, lockDataDir, walDirOf } from "./data-dir.js";
 import { messageOf } from "./errors.js";
@@ -44,6 +45,8 @@ export interface EngineSeams {
     readonly fileSystem?: FileSystem;
     readonly clock?: Clock;
     readonly encoder?: BatchEncoder;
+    /** Replaces the configured bucket when `storage.backend = "s3"` (an in-process store with faults). */
+    readonly objectStore?: ObjectStore;
 }
 
 export interface StartupReport {
@@ -63,6 +66,7 @@ interface Parts {
     readonly lock: DataDirLock;
     readonly schemaStore: SchemaStore;
     readonly commit: CommitProtocol;
+    readonly lake: Lake;
     /** Undefined when opened offline (`recover`). */
     readonly writer: WalWriter | undefined;
     readonly encoder: BatchEncoder;
@@ -79,7 +83,7 @@ export class Engine {
     readonly commit: CommitProtocol;
     readonly buffers: Buffers;
     readonly flusher: Flusher;
-    readonly layout: LocalLayout;
+    readonly lake: Lake;
     readonly upkeep: LakeUpkeep;
     readonly #writer: WalWriter | undefined;
     readonly #lock: DataDirLock;
@@ -95,6 +99,7 @@ export class Engine {
         this.walDir = walDirOf(parts.config.data_dir);
         this.schemaStore = parts.schemaStore;
         this.commit = parts.commit;
+        this.lake = parts.lake;
         this.#writer = parts.writer;
         this.#lock = parts.lock;
         this.#closeEncoder = parts.closeEncoder;
@@ -115,14 +120,17 @@ export class Engine {
             flusherOptions(parts.config),
         );
         this.buffers.countAlso(() => this.flusher.inFlightBytes);
-        this.layout = localLayout(this.fs, parts.config.data_dir);
         const compactor = new Compactor(
-            { layout: this.layout, commit: this.commit, worker: parts.encoderWorker, encodeOptions: parts.encoderWorker.options, log: this.log, clock: this.clock },
+            { lake: this.lake, commit: this.commit, worker: parts.encoderWorker, encodeOptions: parts.encoderWorker.options, log: this.log, clock: this.clock },
             compactionOptions(parts.config),
         );
         this.upkeep = new LakeUpkeep(
             compactor,
-            (dryRun) => enforceRetention({ layout: this.layout, commit: this.commit }, (database) => this.retentionPeriod(database), this.clock.now(), dryRun),
+            async (dryRun) => {
+                const report = await enforceRetention({ lake: this.lake, commit: this.commit }, (database) => this.retentionPeriod(database), this.clock.now(), dryRun);
+                if (!dryRun) await this.#sweep();
+                return report;
+            },
             upkeepOptions(parts.config),
             this.log,
             this.clock,
@@ -159,7 +167,8 @@ export class Engine {
             const walDir = walDirOf(config.data_dir);
             const schemaStore = await SchemaStore.open(fs, config.data_dir, log, schemaLimits(config));
             const walFloor = async () => (await listWalFiles(walDir, fs).catch(() => []))[0]?.firstSequence ?? Number.POSITIVE_INFINITY;
-            const { commit, recovery } = await openLocalLake(fs, config.data_dir, log, walFloor);
+            const { commit, recovery, lake } = await openLake(lakeSettings(config, seams.objectStore), { fs, dataDir: config.data_dir, log, clock, walFloor });
+            undo.push(() => lake.close());
             undo.push(() => commit.close());
             const writer = options.writable ? await WalWriter.open(walWriterOptions(config, walDir, commit.highestFlushed() + 1, { fileSystem: fs, clock })) : undefined;
             if (writer !== undefined) undo.push(() => writer.close());
@@ -172,6 +181,7 @@ export class Engine {
                 lock,
                 schemaStore,
                 commit,
+                lake,
                 writer,
                 encoder: seams.encoder ?? encoder,
                 encoderWorker: encoder,
@@ -281,6 +291,16 @@ export class Engine {
         }
     }
 
+    /** Deletes what other ingesters' interrupted steps left in a shared lake (a failure waits for the next check). */
+    async #sweep(): Promise<void> {
+        try {
+            const removed = await this.lake.sweep();
+            if (removed > 0) this.log.info("deleted files other ingesters left behind", { objects: removed });
+        } catch (error) {
+            this.log.warn("sweeping the lake failed; tried again at the next retention check", { error: messageOf(error) });
+        }
+    }
+
     /** The purge target of the running WAL: the active file is kept, the mark is the flusher's. */
     purgeTarget(): PurgeTarget {
         const writer = this.writer;
@@ -331,6 +351,7 @@ export class Engine {
             if (failure === undefined) await purgeAll(this.#offlinePurgeTarget());
         } finally {
             await this.commit.close();
+            await this.lake.close();
             await this.#closeEncoder();
             await this.#lock.release();
         }

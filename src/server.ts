@@ -8,10 +8,12 @@ import { createApp } from "../ingest/app.js";
 import { TokenAuthenticator } from "../ingest/auth.js";
 import { BodyBudget } from "../ingest/http/body-budget.js";
 import { checkHttpKeys, connectionLimit, processDescriptors } from "../ingest/http/limits.js";
-import { listen } from "../ingest/http/listen.js";
+import { chooseServer, listen, schemeOf } from "../ingest/http/listen.js";
 import { Metrics } from "../ingest/metrics.js";
+import { RejectionLog } from "../ingest/rejection-log.js";
 import type { AppContext } from "../ingest/routes/context.js";
-import { createEncoder } from "../flush/encoder.js";
+import { createEncoder, encoderSettings } from "../flush/encoder.js";
+import { configValue } from "./config/load.js";
 import { CONFIG_ENTRIES, type Config, type ConfigKey } from "./config/schema.js";
 import { Engine, type EngineSeams, type StartupReport } from "./engine.js";
 import { SluiceError } from "./errors.js";
@@ -63,14 +65,8 @@ function checkExposure(config: Config): void {
     );
 }
 
-function valueOf(config: Config, key: ConfigKey): unknown {
-    const dot = key.indexOf(".");
-    const record = config as unknown as Record<string, unknown>;
-    return dot < 0 ? record[key] : (record[key.slice(0, dot)] as Record<string, unknown>)[key.slice(dot + 1)];
-}
-
 function changedKeys(before: Config, after: Config): ConfigKey[] {
-    return CONFIG_ENTRIES.map(([key]) => key).filter((key) => JSON.stringify(valueOf(before, key)) !== JSON.stringify(valueOf(after, key)));
+    return CONFIG_ENTRIES.map(([key]) => key).filter((key) => JSON.stringify(configValue(before, key)) !== JSON.stringify(configValue(after, key)));
 }
 
 /** What a shutdown that ran out of time leaves unflushed, for its error message. */
@@ -91,8 +87,9 @@ function unflushed(engine: Engine): string {
 export async function startServer(config: Config, log: Logger, seams: EngineSeams = {}): Promise<RunningServer> {
     checkExposure(config);
     checkHttpKeys(config);
+    const choice = await chooseServer(config.http);
     const maxConnections = connectionLimit(config.http.max_connections, await processDescriptors());
-    const { engine, startup } = await Engine.open(config, log, createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }), seams);
+    const { engine, startup } = await Engine.open(config, log, createEncoder(encoderSettings(config)), seams);
     let accepting = true;
     let running = config;
     const { schemaStore, writer, buffers, flusher } = engine;
@@ -103,7 +100,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         buffers,
         schema: schemaStore.registry,
         auth,
-        metrics: new Metrics(writer, buffers, () => flusher.stats),
+        metrics: new Metrics({ writer, buffers, flusher, upkeep: engine.upkeep, clock: engine.clock }),
         maxBodyBytes: config.http.max_body_bytes,
         msgpackTimeUnit: config.ingest.msgpack_time_unit,
         prometheusDatabase: config.prometheus.database,
@@ -128,9 +125,10 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         },
     };
     const { http } = config;
+    const rejections = new RejectionLog(log, engine.clock);
     let server;
     try {
-        server = await listen(http.server, createApp(context, log), {
+        server = await listen(choice, createApp(context, rejections), {
             host: http.host,
             port: http.port,
             budget: new BodyBudget(http.max_inflight_body_bytes),
@@ -146,15 +144,15 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
         throw error;
     }
     const host = server.host.includes(":") ? `[${server.host}]` : server.host;
-    const url = `http://${host}:${server.port}`;
-    if (http.server === "node") {
-        log.info(`http limits: ${maxConnections} connections, ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes`);
-    } else {
-        log.info(
-            `http limits: ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes; connections are not capped on hyper-express (uWS closes idle ones after 10 s)`,
-        );
-    }
-    log.info(`listening on ${url}`);
+    const url = `${schemeOf(choice)}://${host}:${server.port}`;
+    // One line, the URL followed by a space: `listening on (https?://\S+)` finds it in either log format.
+    const limits =
+        http.server === "node"
+            ? `${maxConnections} connections, ${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes`
+            : `${http.max_inflight_body_bytes} body bytes in memory, bodies up to ${http.max_body_bytes} bytes; connections are not capped on hyper-express (uWS closes idle ones after 10 s)`;
+    log.info(`listening on ${url} (http limits: ${limits})`, { url });
+    if (schemeOf(choice) === "http" && !LOOPBACK.test(http.host))
+        log.warn("plain HTTP beyond loopback: tokens and data travel in clear text (set http.tls_cert_file and http.tls_key_file)");
     let closing: Promise<void> | undefined;
     return {
         url,
@@ -166,6 +164,7 @@ export async function startServer(config: Config, log: Logger, seams: EngineSeam
                 accepting = false;
                 const work = (async () => {
                     await server.close();
+                    rejections.close();
                     await engine.shutdown();
                 })();
                 let timer: NodeJS.Timeout | undefined;

@@ -4,7 +4,8 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { shebangNodeFlags } from "./helpers/sluice-process.js";
 import { NO_CHANGE } from "../flush/commit.js";
-import { openLocalLake } from "../flush/lake/local.js";
+import { openLake } from "../flush/lake/open.js";
+import { systemClock } from "../src/clock.js";
 import { nodeFileSystem } from "../src/fs/file-system.js";
 import { silentLogger } from "../src/log.js";
 import { listWalFiles } from "../src/wal/files.js";
@@ -132,7 +133,7 @@ describe("sluice CLI", () => {
     it("wal purge deletes offline what the flush manifest says is in Parquet", async () => {
         await writeWal(6, 1200);
         const files = await listWalFiles(wal());
-        const { commit } = await openLocalLake(nodeFileSystem, data, silentLogger, async () => 0);
+        const { commit } = await openLake({ backend: "local" }, { fs: nodeFileSystem, dataDir: data, log: silentLogger, clock: systemClock, walFloor: async () => 0 });
         // Everything of db/cpu and other/mem up to the second file's first entry is flushed.
         const through = files[1]!.firstSequence - 1;
         for (const [database, measurement] of [

@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CommitProtocol, CommitBlockedError, CommitUncertainError, type LakeChange, NO_CHANGE } from "../flush/commit.js";
-import { openLocalLake } from "../flush/lake/local.js";
+import { RETIRED_KEEP_MS } from "../flush/lake/local-layout.js";
+import { openLake } from "../flush/lake/open.js";
+import { ManualClock } from "../src/clock.js";
 import { manifestPathOf, tempDirOf } from "../flush/layout.js";
 import type { LegacyCommitRecord, PartitionRef } from "../flush/manifest/records.js";
 import type { FileSystem } from "../src/fs/file-system.js";
@@ -36,7 +38,8 @@ async function visible(data: string): Promise<string[]> {
 describe("commit protocol", () => {
     let data: string;
     let cleanup: () => Promise<void>;
-    const open = (fs: FileSystem = nodeFileSystem, floor = 0) => openLocalLake(fs, data, silentLogger, async () => floor);
+    const clock = new ManualClock();
+    const open = (fs: FileSystem = nodeFileSystem, floor = 0) => openLake({ backend: "local" }, { fs, dataDir: data, log: silentLogger, clock, walFloor: async () => floor });
     beforeEach(async () => ({ path: data, cleanup } = await tempDir()));
     afterEach(() => cleanup());
 
@@ -60,6 +63,30 @@ describe("commit protocol", () => {
         expect(reopened.flushedThrough("db", "m")).toBe(42);
         expect(recovery).toEqual({ finishedCommits: 0, discardedTemps: 0 });
         await reopened.close();
+    });
+
+    it("keeps a replaced partition's old files outside the lake until RETIRED_KEEP_MS passed (a listing begun before the swap reads them whole), then sweeps them", async () => {
+        const { commit, lake } = await open();
+        await commit.commit(await staged(commit, "x.parquet", 1));
+        await commit.commit(await staged(commit, "y.parquet", 2));
+        const temp = await commit.stage(Buffer.from("PAR1"));
+        await commit.commit({ ...NO_CHANGE, replaces: [{ partition: HOUR, inputs: ["x.parquet", "y.parquet"], outputs: [{ temp, name: "z.parquet", rows: 2, bytes: 4 }] }] });
+        expect(await visible(data)).toEqual(["z.parquet"]);
+        const retired = await filesUnder(join(data, "flush", "stage"));
+        expect(retired.map((path) => path.split("/").at(-1)).sort()).toEqual(["x.parquet", "y.parquet"]);
+        expect(await lake.sweep()).toBe(0);
+        clock.advance(RETIRED_KEEP_MS - 1);
+        expect(await lake.sweep()).toBe(0);
+        clock.advance(1);
+        expect(await lake.sweep()).toBe(1);
+        expect(await filesUnder(join(data, "flush", "stage"))).toEqual([]);
+        // A restart deletes what a stop left there at once.
+        await commit.commit({ ...NO_CHANGE, drops: [HOUR] });
+        expect(await filesUnder(join(data, "flush", "stage"))).toHaveLength(1);
+        await commit.close();
+        const reopened = await open();
+        expect(await filesUnder(join(data, "flush", "stage"))).toEqual([]);
+        await reopened.commit.close();
     });
 
     it("on open finishes a recorded change whose files were not moved yet, deletes temps no record names, cuts a torn tail", async () => {
@@ -138,7 +165,11 @@ describe("commit protocol", () => {
         // Fail-stop: nothing else commits while the manifest's last bytes are uncertain.
         fs.failNext("create", "EMFILE", 1, /manifest\.log\.tmp$/);
         await expect(commit.commit(await staged(commit, "c.parquet", 3))).rejects.toBeInstanceOf(CommitBlockedError);
-        // The next repair rewrites the manifest without the uncertain record: it is settled as not committed.
+        // The next repair (background repairs back off after a failure) rewrites the manifest without
+        // the uncertain record: it is settled as not committed.
+        await commit.repair();
+        expect(commit.failure).toMatch(/could not be undone/);
+        clock.advance(1000);
         await commit.repair();
         expect(commit.failure).toBeUndefined();
         await (failure as CommitUncertainError).settled;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "smol-toml";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config/load.js";
+import { ConfigError, loadConfig, resolveConfig } from "../src/config/load.js";
 import { CONFIG_ENTRIES, CONFIG_FLAGS, type HttpServer, envVarName } from "../src/config/schema.js";
 import { SluiceError } from "../src/errors.js";
 import type { SyncMode } from "../src/wal/writer.js";
@@ -61,6 +61,8 @@ describe("loadConfig", () => {
         expect(config).toEqual({
             data_dir: "./data",
             shutdown_timeout_ms: 30_000,
+            node_id: "",
+            log: { level: "info", format: "json" },
             http: {
                 host: "127.0.0.1",
                 port: 8086,
@@ -72,6 +74,8 @@ describe("loadConfig", () => {
                 headers_timeout_ms: 10_000,
                 request_timeout_ms: 120_000,
                 keep_alive_timeout_ms: 65_000,
+                tls_cert_file: "",
+                tls_key_file: "",
             },
             auth: { tokens: [] },
             wal: { sync_mode: "fdatasync", sync_interval_ms: 100, max_file_bytes: 64 * 1024 ** 2, max_file_age_ms: 600_000 },
@@ -79,6 +83,9 @@ describe("loadConfig", () => {
             dedup: { enabled: true },
             prometheus: { database: "prometheus" },
             flush: { max_rows: 1_000_000, max_age_ms: 60_000, worker_nice: 0 },
+            parquet: { time_unit: "ns" },
+            storage: { backend: "local" },
+            s3: { endpoint: "", bucket: "", prefix: "", region: "us-east-1", force_path_style: false, access_key_id: "", secret_access_key: "", lease_ttl_ms: 30_000 },
             compaction: { enabled: true, interval_ms: 60_000, min_files: 8, max_delay_ms: 600_000, max_rows_per_file: 1_000_000 },
             retention: { period: 0, check_interval_ms: 60_000, databases: {} },
         });
@@ -90,6 +97,7 @@ describe("loadConfig", () => {
         expectTypeOf(config.wal.sync_mode).toEqualTypeOf<SyncMode>();
         expectTypeOf(config.auth.tokens).toEqualTypeOf<readonly string[]>();
         expectTypeOf(config.http.allow_unauthenticated).toEqualTypeOf<boolean>();
+        expectTypeOf(config.parquet.time_unit).toEqualTypeOf<"ns" | "us">();
     });
 
     it("applies defaults < file < environment < flags, key by key", async () => {
@@ -116,8 +124,20 @@ max_rows = 10
         expect(config.data_dir).toBe("/from/flag");
     });
 
-    it("ignores unknown SLUICE_* environment variables", () => {
-        expect(loadConfig({ env: { SLUICE_HTTP_PROT: "x", SLUICE_FOO: "y" } })).toEqual(loadConfig({ env: {} }));
+    it("refuses unknown SLUICE_* environment variables, naming the closest key", () => {
+        expect(envError({ SLUICE_HTTP_PROT: "9000" })).toBe(
+            "unknown environment variable SLUICE_HTTP_PROT (did you mean SLUICE_HTTP_PORT, for http.port?): every SLUICE_ variable must name a configuration key (config/default.toml lists them)",
+        );
+        expect(envError({ SLUICE_WAL_SYNCMODE: "off", SLUICE_FLUSH_MAX_ROW: "1", SLUICE_HTTP_PORT: "1" })).toBe(
+            "unknown environment variables SLUICE_FLUSH_MAX_ROW (did you mean SLUICE_FLUSH_MAX_ROWS, for flush.max_rows?), SLUICE_WAL_SYNCMODE (did you mean SLUICE_WAL_SYNC_MODE, for wal.sync_mode?): every SLUICE_ variable must name a configuration key (config/default.toml lists them)",
+        );
+        // A variable that is unset is not there.
+        expect(loadConfig({ env: { SLUICE_HTTP_PROT: undefined } })).toEqual(loadConfig({ env: {} }));
+    });
+
+    it("accepts the SLUICE_* variables the crash tests set, and other software's variables", () => {
+        const env = { SLUICE_TEST_CRASH_AT: "after-drop", SLUICE_CRASH_SEED: "42", SLUICEWAY: "x", OTHER: "y", sluice_http_prot: "z" };
+        expect(loadConfig({ env })).toEqual(loadConfig({ env: {} }));
     });
 
     it("reads process.env when no environment is given", () => {
@@ -153,8 +173,11 @@ describe("validation errors name the key, the source, the value and what is expe
             const typed = await toml(`[http]\nport = ${value}\n`);
             expect(errorOf(() => loadConfig({ file: typed, env: {} })).message).toContain(`http.port = ${value} in ${typed}`);
         }
-        expect(errorOf(() => loadConfig({ env: {}, flags: { "http.port": "x" } })).message).toBe('--port="x": http.port must be an integer from 0 to 65535');
-        expect(errorOf(() => loadConfig({ env: {}, flags: { "flush.max_rows": 1.5 } })).message).toBe("flag flush.max_rows=1.5: flush.max_rows must be an integer of at least 1");
+        expect(errorOf(() => loadConfig({ env: {}, flags: { "http.port": "x" }, flagNames: { "http.port": "--port" } })).message).toBe(
+            '--port="x": http.port must be an integer from 0 to 65535',
+        );
+        expect(errorOf(() => loadConfig({ env: {}, flags: { "http.port": "-1" } })).message).toBe('--set http.port="-1": http.port must be an integer from 0 to 65535');
+        expect(errorOf(() => loadConfig({ env: {}, flags: { "flush.max_rows": 1.5 } })).message).toBe("--set flush.max_rows=1.5: flush.max_rows must be an integer of at least 1");
     });
 
     it("accepts integers with _ separators from the environment and flags", () => {
@@ -169,6 +192,8 @@ describe("validation errors name the key, the source, the value and what is expe
         const file = await toml('[http]\nserver = "express"\n');
         expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`http.server = "express" in ${file}: http.server must be one of node, hyper-express`);
         expect(loadConfig({ env: { SLUICE_HTTP_SERVER: "hyper-express" } }).http.server).toBe("hyper-express");
+        expect(envError({ SLUICE_PARQUET_TIME_UNIT: "ms" })).toBe('SLUICE_PARQUET_TIME_UNIT="ms": parquet.time_unit must be one of ns, us');
+        expect(loadConfig({ env: { SLUICE_PARQUET_TIME_UNIT: "us" } }).parquet.time_unit).toBe("us");
     });
 
     it("booleans", async () => {
@@ -180,10 +205,14 @@ describe("validation errors name the key, the source, the value and what is expe
     });
 
     it("strings", async () => {
-        expect(envError({ SLUICE_DATA_DIR: "" })).toBe('SLUICE_DATA_DIR="": data_dir must be a non-empty string');
+        expect(envError({ SLUICE_DATA_DIR: "" })).toBe(
+            "SLUICE_DATA_DIR is empty: data_dir must be a non-empty string (unset the variable to keep the value from the file or the default)",
+        );
         const file = await toml("data_dir = 5\n");
         expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`data_dir = 5 in ${file}: data_dir must be a non-empty string`);
-        expect(errorOf(() => loadConfig({ env: {}, flags: { "http.host": 1 } })).message).toBe("--host=1: http.host must be a non-empty string");
+        expect(errorOf(() => loadConfig({ env: {}, flags: { "http.host": 1 }, flagNames: { "http.host": "--host" } })).message).toBe(
+            "--host=1: http.host must be a non-empty string",
+        );
     });
 
     it("durations and tables of durations", async () => {
@@ -214,7 +243,47 @@ describe("validation errors name the key, the source, the value and what is expe
     });
 
     it("rejects a flag that is not a key", () => {
-        expect(errorOf(() => loadConfig({ env: {}, flags: { port: 1 } })).message).toBe('unknown configuration key "port" given as a flag');
+        expect(errorOf(() => loadConfig({ env: {}, flags: { "http.prot": 1 } })).message).toBe('--set http.prot: unknown configuration key "http.prot" (did you mean http.port?)');
+    });
+});
+
+describe("where each value comes from", () => {
+    it("names the default, the file, the variable or the flag as given, for every key", async () => {
+        const file = await toml('data_dir = "/from/file"\n[http]\nport = 1001\n[wal]\nsync_mode = "fsync"\n');
+        const { config, origins } = resolveConfig({
+            file,
+            env: { SLUICE_HTTP_PORT: "1002", SLUICE_WAL_SYNC_MODE: "async" },
+            flags: { "http.port": "1003", "flush.max_rows": "5" },
+            flagNames: { "http.port": "--port" },
+        });
+        expect(config.http.port).toBe(1003);
+        expect(Object.fromEntries(origins)).toMatchObject({
+            data_dir: { kind: "file", path: file },
+            "http.port": { kind: "flag", flag: "--port" },
+            "wal.sync_mode": { kind: "env", variable: "SLUICE_WAL_SYNC_MODE" },
+            "flush.max_rows": { kind: "flag", flag: "--set flush.max_rows" },
+            "http.host": { kind: "default" },
+        });
+        expect([...origins.keys()]).toEqual(CONFIG_ENTRIES.map(([key]) => key));
+    });
+});
+
+describe("empty values", () => {
+    it("say that the variable or the flag is empty", () => {
+        expect(envError({ SLUICE_HTTP_PORT: "" })).toBe(
+            "SLUICE_HTTP_PORT is empty: http.port must be an integer from 0 to 65535 (unset the variable to keep the value from the file or the default)",
+        );
+        expect(envError({ SLUICE_WAL_SYNC_MODE: "" })).toMatch(/^SLUICE_WAL_SYNC_MODE is empty: wal.sync_mode must be one of /);
+        expect(errorOf(() => loadConfig({ env: {}, flags: { "http.port": "" } })).message).toBe(
+            "--set http.port is empty: http.port must be an integer from 0 to 65535 (leave the flag out to keep the value from the file or the default)",
+        );
+    });
+
+    it("are a value where the key allows one: no tokens, no TLS files", () => {
+        const config = loadConfig({ env: { SLUICE_AUTH_TOKENS: "", SLUICE_HTTP_TLS_CERT_FILE: "", SLUICE_HTTP_TLS_KEY_FILE: "" } });
+        expect(config.auth.tokens).toEqual([]);
+        expect(config.http.tls_cert_file).toBe("");
+        expect(loadConfig({ env: { SLUICE_HTTP_TLS_CERT_FILE: "/etc/sluice/cert.pem" } }).http.tls_cert_file).toBe("/etc/sluice/cert.pem");
     });
 });
 
@@ -247,13 +316,13 @@ describe("byte sizes", () => {
 describe("config files", () => {
     it("reject an unknown key, naming it", async () => {
         const file = await toml("[http]\nprot = 1\n");
-        expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`${file}: unknown key http.prot`);
-        const top = await toml("colour = 1\n");
-        expect(errorOf(() => loadConfig({ file: top, env: {} })).message).toBe(`${top}: unknown key colour`);
+        expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`${file}: unknown key http.prot (did you mean http.port?)`);
+        const top = await toml("data_dri = 1\n");
+        expect(errorOf(() => loadConfig({ file: top, env: {} })).message).toBe(`${top}: unknown key data_dri (did you mean data_dir?)`);
         const quoted = await toml('"http.port" = 1\n');
-        expect(errorOf(() => loadConfig({ file: quoted, env: {} })).message).toBe(`${quoted}: unknown key "http.port"`);
+        expect(errorOf(() => loadConfig({ file: quoted, env: {} })).message).toContain(`${quoted}: unknown key "http.port" (did you mean `);
         const nested = await toml("[http.tls]\ncert = 'x'\n");
-        expect(errorOf(() => loadConfig({ file: nested, env: {} })).message).toBe(`${nested}: unknown key http.tls`);
+        expect(errorOf(() => loadConfig({ file: nested, env: {} })).message).toContain(`${nested}: unknown key http.tls (did you mean http.`);
     });
 
     it("reject an unknown section, and a section that is not a table", async () => {

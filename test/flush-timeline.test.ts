@@ -5,9 +5,9 @@ describe("bench: FlushTimeline", () => {
     it("dates each flush from its log line and splits request latency by overlap", () => {
         const timeline = new FlushTimeline();
         // A line split across chunks, a line that is not a flush, two flushes.
-        timeline.onOutput("listening on http://127.0.0.1:1\nflushed database=db measurement=cpu rows=10 ", 900);
-        timeline.onOutput("files=1 bytes=5 wal_seq=0-1 encode_ms=80 ms=100\n", 1000);
-        timeline.onOutput("flushed database=db measurement=cpu rows=10 files=1 bytes=5 wal_seq=2-3 encode_ms=40 ms=50\n", 2000);
+        timeline.onOutput('{"level":"info","msg":"listening on http://127.0.0.1:1"}\n{"level":"info","database":"db","measurement":"cpu","rows":10,', 900);
+        timeline.onOutput('"files":1,"bytes":5,"wal_seq":"0-1","encode_ms":80,"ms":100,"msg":"flushed"}\n', 1000);
+        timeline.onOutput('{"level":"info","database":"db","rows":10,"files":1,"bytes":5,"wal_seq":"2-3","encode_ms":40,"ms":50,"msg":"flushed"}\n', 2000);
         expect(timeline.flushes).toEqual([
             { start: 900, end: 1000 },
             { start: 1950, end: 2000 },

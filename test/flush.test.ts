@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CommitProtocol } from "../flush/commit.js";
-import { openLocalLake } from "../flush/lake/local.js";
+import { openLake } from "../flush/lake/open.js";
 import { type ClosableEncoder, createEncoder } from "../flush/encoder.js";
 import { type BatchEncoder, Flusher, type FlusherOptions } from "../flush/flusher.js";
 import { Buffers } from "../ingest/buffer/buffers.js";
@@ -37,7 +37,7 @@ describe("flusher", () => {
     beforeEach(async () => {
         ({ path: data, cleanup } = await tempDir());
         writer = await WalWriter.open(walOptions({ dir: join(data, "wal"), syncMode: "off" }));
-        ({ commit } = await openLocalLake(nodeFileSystem, data, silentLogger, async () => 0));
+        ({ commit } = await openLake({ backend: "local" }, { fs: nodeFileSystem, dataDir: data, log: silentLogger, clock: systemClock, walFloor: async () => 0 }));
     });
     afterEach(async () => {
         await writer.close();

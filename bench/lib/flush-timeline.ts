@@ -1,7 +1,8 @@
 /**
  * Request latency split by whether a flush ran while the request was in flight. Sluice logs one
- * `flushed … ms=N` line on stdout as each flush ends, which dates that flush as [end − N, end] on
- * this process's `performance.now()` clock (late by the pipe's delay, a millisecond or so).
+ * `{"msg":"flushed",…,"ms":N}` line on stdout as each flush ends (the default JSON log format),
+ * which dates that flush as [end − N, end] on this process's `performance.now()` clock (late by
+ * the pipe's delay, a millisecond or so).
  */
 import { performance } from "node:perf_hooks";
 import { LatencyReservoir } from "./latency.js";
@@ -23,7 +24,12 @@ export interface LatencySplit {
     readonly otherwise: LatencyShare;
 }
 
-const FLUSHED_LINE = /^flushed .*\bms=(\d+(?:\.\d+)?)\s*$/;
+/** How long the flush a log line reports took, in ms, if the line is a `flushed` event. */
+function flushMs(line: string): number | undefined {
+    if (!line.startsWith("{")) return undefined;
+    const event = JSON.parse(line) as { msg?: unknown; ms?: unknown };
+    return event.msg === "flushed" && typeof event.ms === "number" ? event.ms : undefined;
+}
 
 function share(latencies: readonly number[]): LatencyShare {
     // A reservoir as large as the sample keeps every value: the percentile is exact.
@@ -44,8 +50,8 @@ export class FlushTimeline {
         const lines = (this.#partial + chunk.toString()).split("\n");
         this.#partial = lines.pop()!;
         for (const line of lines) {
-            const match = FLUSHED_LINE.exec(line);
-            if (match !== null) this.flushes.push({ start: now - Number(match[1]), end: now });
+            const ms = flushMs(line);
+            if (ms !== undefined) this.flushes.push({ start: now - ms, end: now });
         }
     }
 

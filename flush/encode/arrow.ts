@@ -6,7 +6,8 @@
  * may take its rows through an order of its own (point identity: a merged point's value of a
  * field comes from the latest of its rows that has one).
  * `time` → Timestamp(ns) without a time zone, not nullable (Parquet TIMESTAMP(NANOS,
- * isAdjustedToUTC=false), which DuckDB reads as exact TIMESTAMP_NS); tags and string fields →
+ * isAdjustedToUTC=false), which DuckDB reads as exact TIMESTAMP_NS); in the `us` layout
+ * Timestamp(µs) the same way, followed by the Int16 nanoseconds column (time-unit.ts); tags and string fields →
  * Dictionary<Utf8, Int32>; `f` Float64, `i` Int64, `u` Uint64, `b` Bool; validity → null bitmap.
  */
 import {
@@ -15,12 +16,14 @@ import {
     Dictionary,
     Field,
     Float64,
+    Int16,
     Int32,
     Int64,
     RecordBatch,
     Schema,
     Struct,
     Table,
+    TimestampMicrosecond,
     TimestampNanosecond,
     Uint64,
     Utf8,
@@ -33,6 +36,7 @@ import { EncodeFailedError } from "./errors.js";
 import { type GatheredStrings, gatherBits, gatherStrings, gatherTag, gatherValidity, gatherWide } from "./gather.js";
 import { int64Words } from "./hour.js";
 import type { RankedDictionary } from "./sort.js";
+import { type TimeLayout, splitMicros } from "./time-unit.js";
 
 /** An Arrow Utf8 vector of `values` (UTF-8 bytes plus Int32 offsets). */
 export function utf8Vector(values: readonly string[]): Vector<Utf8> {
@@ -109,12 +113,13 @@ export interface ArrowRows {
 /**
  * The Arrow table of `order`'s rows of `batch` (all rows in place when `order` is undefined);
  * a field in `fieldOrders` takes its rows through that order instead (same length).
- * `tags` are the ranked tag dictionaries from `orderRows`.
+ * `tags` are the ranked tag dictionaries from `orderRows`; `layout` how `time` is written.
  */
 export function buildArrowTable(
     batch: ColumnarBatch,
     tags: readonly RankedDictionary[],
     order: Uint32Array | undefined,
+    layout: TimeLayout,
     fieldOrders?: ReadonlyMap<string, Uint32Array>,
 ): ArrowRows {
     const rows = order === undefined ? batch.rows : order.length;
@@ -123,8 +128,17 @@ export function buildArrowTable(
     const buffers = new DistinctBuffers();
 
     const time = buffers.own(gatherWide((batch.columns.get(TIME_COLUMN) as TimeColumn).values, order, (b, l) => new BigInt64Array(b, 0, l)));
-    fields.push(new Field(TIME_COLUMN, new TimestampNanosecond(), false));
-    children.push(makeData({ type: new TimestampNanosecond(), length: rows, nullCount: 0, data: time }));
+    if (layout.unit === "ns") {
+        fields.push(new Field(TIME_COLUMN, new TimestampNanosecond(), false));
+        children.push(makeData({ type: new TimestampNanosecond(), length: rows, nullCount: 0, data: time }));
+    } else {
+        const { micros, nanos } = splitMicros(time);
+        fields.push(new Field(TIME_COLUMN, new TimestampMicrosecond(), false), new Field(layout.nanosColumn, new Int16(), false));
+        children.push(
+            makeData({ type: new TimestampMicrosecond(), length: rows, nullCount: 0, data: micros }),
+            makeData({ type: new Int16(), length: rows, nullCount: 0, data: nanos }),
+        );
+    }
 
     batch.tags.forEach((name, t) => {
         const column = batch.columns.get(name) as StringColumn;

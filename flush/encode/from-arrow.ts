@@ -2,10 +2,13 @@
  * An Arrow table read back from Parquet → the columnar batch every stage shares (the inverse of
  * arrow.ts): `time` TimestampNanosecond, strings (dictionary-coded or plain Utf8) as dictionary
  * codes, float64, int64, uint64 and booleans as typed arrays, Arrow's null bitmaps as validity.
+ * A `time` in microseconds (`parquet.time_unit = "us"`) comes back in nanoseconds, joined with the
+ * file's nanoseconds column, which is not a field.
  */
-import { type Data, DataType, type Table, Type } from "apache-arrow";
+import { type Data, DataType, type Table, TimeUnit, Type } from "apache-arrow";
 import { type Column, type ColumnarBatch, TIME_COLUMN, bitmapBytes } from "../../src/columnar/batch.js";
 import { EncodeInputError } from "./errors.js";
+import { joinMicros } from "./time-unit.js";
 
 /** The validity of `data` as a fresh bitmap starting at row 0, or undefined when every row has a value. */
 function validityOf(data: Data): Uint8Array | undefined {
@@ -69,12 +72,35 @@ function utf8At(data: Data, i: number): string {
     return decoder.decode(bytes.subarray(offsets[data.offset + i], offsets[data.offset + i + 1]));
 }
 
+/**
+ * The `time` column of a table in nanoseconds: a TIMESTAMP(NANOS) as it is; a TIMESTAMP(MICROS)
+ * joined with the Int16 column `nanosColumn` (the footer's `sluice:time_nanos`; none: 0 ns past
+ * each microsecond). Other units are refused: Sluice never writes them.
+ */
+export function timeNanosOf(table: Table, nanosColumn: string | undefined): BigInt64Array {
+    const data: Data | undefined = table.getChild(TIME_COLUMN)?.data[0];
+    if (data === undefined) throw new EncodeInputError(`no "${TIME_COLUMN}" column`);
+    if (!DataType.isTimestamp(data.type)) throw new EncodeInputError(`column "${TIME_COLUMN}" is ${Type[data.type.typeId]}, not a timestamp`);
+    const values = valuesOf(data, (n) => new BigInt64Array(n));
+    if (data.nullCount > 0) throw new EncodeInputError(`column "${TIME_COLUMN}" has ${data.nullCount} nulls`);
+    switch (data.type.unit) {
+        case TimeUnit.NANOSECOND:
+            return values;
+        case TimeUnit.MICROSECOND: {
+            if (nanosColumn === undefined) return joinMicros(values, undefined, TIME_COLUMN);
+            const nanos: Data | undefined = table.getChild(nanosColumn)?.data[0];
+            if (nanos === undefined || !DataType.isInt(nanos.type) || nanos.type.bitWidth > 32 || nanos.nullCount > 0)
+                throw new EncodeInputError(`the nanoseconds column "${nanosColumn}" named by the footer is missing or not a non-null integer column`);
+            const extra = (nanos.values as Int16Array | Int32Array).subarray(nanos.offset, nanos.offset + nanos.length);
+            return joinMicros(values, extra, `columns "${TIME_COLUMN}" and "${nanosColumn}"`);
+        }
+        default:
+            throw new EncodeInputError(`column "${TIME_COLUMN}" is in ${TimeUnit[data.type.unit].toLowerCase()}s; Sluice reads only nano- and microseconds`);
+    }
+}
+
 function columnOf(name: string, data: Data): Column {
     const type = data.type.typeId;
-    if (name === TIME_COLUMN) {
-        if (type !== Type.Timestamp) throw new EncodeInputError(`column "${TIME_COLUMN}" is ${Type[type]}, not a timestamp`);
-        return { type: "t", values: valuesOf(data, (n) => new BigInt64Array(n)) };
-    }
     const valid = validityOf(data);
     const withValidity = <C extends Column>(column: C): C => (valid === undefined ? column : { ...column, valid });
     switch (type) {
@@ -93,16 +119,16 @@ function columnOf(name: string, data: Data): Column {
     }
 }
 
-// Invariant kept: the batch holds exactly the table's rows and values, nulls as nulls, and
-// owns its memory (nothing aliases the table's buffers).
-export function columnarFromArrow(table: Table, measurement: string, tags: readonly string[]): ColumnarBatch {
+// Invariant kept: the batch holds exactly the table's rows and values (times in exact
+// nanoseconds), nulls as nulls, and owns its memory (nothing aliases the table's buffers).
+export function columnarFromArrow(table: Table, measurement: string, tags: readonly string[], nanosColumn?: string): ColumnarBatch {
     if (table.batches.length > 1) throw new EncodeInputError("expected one record batch per read");
-    const columns = new Map<string, Column>();
+    const columns = new Map<string, Column>([[TIME_COLUMN, { type: "t", values: timeNanosOf(table, nanosColumn) }]]);
     for (const field of table.schema.fields) {
+        if (columns.has(field.name) || field.name === nanosColumn) continue;
         const data: Data | undefined = table.getChild(field.name)?.data[0];
         if (data === undefined) continue;
         columns.set(field.name, columnOf(field.name, data));
     }
-    if (!columns.has(TIME_COLUMN)) throw new EncodeInputError(`no "${TIME_COLUMN}" column`);
     return { measurement, rows: table.numRows, tags: tags.filter((tag) => columns.has(tag)), columns };
 }

@@ -157,8 +157,9 @@ export async function mergeParquetFiles(request: MergeRequest, options: EncodeOp
 /** Files written by Sluice 0.1 (tags in arrival order): every row read, then encoded (sorted, merged) at once. */
 async function mergeInMemory(request: MergeRequest, options: EncodeOptions, facts: readonly ParquetFacts[]): Promise<MergeResult> {
     const segments: ColumnarBatch[] = [];
-    for (const [i, path] of request.inputs.entries())
-        for await (const batch of readParquetBatches(path, request.measurement, facts[i]!.tags, request.batchRows)) segments.push(batch);
+    for (const [i, path] of request.inputs.entries()) {
+        for await (const batch of readParquetBatches(path, request.measurement, facts[i]!, request.batchRows)) segments.push(batch);
+    }
     const rowsIn = segments.reduce((sum, batch) => sum + batch.rows, 0);
     const { minSequence, maxSequence } = sequenceRange(facts);
     const encoded = encodeParquet({ database: request.database, segments, minSequence, maxSequence }, options);
@@ -185,7 +186,7 @@ async function mergeSlice(request: MergeRequest, options: EncodeOptions, facts: 
     const tags = [...new Set(facts.flatMap((fact) => fact.tags))].sort(compareCodePoints);
     const order = new KeyOrder(tags);
     const { minSequence, maxSequence } = sequenceRange(facts);
-    const cursors = request.inputs.map((path, i) => new Cursor(path, readParquetBatches(path, request.measurement, facts[i]!.tags, request.batchRows), order, slice));
+    const cursors = request.inputs.map((path, i) => new Cursor(path, readParquetBatches(path, request.measurement, facts[i]!, request.batchRows), order, slice));
     const files: MergedFile[] = [];
     let pending: ColumnarBatch[] = [];
     let pendingRows = 0;

@@ -23,6 +23,7 @@ import { hourLabels } from "./hour.js";
 import { mergeDuplicates } from "./dedup.js";
 import { footerMetadata, withTimeRange } from "./footer.js";
 import { compareCodePoints, orderRows } from "./sort.js";
+import { timeLayout } from "./time-unit.js";
 import {
     type Compression,
     type EncodeInput,
@@ -32,6 +33,7 @@ import {
     type ResolvedEncodeOptions,
     ENCODE_DEFAULTS,
     TIME_ENCODINGS,
+    TIME_UNITS,
     isCompression,
 } from "./types.js";
 
@@ -47,6 +49,7 @@ export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOpti
         maxRowGroupRows: options.maxRowGroupRows ?? ENCODE_DEFAULTS.maxRowGroupRows,
         timeEncoding: options.timeEncoding ?? ENCODE_DEFAULTS.timeEncoding,
         dedup: options.dedup ?? ENCODE_DEFAULTS.dedup,
+        timeUnit: options.timeUnit ?? ENCODE_DEFAULTS.timeUnit,
         sluiceVersion: options.sluiceVersion,
     };
     if (!isCompression(resolved.compression)) throw new EncodeInputError(`compression "${String(resolved.compression)}" is not one of zstd, snappy, none`);
@@ -55,6 +58,9 @@ export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOpti
     }
     if (!(TIME_ENCODINGS as readonly string[]).includes(resolved.timeEncoding)) {
         throw new EncodeInputError(`timeEncoding "${resolved.timeEncoding}" is not one of ${TIME_ENCODINGS.join(", ")}`);
+    }
+    if (!(TIME_UNITS as readonly string[]).includes(resolved.timeUnit)) {
+        throw new EncodeInputError(`timeUnit "${resolved.timeUnit}" is not one of ${TIME_UNITS.join(", ")}`);
     }
     if (typeof resolved.sluiceVersion !== "string" || resolved.sluiceVersion.length === 0) throw new EncodeInputError("sluiceVersion is missing");
     return resolved;
@@ -130,7 +136,8 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
     const batch = checkedBatch(input);
     lap("joinMs");
     if (batch.rows === 0) return [];
-    const metadata = footerMetadata(input, batch, resolved);
+    const layout = timeLayout(resolved.timeUnit, batch.columns);
+    const metadata = footerMetadata(input, batch, resolved, layout);
     try {
         const order = orderRows(batch);
         const merged = resolved.dedup ? mergeDuplicates(batch, order) : undefined;
@@ -140,7 +147,7 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
         for (const [index, range] of (merged?.hours ?? order.hours).entries()) {
             const rowsInOrder = permutation?.subarray(range.start, range.end);
             const fieldOrders = merged === undefined ? undefined : new Map([...merged.fieldOrders].map(([name, rows]) => [name, rows.subarray(range.start, range.end)]));
-            const arrow = buildArrowTable(batch, order.tags, rowsInOrder, fieldOrders);
+            const arrow = buildArrowTable(batch, order.tags, rowsInOrder, layout, fieldOrders);
             lap("arrowMs");
             const wasmTable = WasmTable.fromIPCStream(tableToIPC(arrow.table, "stream"));
             lap("ipcMs");

@@ -7,7 +7,7 @@ import { openAsBlob } from "node:fs";
 import { tableFromIPC } from "apache-arrow";
 import { ParquetFile, type RecordBatch as WasmRecordBatch } from "parquet-wasm/node";
 import { type ColumnarBatch, TIME_COLUMN } from "../../src/columnar/batch.js";
-import { columnarFromArrow } from "./from-arrow.js";
+import { columnarFromArrow, timeNanosOf } from "./from-arrow.js";
 import { FOOTER_KEYS } from "./footer.js";
 
 /** What a file's footer says (Sluice writes every key; a foreign file may lack them). */
@@ -18,6 +18,8 @@ export interface ParquetFacts {
     /** `sluice:wal_seq` */
     readonly minSequence: number | undefined;
     readonly maxSequence: number | undefined;
+    /** `sluice:time_nanos`: in a file whose `time` is in µs, the column of the nanoseconds past each microsecond. */
+    readonly timeNanosColumn: string | undefined;
     /** `sluice:time_range`, or found by reading the time column when the footer lacks it. */
     readonly minTimeNs: bigint;
     readonly maxTimeNs: bigint;
@@ -41,11 +43,12 @@ export async function describeParquet(path: string): Promise<ParquetFacts> {
         const tagsText = kv.get(FOOTER_KEYS.tags);
         const tags = tagsText === undefined ? [] : (JSON.parse(tagsText) as string[]);
         const sequences = range(kv.get(FOOTER_KEYS.walSequence));
+        const timeNanosColumn = kv.get(FOOTER_KEYS.timeNanos);
         let times = range(kv.get(FOOTER_KEYS.timeRange))?.map(BigInt);
         if (times === undefined) {
             let min: bigint | undefined;
             let max: bigint | undefined;
-            for await (const batch of readTimes(file)) {
+            for await (const batch of readTimes(file, timeNanosColumn)) {
                 for (const time of batch) {
                     if (min === undefined || time < min) min = time;
                     if (max === undefined || time > max) max = time;
@@ -59,6 +62,7 @@ export async function describeParquet(path: string): Promise<ParquetFacts> {
             tags,
             minSequence: sequences === undefined ? undefined : Number(sequences[0]),
             maxSequence: sequences === undefined ? undefined : Number(sequences[1]),
+            timeNanosColumn,
             minTimeNs: times[0]!,
             maxTimeNs: times[1]!,
         };
@@ -67,22 +71,28 @@ export async function describeParquet(path: string): Promise<ParquetFacts> {
     }
 }
 
-async function* readTimes(file: ParquetFile): AsyncGenerator<BigInt64Array> {
-    const reader = (await file.stream({ batchSize: 65_536, columns: [TIME_COLUMN] })).getReader() as ReadableStreamDefaultReader<WasmRecordBatch>;
+/** The file's times in nanoseconds, a batch at a time (only its time columns are read). */
+async function* readTimes(file: ParquetFile, timeNanosColumn: string | undefined): AsyncGenerator<BigInt64Array> {
+    const columns = timeNanosColumn === undefined ? [TIME_COLUMN] : [TIME_COLUMN, timeNanosColumn];
+    const reader = (await file.stream({ batchSize: 65_536, columns })).getReader() as ReadableStreamDefaultReader<WasmRecordBatch>;
     for (;;) {
         const { done, value } = await reader.read();
         if (done) return;
         const table = tableFromIPC(value.intoIPCStream());
-        const data = table.getChild(TIME_COLUMN)?.data[0];
-        if (data !== undefined) yield (data.values as BigInt64Array).subarray(data.offset, data.offset + data.length);
+        if (table.numRows > 0) yield timeNanosOf(table, timeNanosColumn);
     }
 }
 
 /**
  * The rows of a Parquet file in file order, at most `batchRows` per batch, decoded as they are
- * read. `measurement` and `tags` name what the file holds (from its footer).
+ * read, times in nanoseconds. `facts` (from its footer) name what the file holds.
  */
-export async function* readParquetBatches(path: string, measurement: string, tags: readonly string[], batchRows: number): AsyncGenerator<ColumnarBatch> {
+export async function* readParquetBatches(
+    path: string,
+    measurement: string,
+    facts: Pick<ParquetFacts, "tags" | "timeNanosColumn">,
+    batchRows: number,
+): AsyncGenerator<ColumnarBatch> {
     const file = await open(path);
     try {
         const reader = (await file.stream({ batchSize: batchRows })).getReader() as ReadableStreamDefaultReader<WasmRecordBatch>;
@@ -90,7 +100,7 @@ export async function* readParquetBatches(path: string, measurement: string, tag
             const { done, value } = await reader.read();
             if (done) return;
             const table = tableFromIPC(value.intoIPCStream());
-            const batch = columnarFromArrow(table, measurement, tags);
+            const batch = columnarFromArrow(table, measurement, facts.tags, facts.timeNanosColumn);
             if (batch.rows > 0) yield batch;
         }
     } finally {

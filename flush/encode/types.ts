@@ -16,6 +16,13 @@ export function isCompression(value: unknown): value is Compression {
 export const TIME_ENCODINGS = ["delta", "plain"] as const;
 export type TimeEncoding = (typeof TIME_ENCODINGS)[number];
 
+/**
+ * The unit of the `time` column: `ns` TIMESTAMP(NANOS); `us` TIMESTAMP(MICROS) (Spark 3.x cannot
+ * read NANOS) plus a column of the nanoseconds past each microsecond, so nothing is lost (time-unit.ts).
+ */
+export const TIME_UNITS = ["ns", "us"] as const;
+export type TimeUnit = (typeof TIME_UNITS)[number];
+
 export interface EncodeInput {
     /** The raw database name (written to `sluice:database`). */
     readonly database: string;
@@ -40,6 +47,8 @@ export interface EncodeOptions {
     readonly sluiceVersion: string;
     /** Merge rows with the same tag set and time into one point (DESIGN.md §3 invariant 6). */
     readonly dedup?: boolean;
+    /** The unit of the `time` column (`parquet.time_unit`); points keep their nanoseconds in both. */
+    readonly timeUnit?: TimeUnit;
 }
 
 export const ENCODE_DEFAULTS = {
@@ -49,6 +58,7 @@ export const ENCODE_DEFAULTS = {
     maxRowGroupRows: 1_048_576,
     timeEncoding: "delta",
     dedup: true,
+    timeUnit: "ns",
 } as const satisfies { [K in keyof Required<Omit<EncodeOptions, "sluiceVersion">>]: EncodeOptions[K] };
 
 export type ResolvedEncodeOptions = Required<EncodeOptions>;

@@ -10,11 +10,18 @@
  * reader sees the old set or the new one, whole. A partition is dropped (retention) by one
  * rename out of the lake. Files are added (flush) by renames into the partition.
  *
+ * The old set leaves the lake in that exchange but is deleted only `RETIRED_KEEP_MS` later: a
+ * reader whose directory listing began before the exchange goes on listing the old directory,
+ * and deleting its files under that listing would hand the reader part of the old set, with no
+ * error (seen: a DuckDB glob counting 396 of 600 rows). Left alone, that reader fails to open
+ * the moved files by their lake paths and, retried, reads the new set whole.
+ *
  * Every step is idempotent (the commit protocol applies the last record again after a crash)
  * and batched: a change adding files to thousands of partitions makes each directory durable
  * once, with the fsyncs of different directories running concurrently.
  */
 import { dirname, join } from "node:path";
+import type { Clock } from "../../src/clock.js";
 import { IO_CONCURRENCY, mapLimit } from "../../src/concurrency.js";
 import { type FileSystem, errorCode } from "../../src/fs/file-system.js";
 import { decodeDirectoryName, encodeDirectoryName } from "../../src/names.js";
@@ -25,6 +32,8 @@ import type { ChangeRecord, LegacyCommitRecord, PartitionRef, ReplaceFiles, Stag
 export const PARQUET_SUFFIX = ".parquet";
 const HOUR = /^hour=(\d{2})$/;
 const DATE = /^date=(\d{4}-\d{2}-\d{2})$/;
+/** How long a partition's old set of files stays on disk, outside the lake, after it was replaced or dropped. */
+export const RETIRED_KEEP_MS = 30_000;
 
 /** A Parquet file of a partition. */
 export interface LakeFile {
@@ -47,7 +56,11 @@ export class LocalLayout implements LakeApplier {
         readonly tempDir: string,
         /** `<data>/flush/stage`, where a partition's new set of files is built (outside the lake, same file system). */
         readonly stageDir: string,
+        readonly clock: Clock,
     ) {}
+
+    /** Directories of old files moved out of the lake, each deletable from its time on. */
+    readonly #retired: { readonly path: string; readonly deletableAt: number }[] = [];
 
     /** The partition's directory, as readers glob it. */
     partitionDir(partition: PartitionRef): string {
@@ -76,6 +89,7 @@ export class LocalLayout implements LakeApplier {
     // Invariant kept: when this resolves, every directory the change moves files into exists,
     // durably (so applying it after its record is only renames, links and fsyncs).
     async prepare(change: ChangeRecord): Promise<void> {
+        await this.removeRetired();
         await this.#makeDirectories([
             ...change.adds.map(({ partition }) => this.partitionDir(partition)),
             ...(change.replaces.length + change.drops.length > 0 ? [this.stageDir] : []),
@@ -118,7 +132,7 @@ export class LocalLayout implements LakeApplier {
         await this.#syncDirectories([dirname(dir), this.stageDir]);
         crashPoint("after-exchange");
         // The old files now sit in `stage`: a query that listed them before the exchange and opens them now fails, and succeeds when retried.
-        await this.fs.remove(stage);
+        this.#retire(stage);
         return { changed: true, missing: moved.missing };
     }
 
@@ -134,12 +148,30 @@ export class LocalLayout implements LakeApplier {
         } catch (error) {
             if (errorCode(error) !== "ENOENT") throw error;
         }
-        await this.fs.remove(aside);
+        this.#retire(aside);
         return { changed, missing: [] };
     }
 
-    /** Removes staging directories a crash left after their change was applied. */
+    #retire(path: string): void {
+        this.#retired.push({ path, deletableAt: this.clock.now() + RETIRED_KEEP_MS });
+    }
+
+    // Invariant kept: a retired directory is deleted only once RETIRED_KEEP_MS passed since it left the lake; one that fails stays listed for the next call.
+    /** Deletes the retired directories whose time came; how many. */
+    async removeRetired(): Promise<number> {
+        const now = this.clock.now();
+        let removed = 0;
+        for (const retired of this.#retired.filter((entry) => entry.deletableAt <= now)) {
+            await this.fs.remove(retired.path);
+            this.#retired.splice(this.#retired.indexOf(retired), 1);
+            removed++;
+        }
+        return removed;
+    }
+
+    /** Removes staging directories a crash or a stop left after their change was applied (no reader lists them across a restart). */
     async cleanup(): Promise<void> {
+        this.#retired.length = 0;
         for (const entry of await this.#entries(this.stageDir)) await this.fs.remove(join(this.stageDir, entry.name));
     }
 

@@ -3,6 +3,7 @@
  * (fdatasync) before it resolves, rewritten as a whole (temp, fsync, rename, directory fsync)
  * when it grows. A torn or damaged line ends the log: what follows was never acknowledged.
  */
+import { messageOf, SluiceError } from "../../src/errors.js";
 import { dirname } from "node:path";
 import { ensureDurableDirectory, readIfExists, writeFully } from "../../src/fs/durable.js";
 import type { FileHandle, FileSystem } from "../../src/fs/file-system.js";
@@ -39,7 +40,10 @@ export async function readLog(fs: FileSystem, path: string): Promise<ReadLog> {
 }
 
 /** An append failed; `undone` tells whether the log was brought back to its last whole record. */
-export class LogAppendError extends Error {
+export class LogAppendError extends SluiceError {
+    readonly code = "manifest-append";
+    override readonly retryable = true;
+
     constructor(
         message: string,
         readonly undone: boolean,
@@ -113,11 +117,11 @@ export class ManifestLog {
                 await this.handle.truncate(this.#length);
                 await this.handle.datasync();
             } catch (undo) {
-                throw new LogAppendError(`appending to the flush manifest failed (${(error as Error).message}) and could not be undone (${(undo as Error).message})`, false, {
+                throw new LogAppendError(`appending to the flush manifest failed (${messageOf(error)}) and could not be undone (${(undo as Error).message})`, false, {
                     cause: error,
                 });
             }
-            throw new LogAppendError(`appending to the flush manifest failed: ${(error as Error).message}`, true, { cause: error });
+            throw new LogAppendError(`appending to the flush manifest failed: ${messageOf(error)}`, true, { cause: error });
         }
         this.#length += bytes.length;
         this.#records += records.length;

@@ -6,7 +6,7 @@
  * file whose time range overlaps another file's (two files can hold the same point only if
  * their times overlap: a retry, a late write). A big file that overlaps nothing is left alone,
  * so big files are never rewritten for nothing. The chosen files go oldest write first (by their
- * highest WAL sequence) so that a later write wins. Outputs are cut into time slices of about
+ * write rank) so that a later write wins. Outputs are cut into time slices of about
  * `maxRowsPerFile` rows each: files that cover disjoint times, so the next late write reopens
  * only the slice it falls in, not the whole hour.
  */
@@ -16,8 +16,8 @@ export interface PlannedFile {
     readonly rows: number;
     readonly minTimeNs: bigint;
     readonly maxTimeNs: bigint;
-    /** The highest WAL sequence it holds (a file's writes are newer than every file's with a lower one). */
-    readonly maxSequence: number;
+    /** Write order: a file's writes are newer than every file's with a lower rank (on one ingester: its highest WAL sequence). */
+    readonly writeRank: number;
 }
 
 export interface CompactionPlan {
@@ -37,7 +37,7 @@ export function planCompaction(files: readonly PlannedFile[], maxRowsPerFile: nu
     const small = (file: PlannedFile) => file.rows < maxRowsPerFile / 2;
     const chosen = files.filter((file) => small(file) || files.some((other) => other !== file && overlaps(file, other)));
     if (chosen.length < 2) return undefined;
-    const inputs = [...chosen].sort((a, b) => a.maxSequence - b.maxSequence || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const inputs = [...chosen].sort((a, b) => a.writeRank - b.writeRank || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const rows = inputs.reduce((sum, file) => sum + file.rows, 0);
     const start = inputs.reduce((min, file) => (file.minTimeNs < min ? file.minTimeNs : min), inputs[0]!.minTimeNs);
     const end = inputs.reduce((max, file) => (file.maxTimeNs > max ? file.maxTimeNs : max), inputs[0]!.maxTimeNs) + 1n;

@@ -8,7 +8,6 @@
  * how long a duplicate of a point (a retry written into another file) stays visible. Forced
  * (POST /api/v1/compact, `sluice compact`): every partition with more than one file, now.
  */
-import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../src/clock.js";
 import { messageOf } from "../../src/errors.js";
@@ -17,7 +16,7 @@ import type { CommitProtocol } from "../commit.js";
 import type { MergeRequest, MergeResult } from "../encode/merge.js";
 import type { ParquetFacts } from "../encode/read-parquet.js";
 import type { EncodeOptions } from "../encode/types.js";
-import type { LakeFile, LocalLayout } from "../lake/local-layout.js";
+import type { Lake, LakeFile } from "../lake/lake.js";
 import type { PartitionRef, StagedFile } from "../manifest/records.js";
 import { planCompaction } from "./compaction-plan.js";
 
@@ -74,7 +73,7 @@ export class Compactor {
 
     constructor(
         readonly deps: {
-            readonly layout: LocalLayout;
+            readonly lake: Lake;
             readonly commit: Pick<CommitProtocol, "stage" | "discard" | "commit">;
             readonly worker: MergeWorker;
             readonly encodeOptions: EncodeOptions;
@@ -98,8 +97,8 @@ export class Compactor {
     /** Marks every partition on disk with more than one file (at start: what a previous run left). */
     async scan(): Promise<number> {
         let found = 0;
-        for await (const partition of this.deps.layout.partitions()) {
-            if ((await this.deps.layout.files(partition)).length < 2) continue;
+        for await (const partition of this.deps.lake.partitions()) {
+            if ((await this.deps.lake.files(partition)).length < 2) continue;
             const key = keyOf(partition);
             if (!this.#dirty.has(key)) this.#dirty.set(key, { partition, since: this.deps.clock.now(), version: 0 });
             found++;
@@ -113,7 +112,7 @@ export class Compactor {
         const report = emptyCompactionReport();
         const now = this.deps.clock.now();
         for (const [key, dirty] of [...this.#dirty]) {
-            const files = await this.deps.layout.files(dirty.partition);
+            const files = await this.deps.lake.files(dirty.partition);
             if (files.length < 2) {
                 this.#dirty.delete(key);
                 continue;
@@ -121,7 +120,7 @@ export class Compactor {
             if (!force && files.length < this.options.minFiles && now - dirty.since < this.options.maxDelayMs) continue;
             const seen = dirty.version;
             try {
-                const done = await this.compact(dirty.partition, files);
+                const done = await this.deps.lake.exclusive(dirty.partition, () => this.compact(dirty.partition, files));
                 if (done !== undefined) {
                     report.partitions++;
                     report.files_in += done.files_in;
@@ -132,7 +131,7 @@ export class Compactor {
                 }
             } catch (error) {
                 this.deps.log.error("compacting a partition failed; it is tried again on the next pass", {
-                    partition: this.deps.layout.partitionDir(dirty.partition),
+                    partition: this.deps.lake.describe(dirty.partition),
                     error: messageOf(error),
                 });
                 continue;
@@ -147,26 +146,35 @@ export class Compactor {
     // Invariant kept: the partition's chosen files are replaced by their merge in one committed
     // change, or nothing changes (staged outputs are discarded on failure).
     async compact(partition: PartitionRef, files: readonly LakeFile[]): Promise<Omit<CompactionReport, "partitions"> | undefined> {
-        const facts = await this.#describe(files);
+        const copies = await this.deps.lake.localCopies(files);
+        try {
+            return await this.#compact(partition, files, copies.paths);
+        } finally {
+            await copies.release();
+        }
+    }
+
+    async #compact(partition: PartitionRef, files: readonly LakeFile[], paths: readonly string[]): Promise<Omit<CompactionReport, "partitions"> | undefined> {
+        const facts = await this.#describe(files, paths);
         const plan = planCompaction(
             files.map((file, i) => ({
                 name: file.name,
                 rows: facts[i]!.rows,
                 minTimeNs: facts[i]!.minTimeNs,
                 maxTimeNs: facts[i]!.maxTimeNs,
-                maxSequence: facts[i]!.maxSequence ?? 0,
+                writeRank: file.rank ?? facts[i]!.maxSequence ?? 0,
             })),
             this.options.maxRowsPerFile,
         );
         if (plan === undefined) return undefined;
         const started = performance.now();
-        const byName = new Map(files.map((file, i) => [file.name, { file, facts: facts[i]! }]));
+        const byName = new Map(files.map((file, i) => [file.name, { file, path: paths[i]!, facts: facts[i]! }]));
         const inputs = plan.inputs.map((input) => byName.get(input.name)!);
         const result = await this.deps.worker.merge(
             {
                 database: partition.database,
                 measurement: partition.measurement,
-                inputs: inputs.map(({ file }) => file.path),
+                inputs: inputs.map(({ path }) => path),
                 targetRows: this.options.maxRowsPerFile,
                 batchRows: this.options.batchRows,
                 slices: plan.slices,
@@ -192,7 +200,7 @@ export class Compactor {
             throw error;
         }
         this.deps.log.info("compacted", {
-            partition: join(partition.database, partition.measurement, `date=${partition.date}`, `hour=${partition.hour}`),
+            partition: this.deps.lake.describe(partition),
             files_in: inputs.length,
             files_out: staged.length,
             rows_in: result.rowsIn,
@@ -203,12 +211,12 @@ export class Compactor {
         return { files_in: inputs.length, files_out: staged.length, rows_in: result.rowsIn, rows_out: result.rowsOut, duplicates_merged: result.merged };
     }
 
-    async #describe(files: readonly LakeFile[]): Promise<ParquetFacts[]> {
-        const key = (file: LakeFile) => `${file.path}\u0000${file.bytes}\u0000${file.mtimeMs}`;
-        const missing = files.filter((file) => !this.#facts.has(key(file)));
+    async #describe(files: readonly LakeFile[], paths: readonly string[]): Promise<ParquetFacts[]> {
+        const key = (file: LakeFile) => `${file.location}\u0000${file.bytes}\u0000${file.writtenMs}`;
+        const missing = files.flatMap((file, i) => (this.#facts.has(key(file)) ? [] : [{ file, path: paths[i]! }]));
         if (missing.length > 0) {
-            const described = await this.deps.worker.describe(missing.map((file) => file.path));
-            missing.forEach((file, i) => this.#facts.set(key(file), described[i]!));
+            const described = await this.deps.worker.describe(missing.map(({ path }) => path));
+            missing.forEach(({ file }, i) => this.#facts.set(key(file), described[i]!));
         }
         if (this.#facts.size > 100_000) this.#facts.clear();
         return files.map((file) => this.#facts.get(key(file))!);

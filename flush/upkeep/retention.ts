@@ -9,7 +9,7 @@
  */
 import type { PartitionRef } from "../manifest/records.js";
 import type { CommitProtocol } from "../commit.js";
-import type { LocalLayout } from "../lake/local-layout.js";
+import type { Lake } from "../lake/lake.js";
 
 /** The retention period of a database in ms, 0 for none (kept forever). */
 export type RetentionPeriods = (database: string) => number;
@@ -39,17 +39,17 @@ export function hourEndMs(partition: PartitionRef): number {
 // Invariant kept: only partitions whose whole hour lies before now − period are dropped, and
 // only for databases with a period (0: kept forever).
 export async function enforceRetention(
-    deps: { readonly layout: LocalLayout; readonly commit: Pick<CommitProtocol, "commit"> },
+    deps: { readonly lake: Lake; readonly commit: Pick<CommitProtocol, "commit"> },
     periods: RetentionPeriods,
     nowMs: number,
     dryRun: boolean,
 ): Promise<RetentionReport> {
     const expired: DroppedPartition[] = [];
-    for await (const partition of deps.layout.partitions()) {
+    for await (const partition of deps.lake.partitions()) {
         const period = periods(partition.database);
         if (period <= 0) continue;
         if (hourEndMs(partition) <= nowMs - period) {
-            const files = await deps.layout.files(partition);
+            const files = await deps.lake.files(partition);
             expired.push({ ...partition, files: files.length, bytes: files.reduce((sum, file) => sum + file.bytes, 0) });
         }
     }

@@ -3,6 +3,7 @@
  * `retention.check_interval_ms`) and on demand, one step at a time: a compaction and a retention
  * drop never run at once, so neither can pull a partition from under the other.
  */
+import { performance } from "node:perf_hooks";
 import type { Clock } from "../../src/clock.js";
 import { messageOf } from "../../src/errors.js";
 import type { Logger } from "../../src/log.js";
@@ -24,11 +25,18 @@ export interface UpkeepStats {
     failures: number;
 }
 
+/** Told of every compaction pass that rewrote something, for metrics: it must be cheap and must not throw. */
+export interface UpkeepObserver {
+    /** A pass compacted `partitions` partitions in this long. */
+    compacted(seconds: number, partitions: number): void;
+}
+
 export class LakeUpkeep {
     readonly #timers: NodeJS.Timeout[] = [];
     #lane: Promise<unknown> = Promise.resolve();
     #closed = false;
     #scanned = false;
+    #observer: UpkeepObserver = { compacted: () => undefined };
     readonly #stats: UpkeepStats = { compactionPasses: 0, compaction: emptyCompactionReport(), retentionChecks: 0, partitionsDropped: 0, failures: 0 };
 
     constructor(
@@ -41,6 +49,11 @@ export class LakeUpkeep {
 
     get stats(): Readonly<UpkeepStats> {
         return { ...this.#stats, compaction: { ...this.#stats.compaction } };
+    }
+
+    /** Tells `observer` of every compaction pass that rewrote something, from now on. */
+    observe(observer: UpkeepObserver): void {
+        this.#observer = observer;
     }
 
     /** Starts the background passes. */
@@ -73,12 +86,14 @@ export class LakeUpkeep {
     }
 
     async #compact(force: boolean): Promise<CompactionReport> {
+        const started = performance.now();
         if (!this.#scanned) {
             // What a previous run left uncompacted.
             this.#scanned = true;
             await this.compactor.scan();
         }
         const report = await this.compactor.run(force);
+        if (report.partitions > 0) this.#observer.compacted((performance.now() - started) / 1000, report.partitions);
         this.#stats.compactionPasses++;
         const total = this.#stats.compaction;
         total.partitions += report.partitions;

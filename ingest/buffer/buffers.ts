@@ -119,6 +119,13 @@ export class Buffers implements BufferSource {
         return [...this.#buffers.values()].filter((buffer) => buffer.rows > 0);
     }
 
+    /** When the oldest row any buffer holds arrived (Infinity when all are empty): one look per buffer, for /metrics. */
+    get oldestAppendMs(): number {
+        let oldest = Number.POSITIVE_INFINITY;
+        for (const buffer of this.#buffers.values()) oldest = Math.min(oldest, buffer.oldestAppendMs);
+        return oldest;
+    }
+
     /** The lowest WAL sequence any buffer holds (Infinity when all are empty). */
     lowestSequence(): number {
         let lowest = Number.POSITIVE_INFINITY;

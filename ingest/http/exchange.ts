@@ -20,6 +20,8 @@ export interface HttpRequest {
     readonly headers: ReadonlyMap<string, string>;
     /** Phase two: the body, read on demand (routes use `decodedBody`). */
     readonly body: RequestBody;
+    /** The client's IP address, looked up on demand (the log of rejected requests names it). */
+    readonly clientAddress?: () => string | undefined;
 }
 
 export interface HttpReply {

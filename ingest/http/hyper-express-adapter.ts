@@ -61,7 +61,15 @@ function toRequest(request: HyperExpress.Request, body: RequestBody): HttpReques
     const headers = new Map<string, string>(Object.entries(request.headers as Record<string, string>));
     // hyper-express types path_query as a string, but it is undefined when the URL has no query.
     const rawQuery = (request.path_query as string | undefined) ?? "";
-    return { method: request.method, path: request.path, rawQuery, headers, body };
+    // hyper-express's `ip` throws once the request has ended.
+    const clientAddress = () => {
+        try {
+            return request.ip;
+        } catch {
+            return undefined;
+        }
+    };
+    return { method: request.method, path: request.path, rawQuery, headers, body, clientAddress };
 }
 
 export async function listenHyperExpress(handler: RequestHandler, options: ListenOptions): Promise<ListeningServer> {

@@ -1,15 +1,18 @@
 /**
- * The `node:http` adapter (the default `http.server`). Limits: `http.max_connections` (at the
- * cap a new connection closes an idle one, see ConnectionTable), and the header, request
- * and keep-alive timeouts, checked every `connectionsCheckingInterval`. `Expect: 100-continue` is
- * answered only when a route starts reading the body, so a refused request (401, 413, 503) never
- * gets it sent.
+ * The `node:http` adapter (the default `http.server`), or `node:https` with TLS credentials.
+ * Limits: `http.max_connections` (at the cap a new connection closes an idle one, see
+ * ConnectionTable), and the header, request and keep-alive timeouts, checked every
+ * `connectionsCheckingInterval`; with TLS, a connection gets as long for its handshake as for its
+ * headers. `Expect: 100-continue` is answered only when a route starts reading the body, so a
+ * refused request (401, 413, 503) never gets it sent.
  */
-import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
+import { type IncomingMessage, type ServerOptions, type ServerResponse, createServer as createHttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { ConnectionTable } from "./connection-table.js";
 import { type HttpReply, type HttpRequest, type ListenOptions, type ListeningServer, type RequestHandler, jsonReply } from "./exchange.js";
 import { RequestBody, framingOf } from "./request-body.js";
+import type { TlsCredentials } from "./tls.js";
 
 /** The check interval of the header and request timeouts: a quarter of the shorter one, within [25 ms, 1 s]. */
 function checkingIntervalMs(options: ListenOptions): number {
@@ -37,17 +40,48 @@ function limitReporter(options: ListenOptions): (refused: boolean) => void {
     };
 }
 
-export async function listenNode(handler: RequestHandler, options: ListenOptions): Promise<ListeningServer> {
+/** The client's address and port: with the server's, they identify a connection among the open ones. */
+function peerOf(socket: Socket): string | undefined {
+    return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress} ${socket.remotePort}`;
+}
+
+/**
+ * The accepted TCP sockets by peer. The connection table counts accepted sockets, from their
+ * first byte; with TLS a request's socket is the TLS socket around one, which has the same peer.
+ */
+class AcceptedSockets {
+    readonly #byPeer = new Map<string, Socket>();
+
+    accepted(socket: Socket): void {
+        const peer = peerOf(socket);
+        if (peer === undefined) return;
+        this.#byPeer.set(peer, socket);
+        socket.once("close", () => {
+            if (this.#byPeer.get(peer) === socket) this.#byPeer.delete(peer);
+        });
+    }
+
+    /** The accepted socket under `socket` (itself, without TLS). */
+    of(socket: Socket): Socket {
+        const peer = peerOf(socket);
+        return (peer === undefined ? undefined : this.#byPeer.get(peer)) ?? socket;
+    }
+}
+
+export async function listenNode(handler: RequestHandler, options: ListenOptions, tls?: TlsCredentials): Promise<ListeningServer> {
     let closing = false;
-    const server = createServer({
+    const limits: ServerOptions = {
         headersTimeout: options.headersTimeoutMs,
         requestTimeout: options.requestTimeoutMs,
         connectionsCheckingInterval: checkingIntervalMs(options),
-    });
+    };
+    const server = tls === undefined ? createHttpServer(limits) : createHttpsServer({ ...limits, cert: tls.cert, key: tls.key, handshakeTimeout: options.headersTimeoutMs });
     server.keepAliveTimeout = options.keepAliveTimeoutMs;
     const connections = new ConnectionTable<Socket>(options.maxConnections);
+    const accepted = new AcceptedSockets();
     const report = limitReporter(options);
     server.on("connection", (socket: Socket) => {
+        accepted.accepted(socket);
         const closed = connections.opened(socket);
         if (closed !== undefined) report(closed === socket);
         socket.once("close", () => {
@@ -55,9 +89,10 @@ export async function listenNode(handler: RequestHandler, options: ListenOptions
         });
     });
     const onRequest = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
-        connections.requestStarted(req.socket);
+        const connection = accepted.of(req.socket);
+        connections.requestStarted(connection);
         res.once("close", () => {
-            connections.requestEnded(req.socket);
+            connections.requestEnded(connection);
         });
         void serve(handler, options, req, res, expectsContinue, () => closing);
     };
@@ -165,5 +200,12 @@ function toRequest(req: IncomingMessage, body: RequestBody): HttpRequest {
     for (const [name, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
-    return { method: req.method ?? "GET", path: at < 0 ? target : target.slice(0, at), rawQuery: at < 0 ? "" : target.slice(at + 1), headers, body };
+    return {
+        method: req.method ?? "GET",
+        path: at < 0 ? target : target.slice(0, at),
+        rawQuery: at < 0 ? "" : target.slice(at + 1),
+        headers,
+        body,
+        clientAddress: () => req.socket.remoteAddress,
+    };
 }

@@ -26,7 +26,7 @@ export async function flushRoute(_request: HttpRequest, context: AppContext): Pr
         const files = await context.flush();
         return jsonReply(200, { files: files.map(({ database, measurement, path, rows, bytes }) => ({ database, measurement, path, rows, bytes })) });
     } catch (error) {
-        throw new UnavailableError((error as Error).message, 5, { cause: error });
+        throw new UnavailableError(messageOf(error), 5, { cause: error });
     }
 }
 
@@ -79,7 +79,7 @@ export async function walPurgeRoute(request: HttpRequest, context: AppContext): 
         try {
             ageMs = parseDuration(olderThan);
         } catch (error) {
-            throw new BadRequestError((error as Error).message);
+            throw new BadRequestError(messageOf(error));
         }
         report = await context.purge({ kind: "older-than", ageMs });
     } else {

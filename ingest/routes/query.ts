@@ -4,6 +4,7 @@
  * optional `WITH DURATION`, kept as the database's retention period), SHOW DATABASES and SHOW
  * RETENTION POLICIES. Queries over data are for the Parquet files (DuckDB and the like).
  */
+import { messageOf } from "../../src/errors.js";
 import { parseDuration } from "../../src/duration.js";
 import { nameProblem } from "../../src/names.js";
 import { BadRequestError } from "../errors.js";
@@ -64,7 +65,7 @@ function withClause(text: string, statement: string): number | undefined {
     try {
         return parseDuration(duration);
     } catch (error) {
-        throw new BadRequestError(`error parsing query: ${(error as Error).message} in "${statement}"`, { cause: error });
+        throw new BadRequestError(`error parsing query: ${messageOf(error)} in "${statement}"`, { cause: error });
     }
 }
 

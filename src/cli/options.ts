@@ -1,6 +1,6 @@
 /** What every command shares: exit codes, and the options that locate the configuration. */
 import { type Command, Option } from "commander";
-import { loadConfig } from "../config/load.js";
+import { type ResolvedConfig, resolveConfig } from "../config/load.js";
 import { CONFIG_FLAGS, type Config, type ConfigKey } from "../config/schema.js";
 import { SluiceError } from "../errors.js";
 
@@ -26,7 +26,13 @@ export function withConfigOptions(command: Command, withServerFlags: boolean): C
 
 /** Defaults < --config file < SLUICE_* environment < flags (contract flags and --set). */
 export function configFrom(options: ConfigOptions): Config {
+    return resolvedConfigFrom(options).config;
+}
+
+/** The configuration and where each value came from; a contract flag is named as given (`--port`), over `--set` of its key. */
+export function resolvedConfigFrom(options: ConfigOptions): ResolvedConfig {
     const flags: Record<string, unknown> = {};
+    const flagNames: Record<string, string> = {};
     for (const pair of options.set ?? []) {
         const at = pair.indexOf("=");
         if (at <= 0) throw new CliUsageError(`--set takes key=value, got "${pair}"`);
@@ -35,9 +41,11 @@ export function configFrom(options: ConfigOptions): Config {
     const byFlag: Record<string, string | undefined> = { "--data-dir": options.dataDir, "--host": options.host, "--port": options.port };
     for (const [flag, value] of Object.entries(byFlag)) {
         const key: ConfigKey | undefined = CONFIG_FLAGS[flag];
-        if (key !== undefined && value !== undefined) flags[key] = value;
+        if (key === undefined || value === undefined) continue;
+        flags[key] = value;
+        flagNames[key] = flag;
     }
-    return loadConfig({ file: options.config, flags });
+    return resolveConfig({ file: options.config, flags, flagNames });
 }
 
 export class CliUsageError extends SluiceError {

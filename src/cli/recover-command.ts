@@ -1,9 +1,9 @@
 /** `sluice recover`: offline, replay every WAL entry not yet in Parquet, flush it, purge, report. */
 import type { Command } from "commander";
-import { createEncoder } from "../../flush/encoder.js";
+import { createEncoder, encoderSettings } from "../../flush/encoder.js";
 import { Engine } from "../engine.js";
 import { messageOf } from "../errors.js";
-import { consoleLogger, silentLogger } from "../log.js";
+import { createLogger, silentLogger } from "../log.js";
 import type { RecoveryStats } from "../wal/index.js";
 import { type ConfigOptions, EXIT_FAILURE, configFrom, withConfigOptions } from "./options.js";
 
@@ -22,13 +22,9 @@ export function registerRecoverCommand(program: Command): void {
         .option("--json", "one JSON object")
         .action(async (options: ConfigOptions & { json?: boolean }) => {
             const config = configFrom(options);
-            const { engine, startup } = await Engine.open(
-                config,
-                options.json ? silentLogger : consoleLogger,
-                createEncoder({ nice: config.flush.worker_nice, dedup: config.dedup.enabled }),
-                {},
-                { writable: false },
-            );
+            // With --json, stdout is the report alone: its problems are in the report and the exit code.
+            const log = options.json ? silentLogger : createLogger(config.log);
+            const { engine, startup } = await Engine.open(config, log, createEncoder(encoderSettings(config)), {}, { writable: false });
             const failure = await engine.shutdown().then(
                 () => undefined,
                 (error: unknown) => messageOf(error),
@@ -45,13 +41,15 @@ export function registerRecoverCommand(program: Command): void {
             if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
             else {
                 const { recoveredEntries, recoveredRows, recoveredFiles, corruptedEntries, incompleteRequests, tornTails, alreadyFlushedEntries } = startup.wal;
-                process.stdout.write(
-                    `recovered ${recoveredEntries} entries (${recoveredRows} rows) from ${recoveredFiles} WAL files; ${alreadyFlushedEntries} were already in Parquet, ${corruptedEntries} corrupted, ${incompleteRequests} requests cut short by a crash (never acknowledged, not replayed), ${tornTails} torn tails\n` +
-                        `finished ${startup.commit.finishedCommits} interrupted changes, discarded ${startup.commit.discardedTemps} temp files\n` +
-                        (failure === undefined
-                            ? `flushed ${flushed.rows} rows into ${flushed.files} Parquet files; the WAL is purged\n`
-                            : `flushed ${flushed.rows} rows into ${flushed.files} Parquet files, then flushing failed (${failure}); the WAL is kept: run recover again once that is fixed\n`),
+                log.info(
+                    `recovered ${recoveredEntries} entries (${recoveredRows} rows) from ${recoveredFiles} WAL files; ${alreadyFlushedEntries} were already in Parquet, ${corruptedEntries} corrupted, ${incompleteRequests} requests cut short by a crash (never acknowledged, not replayed), ${tornTails} torn tails`,
                 );
+                log.info(`finished ${startup.commit.finishedCommits} interrupted changes, discarded ${startup.commit.discardedTemps} temp files`);
+                if (failure === undefined) log.info(`flushed ${flushed.rows} rows into ${flushed.files} Parquet files; the WAL is purged`);
+                else
+                    log.error(
+                        `flushed ${flushed.rows} rows into ${flushed.files} Parquet files, then flushing failed (${failure}); the WAL is kept: run recover again once that is fixed`,
+                    );
             }
             if (failure !== undefined) process.exitCode = EXIT_FAILURE;
         });

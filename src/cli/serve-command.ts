@@ -11,8 +11,9 @@
  *   and SIGINT but dies of SIGHUP, leaving Sluice behind with no supervisor. When its parent
  *   process is gone, Sluice shuts down gracefully.
  */
+import { messageOf } from "../errors.js";
 import type { Command } from "commander";
-import { type Logger, consoleLogger } from "../log.js";
+import { type Logger, createLogger } from "../log.js";
 import { type RunningServer, startServer } from "../server.js";
 import { type ConfigOptions, EXIT_FAILURE, configFrom, withConfigOptions } from "./options.js";
 
@@ -29,7 +30,7 @@ function shutdown(server: RunningServer, log: Logger): Promise<void> {
             process.exitCode = 0;
         },
         (error: unknown) => {
-            log.error(`shutdown could not flush everything; the WAL is kept and the next start recovers it: ${(error as Error).message}`);
+            log.error(`shutdown could not flush everything; the WAL is kept and the next start recovers it: ${messageOf(error)}`);
             process.exitCode = EXIT_FAILURE;
         },
     );
@@ -42,7 +43,7 @@ function reload(server: RunningServer, options: ConfigOptions, log: Logger): voi
         const later = needRestart.length === 0 ? "" : `; changed but waiting for a restart: ${needRestart.join(", ")}`;
         log.info(`SIGHUP: configuration reloaded (${now}${later}); logs go to stdout/stderr, nothing to reopen`);
     } catch (error) {
-        log.error(`SIGHUP: configuration not reloaded, the running one stays: ${(error as Error).message}`);
+        log.error(`SIGHUP: configuration not reloaded, the running one stays: ${messageOf(error)}`);
     }
 }
 
@@ -58,8 +59,10 @@ function watchNpmParent(stop: Stop): void {
     timer.unref();
 }
 
-export function registerServeCommand(program: Command, log: Logger = consoleLogger): void {
+export function registerServeCommand(program: Command): void {
     withConfigOptions(program.command("serve").description("run the ingestion server"), true).action(async (options: ConfigOptions) => {
+        const config = configFrom(options);
+        const log = createLogger(config.log);
         // Signals are taken from the start: one that arrives during recovery shuts down right after it.
         const life: { server?: RunningServer; stopping?: string; ended?: () => void } = {};
         const end = new Promise<void>((resolve) => (life.ended = resolve));
@@ -88,7 +91,7 @@ export function registerServeCommand(program: Command, log: Logger = consoleLogg
             else reload(life.server, options, log);
         });
         watchNpmParent(stop);
-        life.server = await startServer(configFrom(options), log);
+        life.server = await startServer(config, log);
         if (life.stopping !== undefined) begin(life.server);
         await end;
         // Everything is flushed and closed, or given up on: connections a client still holds,

@@ -103,10 +103,23 @@ export function registerWalCommands(program: Command): void {
             else printStats(dir, stats);
         });
 
-    withConfigOptions(wal.command("purge").description("delete WAL files whose entries are all in Parquet (--force: also those that are not)"), false)
-        .addOption(new Option("--inactive", "every inactive file (not the newest) whose entries are all in Parquet").conflicts(["olderThan", "all"]))
-        .addOption(new Option("--older-than <duration>", "files last written at least this long ago (e.g. 30s, 15m, 2h, 7d)").argParser(durationArgument).conflicts("all"))
-        .option("--all", "every file, including the newest")
+    // Offline no writer holds an active file, so --inactive and --all choose the same files here;
+    // they differ in POST /api/v1/wal/purge, where mode=all first rotates the running writer.
+    withConfigOptions(
+        wal
+            .command("purge")
+            .description(
+                "delete WAL files whose entries are all in Parquet (--force: also those that are not); offline no file is active, so the newest one goes too once its entries are in Parquet",
+            ),
+        false,
+    )
+        .addOption(new Option("--inactive", "files whose entries are all in Parquet, the newest included (offline no file is active)").conflicts(["olderThan", "all"]))
+        .addOption(
+            new Option("--older-than <duration>", "as --inactive, only files last written at least this long ago (e.g. 30s, 15m, 2h, 7d)")
+                .argParser(durationArgument)
+                .conflicts("all"),
+        )
+        .option("--all", "offline the same as --inactive (over HTTP, mode=all also rotates and takes the file being written)")
         .option("--force", "also delete entries not yet in Parquet (they are lost)")
         .option("--json", "one JSON object")
         .action(async (options: ConfigOptions & JsonOption & { inactive?: boolean; olderThan?: number; all?: boolean; force?: boolean }) => {

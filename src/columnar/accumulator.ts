@@ -3,10 +3,12 @@
  * column. Missing rows are nulls; string dictionaries are merged. Given a capacity in rows, the
  * storage is allocated for exactly that many up front.
  */
+import { SluiceError } from "../errors.js";
 import type { Column, ColumnType, FieldColumn } from "./batch.js";
 import { GrowableArray, GrowableBitmap } from "./growable.js";
 
-export class ColumnTypeMismatchError extends Error {
+/** Batches of one column with different types cannot be joined. */
+export class ColumnTypeMismatchError extends SluiceError {
     readonly code = "column-type-mismatch";
 }
 

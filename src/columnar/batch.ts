@@ -2,6 +2,7 @@
  * The columnar batch: the one shape every stage shares (parser output, WAL payload, buffers,
  * flush input). One batch holds the rows of one (database, measurement) pair.
  */
+import { SluiceError } from "../errors.js";
 
 /** Column type codes, as written in the WAL's `types` map (DESIGN.md §2). */
 export const COLUMN_TYPES = ["t", "f", "i", "u", "b", "s"] as const;
@@ -65,9 +66,9 @@ export interface ColumnarBatch {
     readonly columns: ReadonlyMap<string, Column>;
 }
 
-export class BatchShapeError extends Error {
+/** A batch whose columns disagree with its row count or types (a bug, or a corrupt WAL entry). */
+export class BatchShapeError extends SluiceError {
     readonly code = "batch-shape";
-    override name = "BatchShapeError";
 }
 
 export function bitmapBytes(rows: number): number {

@@ -4,10 +4,13 @@
  * type and the test that pins `config/default.toml` are all derived from this table.
  */
 import { ARC_TIME_UNITS } from "../columnar/time-units.js";
+import { TIME_UNITS } from "../../flush/encode/types.js";
 import { NICE_RANGE } from "../../flush/worker/client.js";
+import { LOG_FORMATS, LOG_LEVELS } from "../log.js";
 import { SYNC_MODES } from "../wal/writer.js";
 
 export const HTTP_SERVERS = ["node", "hyper-express"] as const;
+export const STORAGE_BACKENDS = ["local", "s3"] as const;
 export type HttpServer = (typeof HTTP_SERVERS)[number];
 
 /** The size suffixes byte-size keys accept in strings ("512KiB", "64MiB", "1GiB"). */
@@ -24,7 +27,12 @@ interface KeyInfo {
 
 export type KeySpec = KeyInfo &
     (
-        | { readonly type: "string"; readonly default: string }
+        | {
+              readonly type: "string";
+              readonly default: string;
+              /** May be empty (`""`): the key is not set, and what it configures is off. */
+              readonly optional?: boolean;
+          }
         | {
               readonly type: "integer";
               readonly default: number;
@@ -55,6 +63,19 @@ export const CONFIG_SCHEMA = {
         default: 30_000,
         min: 100,
         doc: "Longest graceful shutdown (SIGTERM/SIGINT), in ms: past it Sluice exits with status 2, naming what is not in Parquet yet; the WAL keeps it for the next start.",
+    },
+    node_id: {
+        type: "string",
+        default: "",
+        optional: true,
+        doc: 'This ingester\'s name on a shared bucket (storage.backend = "s3"), unique per ingester: letters, digits, - and _. Empty: the name its data directory was first started with, else the host name.',
+    },
+    "log.level": { type: "enum", values: LOG_LEVELS, default: "info", doc: "Least severe events logged: trace | debug | info | warn | error | fatal | silent." },
+    "log.format": {
+        type: "enum",
+        values: LOG_FORMATS,
+        default: "json",
+        doc: "Log lines on stdout: json (one object per line: time, level, msg and the event's fields) | text (one readable line per event).",
     },
     "http.host": { type: "string", default: "127.0.0.1", flag: "--host", doc: "Address to listen on." },
     "http.port": { type: "integer", default: 8086, min: 0, max: 65535, flag: "--port", doc: "Port to listen on (0: any free port)." },
@@ -98,6 +119,13 @@ export const CONFIG_SCHEMA = {
         min: 1,
         doc: "How long an idle keep-alive connection stays open, in ms (node adapter): above the 60 s idle timeout of common load balancers, so that they close first.",
     },
+    "http.tls_cert_file": {
+        type: "string",
+        default: "",
+        optional: true,
+        doc: "PEM certificate (chain) file: with http.tls_key_file, the node adapter serves HTTPS only (both or neither; not on hyper-express). Read at start.",
+    },
+    "http.tls_key_file": { type: "string", default: "", optional: true, doc: "PEM private key file of http.tls_cert_file (unencrypted)." },
     "auth.tokens": {
         type: "list",
         default: [],
@@ -158,6 +186,37 @@ export const CONFIG_SCHEMA = {
         min: NICE_RANGE.min,
         max: NICE_RANGE.max,
         doc: "Nice value (0-19) of the Parquet encode thread (Linux): above 0, ingest wins the CPU when both want it and the flush gets what is left.",
+    },
+    "parquet.time_unit": {
+        type: "enum",
+        values: TIME_UNITS,
+        default: "ns",
+        doc: "Unit of the time column of new Parquet files: ns (TIMESTAMP(NANOS)) | us (TIMESTAMP(MICROS), for Spark 3.x, plus a time_nanos column with the nanoseconds past each microsecond).",
+    },
+    "storage.backend": {
+        type: "enum",
+        values: STORAGE_BACKENDS,
+        default: "local",
+        doc: "Where the Parquet lake lives: local (data_dir/parquet) | s3 (the [s3] bucket, shared with other ingesters; the WAL stays local).",
+    },
+    "s3.endpoint": { type: "string", default: "", optional: true, doc: "URL of an S3-compatible service (MinIO, Ceph radosgw, R2); empty: AWS S3 in s3.region." },
+    "s3.bucket": { type: "string", default: "", optional: true, doc: 'Bucket of the lake (required with storage.backend = "s3").' },
+    "s3.prefix": { type: "string", default: "", optional: true, doc: "Key prefix of the lake in the bucket (several lakes can share one bucket)." },
+    "s3.region": { type: "string", default: "us-east-1", doc: "Region of the bucket." },
+    "s3.force_path_style": { type: "boolean", default: false, doc: "Address the bucket as endpoint/bucket/key (MinIO, Ceph) instead of bucket.endpoint/key." },
+    "s3.access_key_id": {
+        type: "string",
+        default: "",
+        optional: true,
+        secret: true,
+        doc: "Access key; empty: the AWS SDK's chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles).",
+    },
+    "s3.secret_access_key": { type: "string", default: "", optional: true, secret: true, doc: "Secret key, with s3.access_key_id (never logged)." },
+    "s3.lease_ttl_ms": {
+        type: "integer",
+        default: 30_000,
+        min: 100,
+        doc: "Lifetime of the node_id and compaction leases, in ms (renewed every third of it): how long a dead ingester's leases block others.",
     },
     "compaction.enabled": { type: "boolean", default: true, doc: "Merge each hour's files into few in the background (point identity across files needs it)." },
     "compaction.interval_ms": { type: "integer", default: 60_000, min: 10, doc: "How often the background compaction looks for partitions that are due, in ms." },

@@ -1,5 +1,5 @@
 /** The WAL's public surface: what the rest of Sluice uses of it (DESIGN.md §2). */
-export { type AppendResult, type SyncMode, type WalWriterOptions, type WalWriterStats, SYNC_MODES, WalWriter, isSyncMode } from "./writer.js";
+export { type AppendResult, type SyncMode, type WalObserver, type WalWriterOptions, type WalWriterStats, SYNC_MODES, WalWriter, isSyncMode } from "./writer.js";
 export { type RecoveryStats, recoverWal } from "./recovery.js";
 export { type PurgeReport, type PurgeTarget, purgeAll, purgeInactive, purgeOlderThan } from "./purge.js";
 export { nextFreeSequence, offlinePurgeTarget } from "./inspect.js";

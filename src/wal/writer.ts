@@ -12,6 +12,7 @@
  * can be, retried at most once a second.
  */
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import type { Clock } from "../clock.js";
 import type { ColumnarBatch } from "../columnar/batch.js";
 import { ensureDurableDirectory, writeFully } from "../fs/durable.js";
@@ -78,6 +79,16 @@ export interface WalWriterStats {
     filesCreated: number;
     failedGroups: number;
 }
+
+/** Told of each group commit and each sync, for metrics: called on the writer's path, so it must be cheap and must not throw. */
+export interface WalObserver {
+    /** A group was written (and synced, in the durable modes): the appends that shared it and its bytes. */
+    group(appends: number, bytes: number): void;
+    /** An fdatasync/fsync of a WAL file took this long. */
+    synced(seconds: number): void;
+}
+
+const UNOBSERVED: WalObserver = { group: () => undefined, synced: () => undefined };
 
 /** One batch to append, and the database it belongs to. */
 export interface WalItem {
@@ -146,6 +157,7 @@ export class WalWriter {
     readonly #fs: FileSystem;
     readonly #clock: Clock;
     readonly #stats: WalWriterStats = { ...EMPTY_STATS };
+    #observer: WalObserver = UNOBSERVED;
     #state: State = { kind: "open" };
     /** The file appends go to; undefined until one could be created (after a failure, or at start). */
     #file: ActiveFile | undefined;
@@ -207,6 +219,11 @@ export class WalWriter {
 
     get stats(): Readonly<WalWriterStats> {
         return { ...this.#stats };
+    }
+
+    /** Tells `observer` of every group commit and sync from now on. */
+    observe(observer: WalObserver): void {
+        this.#observer = observer;
     }
 
     /** Resolves once the batch is in the WAL under the sync mode; rejects if it never will be. */
@@ -327,7 +344,9 @@ export class WalWriter {
         this.#unsynced = false;
         this.#lastSyncMs = this.#clock.now();
         try {
+            const started = performance.now();
             await this.#file?.handle.datasync();
+            this.#observer.synced((performance.now() - started) / 1000);
             this.#stats.syncs++;
         } catch (error) {
             // Entries were already acknowledged in async mode: stop taking more rather than
@@ -417,8 +436,10 @@ export class WalWriter {
         const buffers = group.flatMap((unit) => unit.parts);
         const bytes = group.reduce((sum, unit) => sum + unit.bytes, 0);
         const entries = group.reduce((sum, unit) => sum + unit.count, 0);
+        let syncStarted = 0;
         try {
             await writeFully(file.handle, buffers, file.size);
+            syncStarted = performance.now();
             if (this.syncMode === "fdatasync") await file.handle.datasync();
             else if (this.syncMode === "fsync") await file.handle.sync();
         } catch (error) {
@@ -429,7 +450,9 @@ export class WalWriter {
             this.#rejectAll(group, error);
             return;
         }
-        if (this.syncMode === "fdatasync" || this.syncMode === "fsync") this.#stats.syncs++;
+        const durable = this.syncMode === "fdatasync" || this.syncMode === "fsync";
+        const syncSeconds = (performance.now() - syncStarted) / 1000;
+        if (durable) this.#stats.syncs++;
         else this.#unsynced = true;
         let sequence = file.firstSequence + file.entries;
         file.entries += entries;
@@ -456,6 +479,8 @@ export class WalWriter {
             }
             unit.resolve(results);
         }
+        if (durable) this.#observer.synced(syncSeconds);
+        this.#observer.group(group.length, bytes);
     }
 
     #rejectAll(group: PendingUnit[], cause: unknown): void {
@@ -511,7 +536,9 @@ export class WalWriter {
         this.#stats.rotations++;
         try {
             if (this.#unsynced && this.syncMode !== "off") {
+                const started = performance.now();
                 await old.handle.datasync();
+                this.#observer.synced((performance.now() - started) / 1000);
                 this.#stats.syncs++;
             }
         } catch (error) {

@@ -40,12 +40,15 @@ npm run e2e -- powercut --replay DIR [--seed N [--cuts N]] [--at BARRIER:CUTSEED
 SLUICE_* variables in the environment override the recorded server's settings, e.g.
 SLUICE_WAL_SYNC_MODE=off (the check must then fail: acknowledged writes are not durable).`;
 
-/** Aggressive settings: WAL rotation, flushes, purges and manifest commits all happen many times. */
+/** Aggressive settings: WAL rotation, flushes, purges, compactions and manifest commits all happen many times. */
 const SETTINGS: Record<string, string> = {
     SLUICE_WAL_MAX_FILE_BYTES: "65536",
     SLUICE_WAL_MAX_FILE_AGE_MS: "1000",
     SLUICE_FLUSH_MAX_AGE_MS: "50",
     SLUICE_FLUSH_MAX_ROWS: "3000",
+    SLUICE_COMPACTION_INTERVAL_MS: "200",
+    SLUICE_COMPACTION_MIN_FILES: "2",
+    SLUICE_COMPACTION_MAX_DELAY_MS: "0",
 };
 
 /** SLUICE_* settings from our environment (not the data directory, which is the harness's, nor the seed). */

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 
-/** The built CLI (npm test builds before it runs vitest). */
-export const CLI = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
+/** The built CLI (npm test builds before it runs vitest), from test/helpers or, in an e2e run, from dist/test/helpers. */
+export const CLI = fileURLToPath(new URL(import.meta.url.includes("/dist/test/") ? "../../src/cli/main.js" : "../../dist/src/cli/main.js", import.meta.url));
 
 export interface CliResult {
     code: number | null;
@@ -31,23 +31,26 @@ export interface ServerProcess {
 }
 
 /** Starts `sluice serve` on 127.0.0.1 and a free port; resolves once it logs that it listens. */
-export async function startServe(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [CLI, "serve", "--host", "127.0.0.1", "--port", "0", ...args], {
-        env: { PATH: process.env.PATH ?? "", ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-    });
+export function startServe(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+    return startServer([process.execPath, CLI, "serve", "--host", "127.0.0.1", "--port", "0", ...args], env);
+}
+
+/** Runs a command line that starts a Sluice server (with only the given environment); resolves once it logs that it listens. */
+export async function startServer(commandLine: readonly string[], env: Record<string, string>, cwd?: string): Promise<ServerProcess> {
+    const [command, ...args] = commandLine;
+    const child = spawn(command!, args, { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"], ...(cwd === undefined ? {} : { cwd }) });
     let output = "";
     const closed = once(child, "close") as Promise<[number | null]>;
     const url = await new Promise<string>((resolve, reject) => {
         const onData = (chunk: Buffer) => {
             output += chunk.toString();
-            const match = /listening on (http:\/\/\S+)/.exec(output);
+            const match = /listening on (https?:\/\/\S+)/.exec(output);
             if (match) resolve(match[1]!);
         };
         child.stdout.on("data", onData);
         child.stderr.on("data", onData);
         void closed.then(([code]) => {
-            reject(new Error(`sluice serve exited with ${code} before listening:\n${output}`));
+            reject(new Error(`${commandLine.join(" ")} exited with ${code} before listening:\n${output}`));
         });
     });
     return {
