@@ -26,7 +26,13 @@ import { orderRows } from "../flush/encode/sort.js";
 import { type Compression, type EncodeTimings, type TimeEncoding, COMPRESSIONS, TIME_ENCODINGS } from "../flush/encode/types.js";
 import { EncodeWorker } from "../flush/worker/client.js";
 import { SLUICE_VERSION } from "../src/version.js";
-import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, firstUseDictionaryColumn, progress, seededRandom } from "./common.js";
+import { seededRandom } from "../test/helpers/random.js";
+import { positiveNumber } from "./lib/args.js";
+import { firstUseDictionaryColumn } from "./lib/batches.js";
+import { type Benchmark, type BenchOptions, progress } from "./lib/benchmark.js";
+import { machineInfo, machineLine } from "./lib/machine.js";
+import { type TableColumn, fixed, formatTable } from "./lib/output.js";
+import { median } from "./lib/stats.js";
 
 const SEED = 0xf1a5;
 const DEFAULT_RUNS = 3;
@@ -127,12 +133,6 @@ interface CellResult {
     readonly peakRssBytes: number;
     readonly wasmMemoryBytes: number;
     readonly problems: string[];
-}
-
-function median(values: readonly number[]): number {
-    const sorted = [...values].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function runCell(shape: Shape, batch: ColumnarBatch, compression: Compression, timeEncoding: TimeEncoding, runs: number): Promise<CellResult> {
@@ -263,19 +263,12 @@ const SORT_TABLE: readonly TableColumn<SortResult>[] = [
 
 // ---------------------------------------------------------------------------------------------
 
-function positive(value: string | boolean | undefined, flag: string, fallback: number): number {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (typeof value !== "string" || !Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number, got "${String(value)}"`);
-    return n;
-}
-
 async function run(options: BenchOptions): Promise<number> {
     let runs: number;
     let rows: number;
     try {
-        runs = Math.round(positive(options.values["runs"], "--runs", DEFAULT_RUNS));
-        rows = Math.round(positive(options.values["rows"], "--rows", DEFAULT_ROWS));
+        runs = Math.round(positiveNumber(options.values["runs"], DEFAULT_RUNS, "--runs"));
+        rows = Math.round(positiveNumber(options.values["rows"], DEFAULT_ROWS, "--rows"));
     } catch (error) {
         progress((error as Error).message);
         return 2;

@@ -15,10 +15,14 @@
 import { request as httpRequest, Agent } from "node:http";
 import { readFile, readdir } from "node:fs/promises";
 import { connect } from "node:net";
-import type { Benchmark, BenchOptions } from "./common.js";
-import { LatencyReservoir, fixed, formatTable, machineInfo, machineLine, progress, scratchDirectory, sleep } from "./common.js";
-import { SLUICE_CLI, shebangNodeFlags } from "./http.bench.js";
-import { type ServiceProcess, processMemory, startService } from "./load.js";
+import { type ServiceProcess, startService } from "../test/helpers/processes.js";
+import { SLUICE_CLI, shebangNodeFlags } from "../test/helpers/sluice-process.js";
+import { type Benchmark, type BenchOptions, progress, sleep } from "./lib/benchmark.js";
+import { LatencyReservoir } from "./lib/latency.js";
+import { machineInfo, machineLine } from "./lib/machine.js";
+import { fixed, formatTable } from "./lib/output.js";
+import { processMemory } from "./lib/procfs.js";
+import { scratchDirectory } from "./lib/scratch.js";
 
 const DEFAULT_SECONDS = 20;
 const TOKEN = "hostile-bench-token";

@@ -5,7 +5,7 @@
  *
  * For each `http.server` adapter, a fresh `sluice serve` process (the built CLI, 127.0.0.1, a
  * free port, a fresh data directory under the scratch directory on the working disk, default
- * configuration: `wal.sync_mode = fdatasync`) is loaded by `bench/load.ts` (batches of 5,000
+ * configuration: `wal.sync_mode = fdatasync`) is loaded by `bench/lib/http-load.ts` (batches of 5,000
  * Telegraf-like lines over 16 keep-alive connections to `/write?db=bench`, 30 s after a 2 s
  * warm-up). Reported: acknowledged lines/s and field values/s, p50/p99 request latency, the
  * server's CPU (all threads, and the busiest threads) and RSS (idle, and peak sampled every
@@ -27,16 +27,22 @@
  * shares of its own unpaced lines/s (fresh data each time), for latency by load. The issue's
  * targets: ≥ 500,000 lines/s durable (fdatasync); p99 < 50 ms at 80 % of the maximum.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { cp, mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
-import { DuckDBInstance } from "@duckdb/node-api";
-import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, progress, runCommand, scratchDirectory } from "./common.js";
-import { FlushTimeline, type LatencySplit } from "./flush-timeline.js";
-import { FIELD_NAMES, FIELDS_PER_LINE, type LoadOptions, type LoadResult, type ServiceProcess, LineSource, processMemory, runLoad, startService, waitForQuiet } from "./load.js";
+import { processMemory } from "./lib/procfs.js";
+import { startService } from "../test/helpers/processes.js";
+import { choiceList, positiveInteger, repeated, seconds as secondsOption } from "./lib/args.js";
+import { type Benchmark, type BenchOptions, progress } from "./lib/benchmark.js";
+import { snapshotBuild } from "./lib/build-snapshot.js";
+import { FlushTimeline, type LatencySplit } from "./lib/flush-timeline.js";
+import { type LoadOptions, type LoadResult, runLoad } from "./lib/http-load.js";
+import { LineSource } from "./lib/line-source.js";
+import { machineInfo, machineLine, waitForQuiet } from "./lib/machine.js";
+import { type TableColumn, benchCommand, fixed, formatTable, jsonLine, writeSection } from "./lib/output.js";
+import { DEFAULT_TOP, type ProfileSummary, formatProfile, summarizeProfiles } from "./lib/profile.js";
+import { scratchDirectory } from "./lib/scratch.js";
+import { BENCH_DATABASE, scrapeMetrics, startSluice } from "./lib/sluice.js";
+import { type SluiceVerify, verifySluice } from "./lib/verify.js";
 
 const DEFAULT_SECONDS = 30;
 const DEFAULT_WARMUP = 2;
@@ -45,328 +51,6 @@ const DEFAULT_BATCH = 5_000;
 const ADAPTERS = ["node", "hyper-express"] as const;
 type Adapter = (typeof ADAPTERS)[number];
 const TARGET_LINES_PER_SEC = 500_000;
-const DATABASE = "bench";
-const DEFAULT_TOP = 15;
-
-/** The built CLI, next to this file in dist/. */
-export const SLUICE_CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
-
-/** The node flags of a script's `#!/usr/bin/env -S node ...` line (the server runs as its bin would). */
-export function shebangNodeFlags(script: string): string[] {
-    const first = readFileSync(script, "utf8").split("\n", 1)[0]!;
-    const match = /^#!\S*env(?: -S)? node((?: -\S+)*)\s*$/.exec(first);
-    if (match === null) throw new Error(`${script} does not start with a "#!/usr/bin/env -S node" line: ${first}`);
-    return match[1]!.split(" ").filter((flag) => flag !== "");
-}
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-
-/** The commit, and which files under src/, ingest/ and flush/ differ from it. */
-export async function gitDescription(): Promise<string> {
-    const head = await runCommand("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]).catch(() => undefined);
-    if (head === undefined || head.code !== 0) return "commit unknown";
-    const status = await runCommand("git", ["-C", REPO, "status", "--porcelain", "--", "src", "ingest", "flush"]).catch(() => undefined);
-    const dirty = status?.stdout.split("\n").filter((line) => line.trim() !== "") ?? [];
-    return `commit ${head.stdout.trim()}${dirty.length > 0 ? ` with uncommitted changes in ${dirty.map((l) => l.slice(3)).join(", ")}` : " (src/, ingest/, flush/ clean)"}`;
-}
-
-/** A short hash of the built server code under `root` (its src/, ingest/ and flush/ .js files). */
-async function buildFingerprint(root: string): Promise<string> {
-    const hash = createHash("sha256");
-    for (const folder of ["src", "ingest", "flush"]) {
-        const names = (await readdir(join(root, folder), { recursive: true }).catch(() => [] as string[])).filter((name) => name.endsWith(".js")).sort();
-        for (const name of names) hash.update(name).update(await readFile(join(root, folder, name)));
-    }
-    return hash.digest("hex").slice(0, 12);
-}
-
-export interface BuildSnapshot {
-    /** The snapshot's CLI entry point. */
-    readonly cli: string;
-    /** The commit and working-tree state when the snapshot was taken, and the build's hash. */
-    readonly description: string;
-}
-
-/**
- * Copies the built server (dist/src, dist/ingest, dist/flush) under `scratch`, so that a rebuild
- * of the checkout during a long run (another `npm run build`, `npm test`) cannot change the code
- * under test halfway: every server of the run starts from this copy. It gets the checkout's
- * package.json (`"type": "module"`, the version) and a link to its node_modules.
- */
-export async function snapshotBuild(scratch: string): Promise<BuildSnapshot> {
-    const description = await gitDescription();
-    const root = join(scratch, "sluice-build");
-    for (const folder of ["src", "ingest", "flush"]) await cp(join(REPO, "dist", folder), join(root, "dist", folder), { recursive: true });
-    await cp(join(REPO, "package.json"), join(root, "package.json"));
-    await symlink(join(REPO, "node_modules"), join(root, "node_modules"), "dir");
-    const copied = await buildFingerprint(join(root, "dist"));
-    const live = await buildFingerprint(join(REPO, "dist"));
-    return {
-        cli: join(root, "dist", "src", "cli", "main.js"),
-        description: `${description}; build sha256 ${copied}${copied === live ? "" : " (dist/ changed while it was copied: rerun)"}, copied before the first run`,
-    };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sluice as a process
-
-export interface SluiceSettings {
-    readonly dataDir: string;
-    readonly adapter?: Adapter;
-    readonly syncMode?: string;
-    /** Run under `node --cpu-prof --cpu-prof-dir=DIR`. */
-    readonly profileDir?: string;
-    /** More `--set key=value` pairs. */
-    readonly sets?: readonly string[];
-    /** The CLI to run (a `snapshotBuild`), default the checkout's dist/. */
-    readonly cli?: string;
-}
-
-export interface SluiceProcess {
-    readonly service: ServiceProcess;
-    /** `http://127.0.0.1:PORT` */
-    readonly url: string;
-    readonly writeUrl: string;
-}
-
-/** `sluice serve` on 127.0.0.1 and a free port; resolves once it logs `listening on …`. SLUICE_* variables are not passed on. */
-export async function startSluice(settings: SluiceSettings): Promise<SluiceProcess> {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [name, value] of Object.entries(process.env)) if (!name.startsWith("SLUICE_")) env[name] = value;
-    const cli = settings.cli ?? SLUICE_CLI;
-    const nodeArgs = [...shebangNodeFlags(cli), ...(settings.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${settings.profileDir}`])];
-    const sets = [`http.server=${settings.adapter ?? "node"}`, ...(settings.syncMode === undefined ? [] : [`wal.sync_mode=${settings.syncMode}`]), ...(settings.sets ?? [])];
-    const args = [...nodeArgs, cli, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", settings.dataDir, ...sets.flatMap((set) => ["--set", set])];
-    const { service, match } = await startService("sluice", process.execPath, args, /listening on (http:\/\/\S+)/, { env });
-    const url = match![1]!;
-    return { service, url, writeUrl: `${url}/write?db=${DATABASE}` };
-}
-
-/** GET /metrics, each metric summed over its labels. */
-export async function scrapeMetrics(url: string): Promise<Map<string, number>> {
-    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-    const values = new Map<string, number>();
-    for (const line of text.split("\n")) {
-        if (line === "" || line.startsWith("#")) continue;
-        const match = /^([a-zA-Z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
-        if (match === null) continue;
-        values.set(match[1]!, (values.get(match[1]!) ?? 0) + Number(match[2]));
-    }
-    return values;
-}
-
-export interface SluiceVerify {
-    readonly flushMs: number;
-    readonly files: number;
-    readonly rows: number;
-    readonly duplicateKeys: number;
-    readonly fieldValues: number;
-    readonly series: number;
-    readonly minSeconds: number;
-    readonly maxSeconds: number;
-    readonly ok: boolean;
-    readonly problems: readonly string[];
-}
-
-function sqlString(value: string): string {
-    return `'${value.replaceAll("'", "''")}'`;
-}
-
-/** `POST /api/v1/flush`, then DuckDB over `<data>/parquet/**\/*.parquet`, compared with what the load generator had acknowledged. */
-export async function verifySluice(url: string, dataDir: string, load: LoadResult): Promise<SluiceVerify> {
-    const problems: string[] = [];
-    const t0 = performance.now();
-    const response = await fetch(`${url}/api/v1/flush`, { method: "POST", signal: AbortSignal.timeout(600_000) });
-    const flushMs = performance.now() - t0;
-    const flushText = await response.text();
-    if (response.status !== 200) problems.push(`POST /api/v1/flush answered ${response.status}: ${flushText.slice(0, 300)}`);
-    const root = join(dataDir, "parquet");
-    const files = (await readdir(root, { recursive: true }).catch(() => [] as string[])).filter((name) => name.endsWith(".parquet"));
-    let rows = 0;
-    let duplicateKeys = 0;
-    let fieldValues = 0;
-    let series = 0;
-    let minSeconds = Number.NaN;
-    let maxSeconds = Number.NaN;
-    if (files.length > 0) {
-        const instance = await DuckDBInstance.create(":memory:", { threads: "2" });
-        const connection = await instance.connect();
-        try {
-            const source = `read_parquet(${sqlString(join(root, "**", "*.parquet"))}, union_by_name = true, hive_partitioning = false)`;
-            const counted = (
-                await connection.runAndReadAll(
-                    `SELECT count(*) AS n, ${FIELD_NAMES.map((f) => `count(${f})`).join(" + ")} AS v, count(DISTINCT (host, region, service)) AS s, ` +
-                        `epoch_ns(min(time)) AS tmin, epoch_ns(max(time)) AS tmax FROM ${source}`,
-                )
-            ).getRowObjects()[0]!;
-            rows = Number(counted.n);
-            fieldValues = Number(counted.v);
-            series = Number(counted.s);
-            minSeconds = Number((counted.tmin as bigint) / 1_000_000_000n);
-            maxSeconds = Number((counted.tmax as bigint) / 1_000_000_000n);
-            const dups = (
-                await connection.runAndReadAll(`SELECT count(*) AS d FROM (SELECT host, region, service, time FROM ${source} GROUP BY ALL HAVING count(*) > 1)`)
-            ).getRowObjects()[0]!;
-            duplicateKeys = Number(dups.d);
-        } finally {
-            connection.closeSync();
-            instance.closeSync();
-        }
-    }
-    const { ackedLines, errorLines } = load.total;
-    if (errorLines === 0 ? rows !== ackedLines : rows < ackedLines || rows > ackedLines + errorLines) {
-        problems.push(`Parquet holds ${rows} rows, ${ackedLines} lines were acknowledged${errorLines > 0 ? ` (+ ${errorLines} unanswered)` : ""}`);
-    }
-    if (duplicateKeys > 0) problems.push(`${duplicateKeys} (series, time) keys stored more than once`);
-    if (fieldValues !== rows * FIELDS_PER_LINE) problems.push(`${fieldValues} field values for ${rows} rows (expected ${FIELDS_PER_LINE} each)`);
-    if (rows > 0 && (minSeconds < load.total.firstSeconds || maxSeconds > load.total.lastSeconds)) {
-        problems.push(`stored times ${minSeconds}…${maxSeconds} s outside the ones sent (${load.total.firstSeconds}…${load.total.lastSeconds})`);
-    }
-    return { flushMs, files: files.length, rows, duplicateKeys, fieldValues, series, minSeconds, maxSeconds, ok: problems.length === 0, problems };
-}
-
-// ---------------------------------------------------------------------------------------------
-// CPU profiles
-
-interface ProfileNode {
-    readonly id: number;
-    readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
-}
-
-interface CpuProfile {
-    readonly nodes: readonly ProfileNode[];
-    readonly startTime: number;
-    readonly endTime: number;
-    readonly samples: readonly number[];
-    readonly timeDeltas: readonly number[];
-}
-
-export interface ProfileSummary {
-    readonly file: string;
-    /** Sampled ms inside the window (all ms when the window did not overlap the profile). */
-    readonly sampledMs: number;
-    readonly windowed: boolean;
-    readonly idleMs: number;
-    /** Self ms by area, busiest first. */
-    readonly areas: readonly { readonly area: string; readonly ms: number }[];
-    /** Self ms by function, busiest first. */
-    readonly frames: readonly { readonly frame: string; readonly area: string; readonly ms: number }[];
-}
-
-/** A path below a `dist/` folder (the checkout's or a snapshot's), relative to it. */
-function distRelative(file: string): string | undefined {
-    const at = file.lastIndexOf("/dist/");
-    return at < 0 ? undefined : file.slice(at + 6);
-}
-
-function areaOf(name: string, url: string): string {
-    if (name === "(garbage collector)") return "GC";
-    if (name === "(program)") return "(program): V8/native, no JS frame";
-    if (name === "(idle)") return "(idle)";
-    if (url === "") return "native builtins";
-    if (url.startsWith("wasm://")) return "wasm";
-    if (url.startsWith("node:")) {
-        const path = url.slice(5).split("/");
-        return `node:${path[0] === "internal" ? `internal/${path[1] ?? ""}` : path[0]}`.replace(/\.js$/, "");
-    }
-    const file = url.startsWith("file://") ? fileURLToPath(url) : url;
-    const modules = file.lastIndexOf("/node_modules/");
-    if (modules >= 0) {
-        const parts = file.slice(modules + 14).split("/");
-        return `npm:${parts[0]!.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]}`;
-    }
-    const inRepo = distRelative(file);
-    if (inRepo !== undefined) {
-        const parts = inRepo.split("/");
-        return parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
-    }
-    return file;
-}
-
-function frameName(node: ProfileNode): string {
-    const { functionName, url, lineNumber } = node.callFrame;
-    const name = functionName === "" ? "(anonymous)" : functionName;
-    if (url === "") return name;
-    let where = url;
-    if (url.startsWith("file://")) {
-        const file = fileURLToPath(url);
-        const modules = file.lastIndexOf("/node_modules/");
-        where = modules >= 0 ? file.slice(modules + 14) : (distRelative(file) ?? file);
-    }
-    return `${name} ${where}:${lineNumber + 1}`;
-}
-
-/** Self time per area and function of one .cpuprofile, over [startUs, endUs] on its clock (CLOCK_MONOTONIC). */
-export function summarizeProfile(file: string, profile: CpuProfile, window: { start: number; end: number } | undefined, top = DEFAULT_TOP): ProfileSummary {
-    const nodes = new Map(profile.nodes.map((node) => [node.id, node] as const));
-    const self = new Map<number, number>();
-    const overlaps = window !== undefined && profile.startTime < window.end && profile.endTime > window.start;
-    let t = profile.startTime;
-    const stamps = profile.timeDeltas.map((delta) => (t += delta));
-    for (let i = 0; i < profile.samples.length; i++) {
-        const at = stamps[i]!;
-        if (overlaps && (at < window.start || at > window.end)) continue;
-        const duration = i + 1 < stamps.length ? stamps[i + 1]! - at : 0;
-        const id = profile.samples[i]!;
-        self.set(id, (self.get(id) ?? 0) + duration);
-    }
-    const areas = new Map<string, number>();
-    const frames = new Map<string, { area: string; us: number }>();
-    let total = 0;
-    let idle = 0;
-    for (const [id, us] of self) {
-        const node = nodes.get(id);
-        if (node === undefined) continue;
-        total += us;
-        const area = areaOf(node.callFrame.functionName, node.callFrame.url);
-        if (area === "(idle)") {
-            idle += us;
-            continue;
-        }
-        areas.set(area, (areas.get(area) ?? 0) + us);
-        const name = frameName(node);
-        const entry = frames.get(name) ?? { area, us: 0 };
-        entry.us += us;
-        frames.set(name, entry);
-    }
-    return {
-        file,
-        sampledMs: total / 1000,
-        windowed: overlaps,
-        idleMs: idle / 1000,
-        areas: [...areas].map(([area, us]) => ({ area, ms: us / 1000 })).sort((a, b) => b.ms - a.ms),
-        frames: [...frames]
-            .map(([frame, { area, us }]) => ({ frame, area, ms: us / 1000 }))
-            .sort((a, b) => b.ms - a.ms)
-            .slice(0, top),
-    };
-}
-
-/** Every .cpuprofile in `dir`, summarised (largest sampled busy time first). */
-export async function summarizeProfiles(dir: string, window: { start: number; end: number } | undefined, top = DEFAULT_TOP): Promise<ProfileSummary[]> {
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith(".cpuprofile")).sort();
-    const summaries: ProfileSummary[] = [];
-    for (const name of names) {
-        const profile = JSON.parse(await readFile(join(dir, name), "utf8")) as CpuProfile;
-        summaries.push(summarizeProfile(join(dir, name), profile, window, top));
-    }
-    return summaries.sort((a, b) => b.sampledMs - b.idleMs - (a.sampledMs - a.idleMs));
-}
-
-export function formatProfile(summary: ProfileSummary, label: string): string {
-    const busy = summary.sampledMs - summary.idleMs;
-    const pct = (ms: number) => `${fixed((ms / Math.max(busy, 1e-9)) * 100, 1)}%`;
-    const out = [
-        `${label}: ${fixed(summary.sampledMs / 1000, 1)} s sampled${summary.windowed ? " in the window" : " (whole process: the window did not overlap)"}, ` +
-            `busy ${fixed(busy / 1000, 1)} s (${fixed((busy / Math.max(summary.sampledMs, 1e-9)) * 100, 0)}%), idle ${fixed(summary.idleMs / 1000, 1)} s`,
-        `  by area (self time, % of busy): ${summary.areas
-            .filter((a) => a.ms / Math.max(busy, 1e-9) >= 0.01)
-            .map((a) => `${a.area} ${pct(a.ms)}`)
-            .join(", ")}`,
-        "  top functions (self):",
-        ...summary.frames.map((f) => `    ${pct(f.ms).padStart(6)}  ${fixed(f.ms, 0).padStart(7)} ms  ${f.frame}  [${f.area}]`),
-    ];
-    return out.join("\n");
-}
 
 // ---------------------------------------------------------------------------------------------
 // A do-nothing sink (the load generator's ceiling)
@@ -506,7 +190,7 @@ async function runSink(settings: Settings, source: LineSource): Promise<RunResul
     const { service, match } = await startService("sink", process.execPath, ["-e", SINK_SCRIPT], /listening on (http:\/\/\S+)/);
     try {
         const idleRssBytes = (await processMemory(service.pid))?.rss ?? Number.NaN;
-        const load = await runLoad(loadOptions(settings, source, `${match![1]}/write?db=${DATABASE}`, service.pid));
+        const load = await runLoad(loadOptions(settings, source, `${match![1]}/write?db=${BENCH_DATABASE}`, service.pid));
         return {
             name: "sink (no-op node:http)",
             load,
@@ -669,40 +353,11 @@ function reportText(report: Report): string {
     return out.join("\n");
 }
 
-// ---------------------------------------------------------------------------------------------
-// Sections of bench/RESULTS.md (the peers benchmark writes the file and keeps these)
-
-const SECTION = /<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->\n?/g;
-
-/** The marked sections (`<!-- NAME:begin -->…<!-- NAME:end -->`) of a results file. */
-export function markedSections(text: string): string[] {
-    return [...text.matchAll(SECTION)].map((match) => (match[0].endsWith("\n") ? match[0] : `${match[0]}\n`));
-}
-
-/** Puts `body` into `path` as section `name`: in place of the old one, or at the end. */
-export async function writeSection(path: string, name: string, body: string): Promise<void> {
-    const section = `<!-- ${name}:begin -->\n${body.trimEnd()}\n<!-- ${name}:end -->\n`;
-    const old = await readFile(path, "utf8").catch(() => "");
-    const pattern = new RegExp(`<!-- ${name}:begin -->[\\s\\S]*?<!-- ${name}:end -->\\n?`);
-    const text = pattern.test(old) ? old.replace(pattern, () => section) : `${old}${old === "" || old.endsWith("\n\n") ? "" : old.endsWith("\n") ? "\n" : "\n\n"}${section}`;
-    await writeFile(path, text);
-}
-
-function positiveInteger(value: string | boolean | undefined, fallback: number, what: string): number {
-    if (typeof value !== "string") return fallback;
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${what} must be a positive integer, got "${value}"`);
-    return n;
-}
-
 async function run(options: BenchOptions): Promise<number> {
     let settings: Settings;
     let adapters: Adapter[];
     try {
-        const warmup = options.values["warmup"];
-        const warmupSeconds = typeof warmup === "string" ? Number(warmup) : DEFAULT_WARMUP;
-        if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup must be a number of seconds ≥ 0, got "${String(warmup)}"`);
-        const sets = options.values["set"];
+        const warmupSeconds = secondsOption(options.values["warmup"], DEFAULT_WARMUP, "--warmup");
         settings = {
             seconds: options.seconds ?? DEFAULT_SECONDS,
             warmupSeconds,
@@ -711,21 +366,13 @@ async function run(options: BenchOptions): Promise<number> {
             gzip: options.values["gzip"] === true,
             cpuProf: options.values["cpu-prof"] === true,
             top: positiveInteger(options.values["top"], DEFAULT_TOP, "--top"),
-            sets: Array.isArray(sets) ? (sets as string[]) : typeof sets === "string" ? [sets] : [],
+            sets: repeated(options.values["set"]),
             rate: options.values["rate"] === undefined ? undefined : positiveInteger(options.values["rate"], 1, "--rate"),
             shares: typeof options.values["shares"] === "string" ? options.values["shares"].split(",").map((share) => positiveInteger(share.trim(), 1, "--shares")) : [],
         };
         if (settings.shares.length > 0 && settings.rate !== undefined) throw new Error("--shares measures each server's maximum first: leave out --rate");
         if (settings.shares.some((share) => share > 100)) throw new Error("--shares are percentages of the maximum, at most 100");
-        const list = options.values["adapters"];
-        adapters =
-            typeof list === "string"
-                ? list.split(",").map((name) => {
-                      const adapter = ADAPTERS.find((a) => a === name.trim());
-                      if (adapter === undefined) throw new Error(`unknown adapter "${name}" (use ${ADAPTERS.join(", ")})`);
-                      return adapter;
-                  })
-                : [...ADAPTERS];
+        adapters = choiceList(options.values["adapters"], ADAPTERS, (name) => ADAPTERS.find((a) => a === name), "adapter", ` (use ${ADAPTERS.join(", ")})`);
     } catch (error) {
         progress((error as Error).message);
         return 2;
@@ -772,9 +419,7 @@ async function run(options: BenchOptions): Promise<number> {
             target: { linesPerSec: TARGET_LINES_PER_SEC, best, met: best >= TARGET_LINES_PER_SEC },
         };
         if (options.json) {
-            process.stdout.write(
-                `${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`,
-            );
+            process.stdout.write(jsonLine(report));
         } else {
             process.stdout.write(`${reportText(report)}\n`);
             if (typeof keepProfiles === "string") process.stdout.write(`profiles kept in ${keepProfiles}\n`);
@@ -782,7 +427,7 @@ async function run(options: BenchOptions): Promise<number> {
         const resultsPath = options.values["results"];
         if (typeof resultsPath === "string") {
             const name = settings.cpuProf ? "http-profile" : settings.shares.length > 0 ? "http-latency" : "http";
-            const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`;
+            const command = benchCommand();
             await writeSection(
                 resultsPath,
                 name,

@@ -20,7 +20,12 @@ import { performance } from "node:perf_hooks";
 import type { ColumnarBatch } from "../src/columnar/batch.js";
 import { type ParseResult, parseLineProtocol } from "../ingest/lp/index.js";
 import { SchemaRegistry } from "../ingest/schema.js";
-import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, progress, seededRandom } from "./common.js";
+import { seededRandom } from "../test/helpers/random.js";
+import { positiveNumber } from "./lib/args.js";
+import { type Benchmark, type BenchOptions, progress } from "./lib/benchmark.js";
+import { machineInfo, machineLine } from "./lib/machine.js";
+import { type TableColumn, fixed, formatTable } from "./lib/output.js";
+import { median } from "./lib/stats.js";
 
 const SEED = 0x1b5eed;
 const DEFAULT_RUNS = 5;
@@ -154,12 +159,6 @@ interface ScenarioResult {
     readonly problems: string[];
 }
 
-function median(values: readonly number[]): number {
-    const sorted = [...values].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 /** Parses `bodies` (in order, one registry per run) `runs` times after one warm-up pass. */
 function runScenario(scenario: string, bodies: readonly Buffer[], lines: number, runs: number): ScenarioResult {
     const totalBytes = bodies.reduce((sum, b) => sum + b.length, 0);
@@ -235,19 +234,12 @@ const TABLE: readonly TableColumn<ScenarioResult>[] = [
     { title: "!", align: "left", cell: (r) => (r.problems.length > 0 ? "!" : "") },
 ];
 
-function positive(value: string | boolean | undefined, name: string, fallback: number): number {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (typeof value !== "string" || !Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${String(value)}"`);
-    return n;
-}
-
 async function run(options: BenchOptions): Promise<number> {
     let runs: number;
     let mb: number;
     try {
-        runs = Math.round(positive(options.values["runs"], "--runs", DEFAULT_RUNS));
-        mb = positive(options.values["mb"], "--mb", DEFAULT_MB);
+        runs = Math.round(positiveNumber(options.values["runs"], DEFAULT_RUNS, "--runs"));
+        mb = positiveNumber(options.values["mb"], DEFAULT_MB, "--mb");
     } catch (error) {
         progress((error as Error).message);
         return 2;

@@ -34,284 +34,28 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Benchmark, type BenchOptions, type MachineInfo, fixed, machineInfo, machineLine, progress, runCommand, scratchDirectory, sleep } from "./common.js";
-import { type BuildSnapshot, type SluiceVerify, markedSections, snapshotBuild, startSluice, verifySluice } from "./http.bench.js";
-import { FIELD_NAMES, FIELDS_PER_LINE, type LoadResult, type ServiceProcess, LineSource, freePort, runLoad, startService, waitForQuiet } from "./load.js";
+import { choiceList, integerList, seconds as secondsOption } from "./lib/args.js";
+import { type Benchmark, type BenchOptions, progress } from "./lib/benchmark.js";
+import { snapshotBuild } from "./lib/build-snapshot.js";
+import { type LoadResult, runLoad } from "./lib/http-load.js";
+import { cells as combinations, interleaved, ratioByRound } from "./lib/interleave.js";
+import { LineSource } from "./lib/line-source.js";
+import { type MachineInfo, machineInfo, machineLine, waitForQuiet } from "./lib/machine.js";
+import { fixed, jsonLine, markedSections, benchCommand, thousands } from "./lib/output.js";
+import { type Running, type System, type SystemKey, type Verification, SYSTEMS, SYSTEM_KEYS } from "./lib/peers.js";
+import { scratchDirectory } from "./lib/scratch.js";
+import { type Stat, stat } from "./lib/stats.js";
 
 const DEFAULT_SECONDS = 20;
 const DEFAULT_WARMUP = 2;
 const DEFAULT_REPEATS = 3;
 const DEFAULT_CONNECTIONS = [4, 16] as const;
 const DEFAULT_BATCHES = [1_000, 5_000] as const;
-const DATABASE = "bench";
 const RESULTS_PATH = fileURLToPath(new URL("../../bench/RESULTS.md", import.meta.url));
 /** A run during which other work used more than this (% of one core) is flagged. */
 const DISTURBED_PCT = 25;
 /** How many times a disturbed run is run again (the last attempt is kept). */
 const DEFAULT_RETRIES = 1;
-
-// ---------------------------------------------------------------------------------------------
-// Systems
-
-interface Verification {
-    /** Lines the store holds (for the peers: field values ÷ 7, or a field's count). */
-    readonly storedLines: number;
-    readonly fieldValues: number;
-    readonly series: number | undefined;
-    readonly ok: boolean;
-    readonly detail: string;
-    readonly problems: readonly string[];
-}
-
-interface Running {
-    readonly service: ServiceProcess;
-    readonly writeUrl: string;
-    verify(load: LoadResult): Promise<Verification>;
-}
-
-interface System {
-    readonly key: SystemKey;
-    readonly label: string;
-    /** What a 2xx answer promises. */
-    readonly ack: string;
-    /** Resolves to the version, or throws why the system cannot run here. */
-    prepare(): Promise<string>;
-    start(dir: string): Promise<Running>;
-}
-
-const SYSTEM_KEYS = ["sluice-fdatasync", "sluice-off", "victoriametrics", "influxdb"] as const;
-type SystemKey = (typeof SYSTEM_KEYS)[number];
-
-function expectedCheck(stored: number, load: LoadResult): string | undefined {
-    const { ackedLines, errorLines } = load.total;
-    if (errorLines === 0 ? stored === ackedLines : stored >= ackedLines && stored <= ackedLines + errorLines) return undefined;
-    return `stores ${stored} lines, ${ackedLines} were acknowledged${errorLines > 0 ? ` (+ ${errorLines} unanswered)` : ""}`;
-}
-
-function sluiceSystem(key: "sluice-fdatasync" | "sluice-off", syncMode: "fdatasync" | "off", build: BuildSnapshot): System {
-    return {
-        key,
-        label: `Sluice (${syncMode})`,
-        ack: syncMode === "fdatasync" ? "the request's WAL entry is fdatasync'ed" : "the WAL entry is written to the page cache, never synced",
-        prepare: async () => {
-            const { stdout } = await runCommand(process.execPath, [build.cli, "--version"]);
-            return `sluice ${stdout.trim()}`;
-        },
-        start: async (dir) => {
-            const sluice = await startSluice({ dataDir: dir, syncMode, cli: build.cli });
-            return {
-                service: sluice.service,
-                writeUrl: sluice.writeUrl,
-                verify: async (load) => {
-                    const v: SluiceVerify = await verifySluice(sluice.url, dir, load);
-                    return {
-                        storedLines: v.rows,
-                        fieldValues: v.fieldValues,
-                        series: v.series,
-                        ok: v.ok,
-                        detail: `${v.files} Parquet files, ${v.rows} rows, ${v.duplicateKeys} duplicate keys, flush ${fixed(v.flushMs, 0)} ms`,
-                        problems: v.problems,
-                    };
-                },
-            };
-        },
-    };
-}
-
-let aptUpdated: Promise<void> | undefined;
-
-async function commandPath(name: string): Promise<string | undefined> {
-    const { code, stdout } = await runCommand("sh", ["-c", `command -v ${name}`]);
-    return code === 0 && stdout.trim() !== "" ? stdout.trim() : undefined;
-}
-
-/** The binary of a Debian package, installed with apt-get when missing (root only). */
-export async function ensurePackage(pkg: string, binary: string): Promise<{ path: string; version: string }> {
-    let path = await commandPath(binary);
-    if (path === undefined) {
-        if (process.getuid?.() !== 0) throw new Error(`${binary} is not installed and this is not root: run \`apt-get install -y ${pkg}\` first`);
-        aptUpdated ??= (async () => {
-            progress("apt-get update...");
-            const update = await runCommand("apt-get", ["update"]);
-            if (update.code !== 0) progress(`apt-get update failed (exit ${update.code}), trying the install anyway: ${update.stderr.trim().split("\n").slice(-3).join(" | ")}`);
-        })();
-        await aptUpdated;
-        progress(`apt-get install -y ${pkg}...`);
-        const install = await runCommand("apt-get", ["install", "-y", pkg]);
-        if (install.code !== 0) throw new Error(`apt-get install -y ${pkg} failed (exit ${install.code}): ${install.stderr.trim().split("\n").slice(-3).join(" | ")}`);
-        path = await commandPath(binary);
-        if (path === undefined) throw new Error(`apt-get installed ${pkg} but there is no ${binary} on PATH`);
-    }
-    const query = await runCommand("dpkg-query", ["-W", "-f=${Version}", pkg]);
-    return { path, version: query.code === 0 ? `${pkg} ${query.stdout.trim()}` : `${binary} (version unknown)` };
-}
-
-async function getJson(url: string, init: RequestInit = {}, timeoutMs = 120_000): Promise<{ status: number; json: unknown; text: string }> {
-    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    const text = await response.text();
-    let json: unknown;
-    try {
-        json = JSON.parse(text);
-    } catch {
-        json = undefined;
-    }
-    return { status: response.status, json, text };
-}
-
-const probe = (url: string, status?: number) => async () => {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-    await response.arrayBuffer();
-    return status === undefined ? response.ok : response.status === status;
-};
-
-function victoriaMetrics(): System {
-    let binary = "victoria-metrics";
-    return {
-        key: "victoriametrics",
-        label: "VictoriaMetrics",
-        ack: "the samples are in memory (VictoriaMetrics writes them to disk within about a second, without fsync per request)",
-        prepare: async () => {
-            const found = await ensurePackage("victoria-metrics", "victoria-metrics");
-            binary = found.path;
-            return found.version;
-        },
-        start: async (dir) => {
-            const port = await freePort();
-            const base = `http://127.0.0.1:${port}`;
-            const { service } = await startService(
-                "victoria-metrics",
-                binary,
-                ["-httpListenAddr", `127.0.0.1:${port}`, "-storageDataPath", dir, "-retentionPeriod", "1y"],
-                probe(`${base}/health`),
-            );
-            return {
-                service,
-                writeUrl: `${base}/write?db=${DATABASE}`,
-                verify: async (load) => {
-                    const problems: string[] = [];
-                    const expected = load.total.ackedLines * FIELDS_PER_LINE;
-                    // A time after the last point; the 3-day window reaches back past the first.
-                    const time = load.total.lastSeconds + 300;
-                    const query = async (promql: string) => {
-                        const { status, json, text } = await getJson(`${base}/api/v1/query?nocache=1&time=${time}&query=${encodeURIComponent(promql)}`);
-                        const value = (json as { data?: { result?: { value?: [number, string] }[] } } | undefined)?.data?.result?.[0]?.value?.[1];
-                        if (status !== 200) throw new Error(`query ${promql} answered ${status}: ${text.slice(0, 300)}`);
-                        return value === undefined ? 0 : Number(value);
-                    };
-                    let samples = 0;
-                    for (let attempt = 0; attempt < 15; attempt++) {
-                        const flush = await fetch(`${base}/internal/force_flush`, { signal: AbortSignal.timeout(60_000) });
-                        await flush.arrayBuffer();
-                        if (flush.status !== 200) problems.push(`/internal/force_flush answered ${flush.status}`);
-                        samples = await query(`sum(count_over_time({__name__=~"cpu_.+"}[3d]))`);
-                        if (samples >= expected) break;
-                        await sleep(1_000);
-                    }
-                    const series = await query(`count(count_over_time({__name__=~"cpu_.+"}[3d]))`);
-                    if (samples % FIELDS_PER_LINE !== 0) problems.push(`${samples} samples is not a multiple of ${FIELDS_PER_LINE}`);
-                    const mismatch = samples === expected ? undefined : expectedCheck(samples / FIELDS_PER_LINE, load);
-                    if (mismatch !== undefined) problems.push(`${mismatch} (${samples} samples, ${expected} expected)`);
-                    return {
-                        storedLines: samples / FIELDS_PER_LINE,
-                        fieldValues: samples,
-                        series,
-                        ok: problems.length === 0,
-                        detail: `${samples} samples in ${series} series`,
-                        problems,
-                    };
-                },
-            };
-        },
-    };
-}
-
-function influxConfig(dir: string, httpPort: number, rpcPort: number): string {
-    return `reporting-disabled = true
-bind-address = "127.0.0.1:${rpcPort}"
-
-[meta]
-  dir = "${join(dir, "meta")}"
-  logging-enabled = false
-
-[data]
-  dir = "${join(dir, "data")}"
-  wal-dir = "${join(dir, "wal")}"
-  query-log-enabled = false
-
-[monitor]
-  store-enabled = false
-
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:${httpPort}"
-  auth-enabled = false
-  log-enabled = false
-
-[logging]
-  level = "warn"
-
-[continuous_queries]
-  enabled = false
-
-[subscriber]
-  enabled = false
-`;
-}
-
-function influxDb(): System {
-    let binary = "influxd";
-    return {
-        key: "influxdb",
-        label: "InfluxDB",
-        ack: "the points are in the WAL, fsync'ed (wal-fsync-delay = 0s, the default)",
-        prepare: async () => {
-            const found = await ensurePackage("influxdb", "influxd");
-            binary = found.path;
-            return found.version;
-        },
-        start: async (dir) => {
-            const [httpPort, rpcPort] = [await freePort(), await freePort()];
-            await mkdir(dir, { recursive: true });
-            const config = join(dir, "influxdb.conf");
-            await writeFile(config, influxConfig(dir, httpPort, rpcPort));
-            const base = `http://127.0.0.1:${httpPort}`;
-            const { service } = await startService("influxd", binary, ["-config", config], probe(`${base}/ping`, 204), { env: { ...process.env, HOME: dir } });
-            const created = await getJson(`${base}/query?q=${encodeURIComponent(`CREATE DATABASE "${DATABASE}"`)}`, { method: "POST" });
-            if (created.status !== 200) {
-                await service.stop(10_000);
-                throw new Error(`CREATE DATABASE answered ${created.status}: ${created.text.slice(0, 300)}`);
-            }
-            return {
-                service,
-                writeUrl: `${base}/write?db=${DATABASE}`,
-                verify: async (load) => {
-                    const problems: string[] = [];
-                    const { status, json, text } = await getJson(`${base}/query?db=${DATABASE}&q=${encodeURIComponent("SELECT count(*) FROM cpu")}`, {}, 600_000);
-                    if (status !== 200) problems.push(`count query answered ${status}: ${text.slice(0, 300)}`);
-                    const series = (json as { results?: { series?: { columns: string[]; values: (number | undefined)[][] }[]; error?: string }[] } | undefined)?.results?.[0];
-                    if (series?.error !== undefined) problems.push(`count query: ${series.error}`);
-                    const columns = series?.series?.[0]?.columns ?? [];
-                    const values = series?.series?.[0]?.values[0] ?? [];
-                    const counts = new Map(columns.map((column, i) => [column, Number(values[i])] as const));
-                    const perField = FIELD_NAMES.map((field) => counts.get(`count_${field}`) ?? 0);
-                    const storedLines = Math.min(...perField);
-                    if (new Set(perField).size !== 1) problems.push(`field counts differ: ${FIELD_NAMES.map((f, i) => `${f}=${perField[i]}`).join(", ")}`);
-                    const mismatch = expectedCheck(storedLines, load);
-                    if (mismatch !== undefined) problems.push(mismatch);
-                    const fieldValues = perField.reduce((a, b) => a + b, 0);
-                    return { storedLines, fieldValues, series: undefined, ok: problems.length === 0, detail: `count(*) per field ${storedLines}`, problems };
-                },
-            };
-        },
-    };
-}
-
-const SYSTEMS: Readonly<Record<SystemKey, (build: BuildSnapshot) => System>> = {
-    "sluice-fdatasync": (build) => sluiceSystem("sluice-fdatasync", "fdatasync", build),
-    "sluice-off": (build) => sluiceSystem("sluice-off", "off", build),
-    victoriametrics: victoriaMetrics,
-    influxdb: influxDb,
-};
 
 // ---------------------------------------------------------------------------------------------
 // Runs
@@ -384,20 +128,6 @@ async function runOne(
 // ---------------------------------------------------------------------------------------------
 // Aggregation
 
-interface Stat {
-    readonly median: number;
-    readonly min: number;
-    readonly max: number;
-}
-
-function stat(values: readonly number[]): Stat {
-    const finite = values.filter(Number.isFinite).sort((a, b) => a - b);
-    if (finite.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
-    const mid = finite.length >> 1;
-    const median = finite.length % 2 === 1 ? finite[mid]! : (finite[mid - 1]! + finite[mid]!) / 2;
-    return { median, min: finite[0]!, max: finite.at(-1)! };
-}
-
 interface CellSummary {
     readonly system: SystemKey;
     readonly connections: number;
@@ -445,23 +175,16 @@ function summarize(records: readonly RunRecord[], system: SystemKey, connections
 
 /** Sluice ÷ peer: the ratio of the medians, and the range of the per-repeat ratios. */
 function ratio(records: readonly RunRecord[], ours: SystemKey, peer: SystemKey, connections: number, batch: number): { ofMedians: number; min: number; max: number } | undefined {
-    const pick = (system: SystemKey) => records.filter((r) => r.system === system && r.connections === connections && r.batch === batch && r.load !== undefined);
-    const a = pick(ours);
-    const b = pick(peer);
-    if (a.length === 0 || b.length === 0) return undefined;
-    const ofMedians = stat(a.map((r) => r.load!.window.linesPerSec)).median / stat(b.map((r) => r.load!.window.linesPerSec)).median;
-    const paired = a.flatMap((r) => {
-        const other = b.find((o) => o.repeat === r.repeat);
-        return other === undefined ? [] : [r.load!.window.linesPerSec / other.load!.window.linesPerSec];
-    });
-    const range = stat(paired);
-    return { ofMedians, min: range.min, max: range.max };
+    const pick = (system: SystemKey) =>
+        records.flatMap((r) =>
+            r.system === system && r.connections === connections && r.batch === batch && r.load !== undefined ? [{ repeat: r.repeat, value: r.load.window.linesPerSec }] : [],
+        );
+    return ratioByRound(pick(ours), pick(peer));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const thousands = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString("en-US") : "-");
 function compact(value: number): string {
     if (!Number.isFinite(value)) return "-";
     if (Math.abs(value) >= 1e6) return `${(value / 1e6).toFixed(2)} M`;
@@ -645,15 +368,6 @@ function consoleTable(report: Report): string {
 // ---------------------------------------------------------------------------------------------
 // Options, main
 
-function list(text: string | boolean | undefined, fallback: readonly number[], what: string): number[] {
-    if (typeof text !== "string") return [...fallback];
-    return text.split(",").map((item) => {
-        const n = Number(item.trim());
-        if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${what}: "${item}" is not a positive integer`);
-        return n;
-    });
-}
-
 async function run(options: BenchOptions): Promise<number> {
     const started = Date.now();
     const quick = options.values["quick"] === true;
@@ -667,21 +381,11 @@ async function run(options: BenchOptions): Promise<number> {
         const retryOption = options.values["retries"];
         retries = typeof retryOption === "string" ? Number(retryOption) : DEFAULT_RETRIES;
         if (!Number.isSafeInteger(retries) || retries < 0) throw new Error(`--retries must be an integer ≥ 0, got "${String(retryOption)}"`);
-        connectionsList = quick && options.values["connections"] === undefined ? [16] : list(options.values["connections"], DEFAULT_CONNECTIONS, "--connections");
-        batches = quick && options.values["batches"] === undefined ? [5_000] : list(options.values["batches"], DEFAULT_BATCHES, "--batches");
-        repeats = quick && options.values["repeats"] === undefined ? 1 : list(options.values["repeats"], [DEFAULT_REPEATS], "--repeats")[0]!;
-        const warmup = options.values["warmup"];
-        warmupSeconds = typeof warmup === "string" ? Number(warmup) : DEFAULT_WARMUP;
-        if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup must be a number of seconds ≥ 0, got "${String(warmup)}"`);
-        const systems = options.values["systems"];
-        systemKeys =
-            typeof systems === "string"
-                ? systems.split(",").map((name) => {
-                      const key = SYSTEM_KEYS.find((k) => k === name.trim());
-                      if (key === undefined) throw new Error(`unknown system "${name}" (use ${SYSTEM_KEYS.join(", ")})`);
-                      return key;
-                  })
-                : [...SYSTEM_KEYS];
+        connectionsList = quick && options.values["connections"] === undefined ? [16] : integerList(options.values["connections"], DEFAULT_CONNECTIONS, "--connections");
+        batches = quick && options.values["batches"] === undefined ? [5_000] : integerList(options.values["batches"], DEFAULT_BATCHES, "--batches");
+        repeats = quick && options.values["repeats"] === undefined ? 1 : integerList(options.values["repeats"], [DEFAULT_REPEATS], "--repeats")[0]!;
+        warmupSeconds = secondsOption(options.values["warmup"], DEFAULT_WARMUP, "--warmup");
+        systemKeys = choiceList(options.values["systems"], SYSTEM_KEYS, (name) => SYSTEM_KEYS.find((k) => k === name), "system", ` (use ${SYSTEM_KEYS.join(", ")})`);
     } catch (error) {
         progress((error as Error).message);
         return 2;
@@ -715,34 +419,33 @@ async function run(options: BenchOptions): Promise<number> {
         progress("generating bodies (seeded)...");
         const sources = new Map(batches.map((batch) => [batch, new LineSource(batch)] as const));
         const records: RunRecord[] = [];
-        const total = repeats * connectionsList.length * batches.length * systems.length;
-        for (let repeat = 1; repeat <= repeats; repeat++) {
-            for (const connections of connectionsList) {
-                for (const batch of batches) {
-                    for (const system of systems) {
-                        const label = `[${records.length + 1}/${total}] ${system.label} C=${connections} batch=${batch} repeat ${repeat}`;
-                        progress(`${label} ...`);
-                        const dir = join(scratch.path, `${system.key}-c${connections}-b${batch}-r${repeat}`);
-                        let record = await runOne(system, connections, batch, repeat, sources.get(batch)!, dir, seconds, warmupSeconds);
-                        const discarded: RunRecord["discarded"][number][] = [];
-                        while (disturbance(record) > DISTURBED_PCT && discarded.length < retries) {
-                            discarded.push({ linesPerSec: record.load?.window.linesPerSec ?? Number.NaN, otherPct: disturbance(record), others: othersText(record.load) });
-                            progress(
-                                `${label}: disturbed (other processes used ${fixed(disturbance(record), 0)}% of a core: ${othersText(record.load) || "not attributed"}); running it again`,
-                            );
-                            record = await runOne(system, connections, batch, repeat, sources.get(batch)!, dir, seconds, warmupSeconds);
-                        }
-                        record = { ...record, discarded };
-                        records.push(record);
-                        const l = record.load;
-                        progress(
-                            `${label}: ${thousands(l?.window.linesPerSec ?? Number.NaN)} lines/s, p50 ${fixed(l?.window.p50Ms, 1)} ms, p99 ${fixed(l?.window.p99Ms, 1)} ms, ` +
-                                `server ${fixed(l?.server?.cpuPct, 0)}% CPU, ${fixed((l?.server?.rssPeakBytes ?? Number.NaN) / 2 ** 20, 0)} MB, other processes ${fixed(Math.max(0, l?.machine?.otherUserPct ?? Number.NaN), 0)}%; ` +
-                                `${record.verification?.detail ?? "not verified"}${record.problems.map((p) => `\n    PROBLEM: ${p}`).join("")}`,
-                        );
-                    }
-                }
+        const plan = interleaved(combinations(combinations(connectionsList, batches), systems), repeats);
+        for (const {
+            repeat,
+            item: [[connections, batch], system],
+            index,
+            total,
+        } of plan) {
+            const label = `[${index + 1}/${total}] ${system.label} C=${connections} batch=${batch} repeat ${repeat}`;
+            progress(`${label} ...`);
+            const dir = join(scratch.path, `${system.key}-c${connections}-b${batch}-r${repeat}`);
+            let record = await runOne(system, connections, batch, repeat, sources.get(batch)!, dir, seconds, warmupSeconds);
+            const discarded: RunRecord["discarded"][number][] = [];
+            while (disturbance(record) > DISTURBED_PCT && discarded.length < retries) {
+                discarded.push({ linesPerSec: record.load?.window.linesPerSec ?? Number.NaN, otherPct: disturbance(record), others: othersText(record.load) });
+                progress(
+                    `${label}: disturbed (other processes used ${fixed(disturbance(record), 0)}% of a core: ${othersText(record.load) || "not attributed"}); running it again`,
+                );
+                record = await runOne(system, connections, batch, repeat, sources.get(batch)!, dir, seconds, warmupSeconds);
             }
+            record = { ...record, discarded };
+            records.push(record);
+            const l = record.load;
+            progress(
+                `${label}: ${thousands(l?.window.linesPerSec ?? Number.NaN)} lines/s, p50 ${fixed(l?.window.p50Ms, 1)} ms, p99 ${fixed(l?.window.p99Ms, 1)} ms, ` +
+                    `server ${fixed(l?.server?.cpuPct, 0)}% CPU, ${fixed((l?.server?.rssPeakBytes ?? Number.NaN) / 2 ** 20, 0)} MB, other processes ${fixed(Math.max(0, l?.machine?.otherUserPct ?? Number.NaN), 0)}%; ` +
+                    `${record.verification?.detail ?? "not verified"}${record.problems.map((p) => `\n    PROBLEM: ${p}`).join("")}`,
+            );
         }
         const cells: CellSummary[] = [];
         const ratios: Report["ratios"][number][] = [];
@@ -760,7 +463,7 @@ async function run(options: BenchOptions): Promise<number> {
                 }
             }
         }
-        const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`;
+        const command = benchCommand();
         const report: Report = {
             benchmark: "peers",
             date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
@@ -781,9 +484,7 @@ async function run(options: BenchOptions): Promise<number> {
             await writeFile(resultsPath, [markdown(report), ...kept].join("\n"));
         }
         if (options.json) {
-            process.stdout.write(
-                `${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`,
-            );
+            process.stdout.write(jsonLine(report));
         } else {
             process.stdout.write(
                 `${consoleTable(report)}\n${resultsPath === undefined ? "(not written to a file: --quick; give --results PATH to write one)" : `written to ${resultsPath}`}\n`,

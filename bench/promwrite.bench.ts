@@ -37,22 +37,18 @@ import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
 import protobuf from "protobufjs";
 import snappy from "snappy";
-import {
-    type Benchmark,
-    type BenchOptions,
-    LatencyReservoir,
-    type MachineInfo,
-    fixed,
-    machineInfo,
-    machineLine,
-    progress,
-    scratchDirectory,
-    seededRandom,
-    sleep,
-} from "./common.js";
-import { type BuildSnapshot, formatProfile, scrapeMetrics, snapshotBuild, startSluice, summarizeProfiles, writeSection } from "./http.bench.js";
-import { type ServiceProcess, clockTicksPerSecond, freePort, processCpu, processMemory, startService, waitForQuiet } from "./load.js";
-import { ensurePackage } from "./peers.bench.js";
+import { ensurePackage } from "../test/helpers/debian.js";
+import { type ServiceProcess, freePort, startService } from "../test/helpers/processes.js";
+import { seededRandom } from "../test/helpers/random.js";
+import { type Benchmark, type BenchOptions, progress, sleep } from "./lib/benchmark.js";
+import { type BuildSnapshot, snapshotBuild } from "./lib/build-snapshot.js";
+import { LatencyReservoir } from "./lib/latency.js";
+import { type MachineInfo, machineInfo, machineLine, waitForQuiet } from "./lib/machine.js";
+import { fixed, writeSection } from "./lib/output.js";
+import { clockTicksPerSecond, processCpu, processMemory } from "./lib/procfs.js";
+import { formatProfile, summarizeProfiles } from "./lib/profile.js";
+import { scratchDirectory } from "./lib/scratch.js";
+import { scrapeMetrics, startSluice } from "./lib/sluice.js";
 
 const NAMES = 1_000;
 const TARGETS = 100;

@@ -32,8 +32,11 @@ import { walWriterOptions } from "../src/config/components.js";
 import { loadConfig } from "../src/config/load.js";
 import { nodeFileSystem } from "../src/fs/file-system.js";
 import { WalWriter } from "../src/wal/writer.js";
-import { type Benchmark, type BenchOptions, type TableColumn, fixed, formatTable, machineInfo, machineLine, progress, scratchDirectory } from "./common.js";
-import { SLUICE_CLI, shebangNodeFlags } from "./http.bench.js";
+import { SLUICE_CLI, shebangNodeFlags } from "../test/helpers/sluice-process.js";
+import { type Benchmark, type BenchOptions, progress } from "./lib/benchmark.js";
+import { machineInfo, machineLine } from "./lib/machine.js";
+import { type TableColumn, fixed, formatTable } from "./lib/output.js";
+import { scratchDirectory } from "./lib/scratch.js";
 import { logsBody, telegrafBody } from "./parse.bench.js";
 
 const DEFAULT_ROUNDS = 5;

@@ -3,7 +3,7 @@
  * Benchmarks are never run by `npm test`. Add one as one line in BENCHMARKS.
  */
 import { parseArgs } from "node:util";
-import type { Benchmark, BenchOptionSpec } from "./common.js";
+import type { Benchmark, BenchOptionSpec } from "./lib/benchmark.js";
 
 const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Promise<Benchmark> }>> = {
     wal: { summary: "WAL append throughput and latency per sync mode, payload shape and concurrency, vs dd", load: async () => (await import("./wal.bench.js")).benchmark },
@@ -27,6 +27,11 @@ const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Pr
     hostile: {
         summary: "hostile clients (60 MiB bodies without a token, 2,000 idle connections under 1,024 descriptors): peak RSS, descriptors, /health and writes meanwhile",
         load: async () => (await import("./hostile.bench.js")).benchmark,
+    },
+    compact: {
+        summary:
+            "a day of Telegraf-like data flushed each minute (14,400 files): compaction time and RSS, files/bytes and DuckDB queries before/after, ingest with compaction on vs off",
+        load: async () => (await import("./compact.bench.js")).benchmark,
     },
     replay: {
         summary: "WAL replay (sluice recover) with msgpackr's native string extractor and in plain JS, interleaved, ratio of medians",

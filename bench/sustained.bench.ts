@@ -5,10 +5,13 @@
  * what accepted rate; if it cannot, the buffers reach their budget and writes get 503, so the
  * accepted rate falls to what flushing sustains.
  */
-import type { Benchmark, BenchOptions } from "./common.js";
-import { fixed, formatTable, machineInfo, machineLine, progress, scratchDirectory, sleep } from "./common.js";
-import { scrapeMetrics, startSluice, verifySluice } from "./http.bench.js";
-import { runLoad } from "./load.js";
+import { type Benchmark, type BenchOptions, progress, sleep } from "./lib/benchmark.js";
+import { runLoad } from "./lib/http-load.js";
+import { machineInfo, machineLine } from "./lib/machine.js";
+import { fixed, formatTable } from "./lib/output.js";
+import { scratchDirectory } from "./lib/scratch.js";
+import { scrapeMetrics, startSluice } from "./lib/sluice.js";
+import { verifySluice } from "./lib/verify.js";
 
 const DEFAULT_SECONDS = 300;
 const SAMPLE_EVERY_MS = 5000;

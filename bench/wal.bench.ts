@@ -25,24 +25,14 @@ import { systemClock } from "../src/clock.js";
 import { walWriterOptions } from "../src/config/components.js";
 import { loadConfig } from "../src/config/load.js";
 import { nodeFileSystem } from "../src/fs/file-system.js";
-import {
-    type Benchmark,
-    type BenchOptions,
-    type DdResult,
-    type MachineInfo,
-    type TableColumn,
-    LatencyReservoir,
-    ddBandwidth,
-    firstUseDictionaryColumn,
-    fixed,
-    formatTable,
-    machineInfo,
-    machineLine,
-    progress,
-    scratchDirectory,
-    seededRandom,
-    sleep,
-} from "./common.js";
+import { seededRandom } from "../test/helpers/random.js";
+import { byteCount, choiceList, seconds as secondsOption } from "./lib/args.js";
+import { firstUseDictionaryColumn } from "./lib/batches.js";
+import { type Benchmark, type BenchOptions, progress, sleep } from "./lib/benchmark.js";
+import { LatencyReservoir } from "./lib/latency.js";
+import { type DdResult, type MachineInfo, ddBandwidth, machineInfo, machineLine } from "./lib/machine.js";
+import { type TableColumn, fixed, formatTable, jsonLine } from "./lib/output.js";
+import { scratchDirectory } from "./lib/scratch.js";
 
 const DEFAULT_SECONDS = 5;
 const DEFAULT_APPENDERS = [1, 16, 256] as const;
@@ -413,24 +403,6 @@ async function verifyDirectory(dir: string, expectedEntries: number | undefined,
 // ---------------------------------------------------------------------------------------------
 // Options, report
 
-function parseList<T>(text: string | boolean | undefined, all: readonly T[], parse: (item: string) => T | undefined, what: string): T[] {
-    if (typeof text !== "string") return [...all];
-    return text.split(",").map((item) => {
-        const value = parse(item.trim());
-        if (value === undefined) throw new Error(`unknown ${what} "${item}"`);
-        return value;
-    });
-}
-
-function parseBytes(text: string | boolean | undefined, what: string): number | undefined {
-    if (typeof text !== "string") return undefined;
-    const match = /^(\d+)\s*(k|m|g|kib|mib|gib)?$/i.exec(text.trim());
-    if (match === null) throw new Error(`${what} must be a byte count like 16MiB, got "${text}"`);
-    const unit = (match[2] ?? "").toLowerCase();
-    const scale = unit.startsWith("k") ? 2 ** 10 : unit.startsWith("m") ? 2 ** 20 : unit.startsWith("g") ? 2 ** 30 : 1;
-    return Number(match[1]) * scale;
-}
-
 interface Report {
     readonly benchmark: "wal";
     readonly machine: MachineInfo;
@@ -511,14 +483,12 @@ async function run(options: BenchOptions): Promise<number> {
     let maxFileBytes: number | undefined;
     let warmupSeconds: number;
     try {
-        modes = parseList(options.values["modes"], SYNC_MODES, (m) => (isSyncMode(m) ? m : undefined), "sync mode");
-        shapes = parseList(options.values["shapes"], SHAPES, (name) => SHAPES.find((s) => s.name === name || s.name === `${name}-row`), "shape");
-        appenderCounts = parseList(options.values["appenders"], DEFAULT_APPENDERS, (n) => (/^[1-9]\d*$/.test(n) ? Number(n) : undefined), "appender count");
-        maxGroupBytes = parseBytes(options.values["max-group-bytes"], "--max-group-bytes");
-        maxFileBytes = parseBytes(options.values["max-file-bytes"], "--max-file-bytes");
-        const warmup = options.values["warmup"];
-        warmupSeconds = typeof warmup === "string" ? Number(warmup) : Math.min(1, measureSeconds / 5);
-        if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup must be a number of seconds ≥ 0, got "${String(warmup)}"`);
+        modes = choiceList(options.values["modes"], SYNC_MODES, (m) => (isSyncMode(m) ? m : undefined), "sync mode");
+        shapes = choiceList(options.values["shapes"], SHAPES, (name) => SHAPES.find((s) => s.name === name || s.name === `${name}-row`), "shape");
+        appenderCounts = choiceList(options.values["appenders"], DEFAULT_APPENDERS, (n) => (/^[1-9]\d*$/.test(n) ? Number(n) : undefined), "appender count");
+        maxGroupBytes = byteCount(options.values["max-group-bytes"], "--max-group-bytes");
+        maxFileBytes = byteCount(options.values["max-file-bytes"], "--max-file-bytes");
+        warmupSeconds = secondsOption(options.values["warmup"], Math.min(1, measureSeconds / 5), "--warmup");
     } catch (error) {
         progress((error as Error).message);
         return 2;
@@ -585,9 +555,7 @@ async function run(options: BenchOptions): Promise<number> {
             fdatasyncVsDd: { walMbPerSec, ddMbPerSec, ratio, target: TARGET_RATIO, meetsTarget: ratio === undefined ? undefined : ratio >= TARGET_RATIO },
         };
         if (options.json) {
-            process.stdout.write(
-                `${JSON.stringify(report, (_, value: unknown) => (value === undefined || (typeof value === "number" && !Number.isFinite(value)) ? null : value))}\n`,
-            );
+            process.stdout.write(jsonLine(report));
         } else {
             printReport(report);
         }

@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { shebangNodeFlags } from "../bench/http.bench.js";
+import { shebangNodeFlags } from "./helpers/sluice-process.js";
 import { NO_CHANGE } from "../flush/commit.js";
 import { openLake } from "../flush/lake/open.js";
 import { systemClock } from "../src/clock.js";

@@ -16,7 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CRASH_POINTS, type CrashPoint } from "../flush/crash-points.js";
 import { tempDir } from "./helpers/batches.js";
 import { CLI } from "./helpers/cli.js";
-import { seededRandom } from "../bench/common.js";
+import { seededRandom } from "./helpers/random.js";
 import type { RecoverReport } from "../src/cli/recover-command.js";
 import { BASE_TIME_NS, Ledger, LoadGenerator, type LoadOptions, type VerifyReport, problemsOf, seedFromEnv, sleep, waitFor } from "./helpers/load.js";
 import { type ParquetFileInfo, parquetFiles, readParquet, walFiles } from "./helpers/parquet.js";

@@ -11,11 +11,11 @@ import { cp, readFile, readdir, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { shebangNodeFlags } from "../bench/http.bench.js";
 import { CONFIG_SCHEMA } from "../src/config/schema.js";
 import { tempDir } from "./helpers/batches.js";
 import { CLI, type ServerProcess, startServer } from "./helpers/cli.js";
 import { readParquet } from "./helpers/parquet.js";
+import { shebangNodeFlags } from "./helpers/sluice-process.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const ENTRY = "dist/src/cli/main.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FlushTimeline } from "../bench/flush-timeline.js";
+import { FlushTimeline } from "../bench/lib/flush-timeline.js";
 
 describe("bench: FlushTimeline", () => {
     it("dates each flush from its log line and splits request latency by overlap", () => {

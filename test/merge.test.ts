@@ -11,7 +11,7 @@ import { encodeParquet } from "../flush/encode/parquet.js";
 import type { EncodeOptions } from "../flush/encode/types.js";
 import { EncodeWorker } from "../flush/worker/client.js";
 import { type Row, makeBatch, tempDir } from "./helpers/batches.js";
-import { seededRandom } from "../bench/common.js";
+import { seededRandom } from "./helpers/random.js";
 
 const T0 = 1_700_000_000_000_000_000n;
 const OPTIONS: EncodeOptions = { sluiceVersion: "test", dedup: true };

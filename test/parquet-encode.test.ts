@@ -3,7 +3,7 @@
  * types, exact nanoseconds and 64-bit integers, NULLs, (tags, time) order, the hour split,
  * unicode names, the footer key-values, union_by_name across files, and the worker's transfers.
  */
-import { seededRandom } from "../bench/common.js";
+import { seededRandom } from "./helpers/random.js";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";

@@ -5,8 +5,8 @@
  * A directive systemd cannot parse is only a warning to it (exit 0), so any output fails here.
  */
 import { fileURLToPath } from "node:url";
-import { runCommand } from "../../bench/common.js";
-import { ensurePackage } from "../../bench/peers.bench.js";
+import { ensurePackage } from "../helpers/debian.js";
+import { runCommand } from "../helpers/processes.js";
 import type { EndToEnd } from "./run.js";
 
 const UNIT = fileURLToPath(new URL("../../../config/sluice.service", import.meta.url));

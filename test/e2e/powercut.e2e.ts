@@ -14,7 +14,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { seededRandom } from "../../bench/common.js";
+import { seededRandom } from "../helpers/random.js";
 import { seedFromEnv } from "../helpers/load.js";
 import type { EndToEnd } from "./run.js";
 import { type CutResult, checkCut, problemsAfterLockRemoved } from "./powercut/check-cut.js";

@@ -15,9 +15,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { SLUICE_CLI, startSluice } from "../../bench/http.bench.js";
-import { type ServiceProcess, freePort, startService } from "../../bench/load.js";
-import { ensurePackage } from "../../bench/peers.bench.js";
+import { ensurePackage } from "../helpers/debian.js";
+import { type ServiceProcess, freePort, startService } from "../helpers/processes.js";
+import { SLUICE_CLI, spawnSluice } from "../helpers/sluice-process.js";
 import type { EndToEnd } from "./run.js";
 
 const TOKEN = "e2e-remote-write-token";
@@ -145,7 +145,7 @@ async function run(args: readonly string[]): Promise<number> {
     let sluice: ServiceProcess | undefined;
     let prometheus: ServiceProcess | undefined;
     try {
-        const started = await startSluice({ dataDir: join(dir, "sluice"), sets: [`auth.tokens=${TOKEN}`] });
+        const started = await spawnSluice({ dataDir: join(dir, "sluice"), sets: [`auth.tokens=${TOKEN}`] });
         sluice = started.service;
         const auth = { authorization: `Bearer ${TOKEN}` };
         const promPort = await freePort();

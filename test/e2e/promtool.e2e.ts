@@ -9,8 +9,8 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type SluiceProcess, startSluice } from "../../bench/http.bench.js";
-import { ensurePackage } from "../../bench/peers.bench.js";
+import { ensurePackage } from "../helpers/debian.js";
+import { type SpawnedSluice, spawnSluice } from "../helpers/sluice-process.js";
 import type { EndToEnd } from "./run.js";
 
 /** Families that must have samples once the requests below were answered. */
@@ -56,9 +56,9 @@ async function run(): Promise<number> {
     const promtool = await ensurePackage("prometheus", "promtool");
     log(`using ${promtool.path} (${promtool.version})`);
     const dir = await mkdtemp(join(tmpdir(), "sluice-e2e-promtool-"));
-    let sluice: SluiceProcess | undefined;
+    let sluice: SpawnedSluice | undefined;
     try {
-        sluice = await startSluice({ dataDir: join(dir, "data") });
+        sluice = await spawnSluice({ dataDir: join(dir, "data") });
         const { url } = sluice;
         const problems: string[] = [];
         const write = (body: string, status: number) => expectStatus(`${url}/write?db=e2e`, { method: "POST", body }, status, problems);

@@ -9,7 +9,7 @@
  * - `rejected`: a 4xx, which these well-formed points should never get (a test failure).
  * Never a point is sent twice, so a point found twice in Parquet is a duplicate of Sluice's.
  */
-import { seededRandom } from "../../bench/common.js";
+import { seededRandom } from "./random.js";
 
 /** A seed from `SLUICE_CRASH_SEED` when set (to replay a failure), else a fresh one. */
 export function seedFromEnv(): number {

@@ -6,7 +6,7 @@
  * next epoch survive (and which), and whether `recover` or `serve` runs first on it: a cut is
  * replayed exactly from (barrier, seed) on the same recording.
  */
-import { seededRandom } from "../../../bench/common.js";
+import { seededRandom } from "../../helpers/random.js";
 import type { Life } from "./record.js";
 
 export type Order = "recover, then serve" | "serve, then recover";

@@ -5,7 +5,7 @@
  * the pipe's delay, a millisecond or so).
  */
 import { performance } from "node:perf_hooks";
-import { LatencyReservoir } from "./common.js";
+import { LatencyReservoir } from "./latency.js";
 
 export interface Interval {
     readonly start: number;

@@ -1,0 +1,16 @@
+/**
+ * Seeded randomness for tests, end-to-end checks and benchmarks (never Math.random where a run
+ * must be replayed or compared).
+ */
+
+/** mulberry32: a fast 32-bit PRNG; returns floats in [0, 1). */
+export function seededRandom(seed: number): () => number {
+    let state = seed >>> 0;
+    return () => {
+        state = (state + 0x6d2b79f5) >>> 0;
+        let t = state;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
