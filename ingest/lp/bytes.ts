@@ -53,6 +53,19 @@ export function viewOf(bytes: Uint8Array): DataView {
     return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** The body being decoded, as each of its readers takes it. */
+export interface Body {
+    readonly bytes: Buffer;
+    /** A DataView of the same memory, for word reads. */
+    readonly view: DataView;
+    /** The body is not all valid UTF-8, so names and strings are checked one by one. */
+    readonly checkUtf8: boolean;
+}
+
+export function bodyOf(bytes: Buffer): Body {
+    return { bytes, view: viewOf(bytes), checkUtf8: !isUtf8(bytes) };
+}
+
 /** Whether `bytes[start, end)` is valid UTF-8 (the check runs in native code). */
 export function isUtf8Range(bytes: Uint8Array, start: number, end: number): boolean {
     return isUtf8(bytes.subarray(start, end));

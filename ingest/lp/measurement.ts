@@ -5,7 +5,7 @@
  * key costs a byte comparison instead of a decode.
  */
 import { type Column, type ColumnarBatch, type StringColumn, TIME_COLUMN, bitmapBytes } from "../../src/columnar/batch.js";
-import { ByteKeyTable, type KeyArena } from "./byte-table.js";
+import { ByteKeyTable, KeyArena } from "./byte-table.js";
 import { type ColumnBuilder, HI, LO, grownCapacity } from "./columns.js";
 
 /**
@@ -192,6 +192,27 @@ export class MeasurementBuilder {
         this.#capacity = capacity;
     }
 
+    /**
+     * The columns the pending line's first `fields` fields went to, in order: the slot chain from
+     * `firstSlot`, which the body loop links as it reads the line (a field not resolved is left out).
+     */
+    lineColumns(fields: number): ColumnBuilder[] {
+        const columns: ColumnBuilder[] = [];
+        let slot = this.firstSlot;
+        for (let k = 0; k < fields && slot !== null; k++, slot = slot.next) if (slot.column !== null) columns.push(slot.column);
+        return columns;
+    }
+
+    /** Takes back what the pending line wrote to the columns of its first `fields` fields. */
+    // Invariant kept: a rejected line leaves no value in any column, and no column of no fixed type.
+    rollbackLine(fields: number): void {
+        const row = this.rows;
+        for (const column of this.lineColumns(fields)) {
+            column.rollback(row);
+            if (!column.fixed && column.present === 0 && this.fieldColumns.get(column.name) === column) this.fieldColumns.delete(column.name);
+        }
+    }
+
     /** The series' id, tag columns and codes (at its first accepted line); returns tag columns it created. */
     bind(series: Series): TagColumn[] {
         const created: TagColumn[] = [];
@@ -256,5 +277,41 @@ export class MeasurementBuilder {
             if (codeTable[seriesIds[row]! * tagCount + column.index]! >= 0) valid[row >>> 3]! |= 1 << (row & 7);
         }
         return { type: "s", dict: column.dict, codes, valid };
+    }
+}
+
+/** The number of the latest parse (each parse runs start to end on one thread, never interleaved). */
+let lastParse = 0;
+
+/** One parse's builders, one per measurement, and its binding of the shared series keys to them. */
+export class MeasurementBuilders {
+    /** This parse's number: what binds a shared series key to this body's builders. */
+    readonly #parse = ++lastParse;
+    /** Raw bytes of the field keys its builders hold (compact, so comparing against them stays in cache). */
+    readonly #arena = new KeyArena();
+    readonly #byName = new Map<string, MeasurementBuilder>();
+
+    /** The builder of `series`' measurement in this parse (the series is bound to it at its first line in the body). */
+    of(series: Series): MeasurementBuilder {
+        return series.builderIn(this.#parse) ?? this.#bind(series);
+    }
+
+    #bind(series: Series): MeasurementBuilder {
+        let builder = this.#byName.get(series.measurement);
+        if (builder === undefined) {
+            builder = new MeasurementBuilder(series.measurement, this.#arena);
+            this.#byName.set(series.measurement, builder);
+        }
+        return series.bindTo(this.#parse, builder);
+    }
+
+    /** One batch per measurement with an accepted row, in order of first appearance. */
+    finish(): ColumnarBatch[] {
+        const batches: ColumnarBatch[] = [];
+        for (const builder of this.#byName.values()) {
+            const batch = builder.finish();
+            if (batch !== null) batches.push(batch);
+        }
+        return batches;
     }
 }

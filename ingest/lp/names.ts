@@ -14,17 +14,20 @@ export type NameElement = typeof MEASUREMENT | typeof TAG_KEY | typeof TAG_VALUE
 
 export const ELEMENT_NAMES = ["measurement", "tag key", "tag value", "field key"] as const;
 
-/** The last name read: its unescaped value and the index of the byte that ended it. */
-export const nameRead = { value: "", end: 0 };
+/** A name read: its unescaped value and the index of the byte that ended it. */
+export interface Name {
+    readonly value: string;
+    readonly end: number;
+}
 
 /**
  * Reads the name that starts at `pos`, up to the first unescaped terminator of its element
  * (measurement: `,` or space; tag key and field key: `=`, also stopping at `,` and space; tag
- * value: `,` or space) or the end of the line. Returns null when it is well formed (the caller
- * checks emptiness and what the terminator is), else the reason it is not: a control character,
- * a lone CR, a trailing backslash, a raw `=` in a tag value, invalid UTF-8.
+ * value: `,` or space) or the end of the line. Returns the name when it is well formed (the
+ * caller checks emptiness and what the terminator is), else the reason it is not: a control
+ * character, a lone CR, a trailing backslash, a raw `=` in a tag value, invalid UTF-8.
  */
-export function readName(bytes: Buffer, pos: number, end: number, element: NameElement, checkUtf8: boolean): string | null {
+export function readName(bytes: Buffer, pos: number, end: number, element: NameElement, checkUtf8: boolean): Name | string {
     const escapesEquals = element !== MEASUREMENT;
     const what = ELEMENT_NAMES[element];
     let pieces: string[] | null = null;
@@ -61,7 +64,5 @@ export function readName(bytes: Buffer, pos: number, end: number, element: NameE
     }
     if (high && checkUtf8 && !isUtf8Range(bytes, pos, i)) return `${what} is not valid UTF-8`;
     const tail = bytes.toString("utf8", pieceStart, i);
-    nameRead.value = pieces === null ? tail : pieces.join("") + tail;
-    nameRead.end = i;
-    return null;
+    return { value: pieces === null ? tail : pieces.join("") + tail, end: i };
 }

@@ -3,24 +3,22 @@
  * from the body's bytes. 64-bit integers never go through BigInt on the common path: the reader
  * keeps the first 15 significant digits in one double (exact below 2^53) and at most five more
  * in another, range-checks on the digit count, then builds the two 32-bit words of the value
- * with exact double arithmetic. Results land in `scanned` (one shared scratch object, so a read
+ * with exact double arithmetic. Results land in the caller's `Scanned` (one per body, so a read
  * allocates nothing).
  */
 import { COMMA, CR, DOT, LF, MINUS, NINE, SPACE, ZERO } from "./bytes.js";
 import { guessZeros } from "./precision.js";
 
-/** What the last successful read produced. */
-export interface Scanned {
+/** What the last successful read into it produced. */
+export class Scanned {
     /** Index just past the value's token (its terminator, or the end). */
-    end: number;
+    end = 0;
     /** A float value. */
-    float: number;
+    float = 0;
     /** An integer, unsigned or timestamp value: low and high 32-bit words, two's complement. */
-    lo: number;
-    hi: number;
+    lo = 0;
+    hi = 0;
 }
-
-export const scanned: Scanned = { end: 0, float: 0, lo: 0, hi: 0 };
 
 // Value kinds (> 0) and reasons a number is rejected (< 0).
 export const NUMBER_FLOAT = 1;
@@ -32,6 +30,24 @@ export const BAD_UNSIGNED = -3;
 export const FLOAT_OUT_OF_RANGE = -4;
 export const INTEGER_OUT_OF_RANGE = -5;
 export const UNSIGNED_OUT_OF_RANGE = -6;
+
+/** Why a number `token` (as quoted for messages) of field `key` is rejected, by the reason `scanNumber` returned. */
+export function numberProblem(reason: number, key: string, token: string): string {
+    switch (reason) {
+        case BAD_FLOAT:
+            return `invalid number ${token} for field "${key}"`;
+        case BAD_INTEGER:
+            return `invalid integer ${token} for field "${key}": expected an optional "-", digits and "i"`;
+        case BAD_UNSIGNED:
+            return `invalid unsigned integer ${token} for field "${key}": expected digits and "u"`;
+        case FLOAT_OUT_OF_RANGE:
+            return `float ${token} for field "${key}" is out of range (NaN and ±Inf are not allowed)`;
+        case INTEGER_OUT_OF_RANGE:
+            return `integer ${token} for field "${key}" is out of range: -9223372036854775808i … 9223372036854775807i`;
+        default:
+            return `unsigned integer ${token} for field "${key}" is out of range: 0u … 18446744073709551615u`;
+    }
+}
 
 // Timestamp outcomes.
 export const TIMESTAMP_OK = 0;
@@ -66,14 +82,14 @@ export function valueTokenEnd(bytes: Uint8Array, pos: number, end: number): numb
 }
 
 /**
- * Sets `scanned.lo/hi` to `head * 10^tail + rest` (head < 10^15, tail ≤ 5, rest < 10^tail) and
+ * Sets `out.lo/hi` to `head * 10^tail + rest` (head < 10^15, tail ≤ 5, rest < 10^tail) and
  * returns the high word unmasked, so the caller can see a value past 2^64 (never past 2^67).
  */
-function setWords(head: number, tail: number, rest: number): number {
+function setWords(head: number, tail: number, rest: number, out: Scanned): number {
     if (tail === 0) {
-        scanned.lo = head % TWO_32;
-        scanned.hi = Math.floor(head / TWO_32);
-        return scanned.hi;
+        out.lo = head % TWO_32;
+        out.hi = Math.floor(head / TWO_32);
+        return out.hi;
     }
     const scale = POW10[tail]!;
     const a = Math.floor(head / TWO_24); // < 2^26
@@ -83,18 +99,18 @@ function setWords(head: number, tail: number, rest: number): number {
     const r = aScaled - q * 256; // a*scale*2^24 = q*2^32 + r*2^24
     const sum = b * scale + r * TWO_24 + rest; // < 2^42: exact
     const carry = Math.floor(sum / TWO_32);
-    scanned.lo = sum - carry * TWO_32;
-    scanned.hi = q + carry;
-    return scanned.hi;
+    out.lo = sum - carry * TWO_32;
+    out.hi = q + carry;
+    return out.hi;
 }
 
-/** Two's complement negation of `scanned.lo/hi`. */
-function negateWords(): void {
-    if (scanned.lo === 0) {
-        scanned.hi = (TWO_32 - scanned.hi) % TWO_32;
+/** Two's complement negation of `out.lo/hi`. */
+function negateWords(out: Scanned): void {
+    if (out.lo === 0) {
+        out.hi = (TWO_32 - out.hi) % TWO_32;
     } else {
-        scanned.lo = TWO_32 - scanned.lo;
-        scanned.hi = TWO_32 - 1 - scanned.hi;
+        out.lo = TWO_32 - out.lo;
+        out.hi = TWO_32 - 1 - out.hi;
     }
 }
 
@@ -103,7 +119,7 @@ function negateWords(): void {
  * `rest` (the following `restDigits` ≤ 5 digits), then `zeros` virtual trailing zeros. Returns
  * false when the value does not fit: int64 when `signed` (−2^63 included), else uint64.
  */
-function digitsToWords(head: number, headDigits: number, rest: number, restDigits: number, zeros: number, negative: boolean, signed: boolean): boolean {
+function digitsToWords(head: number, headDigits: number, rest: number, restDigits: number, zeros: number, negative: boolean, signed: boolean, out: Scanned): boolean {
     let scaledHead = head;
     let extra = zeros;
     if (headDigits < HEAD_DIGITS && extra > 0) {
@@ -113,24 +129,25 @@ function digitsToWords(head: number, headDigits: number, rest: number, restDigit
     }
     const tail = restDigits + extra;
     if (tail > 5) return false; // more than 20 digits: past 2^64
-    const hi = setWords(scaledHead, tail, rest * POW10[extra]!);
+    const hi = setWords(scaledHead, tail, rest * POW10[extra]!, out);
     if (signed) {
-        if (hi >= TWO_31 && !(negative && hi === TWO_31 && scanned.lo === 0)) return false;
+        if (hi >= TWO_31 && !(negative && hi === TWO_31 && out.lo === 0)) return false;
     } else if (hi >= TWO_32) {
         return false;
     }
-    if (negative) negateWords();
+    if (negative) negateWords(out);
     return true;
 }
 
 /**
  * Reads a float, `i` or `u` value starting at `pos` (its first byte is `-`, `.` or a digit).
- * Returns the kind, or why it is rejected; `scanned.end` is the token's end on success.
+ * Returns the kind, or why it is rejected; on success the value is in `out` and `out.end` is the
+ * token's end.
  *
  * Fast path, for what agents send (`12.34`, `-5`, `123456i`): at most 15 digits, no exponent.
  * Anything else (and every error) takes scanNumberFully.
  */
-export function scanNumber(bytes: Buffer, pos: number, end: number): number {
+export function scanNumber(bytes: Buffer, pos: number, end: number, out: Scanned): number {
     let i = pos;
     const negative = bytes[i] === MINUS;
     if (negative) i++;
@@ -152,7 +169,7 @@ export function scanNumber(bytes: Buffer, pos: number, end: number): number {
         }
     }
     const intDigits = i - intStart;
-    if (intDigits === 0 || intDigits > HEAD_DIGITS) return scanNumberFully(bytes, pos, end);
+    if (intDigits === 0 || intDigits > HEAD_DIGITS) return scanNumberFully(bytes, pos, end, out);
     let c = i < end ? bytes[i]! : SPACE;
     let fracDigits = 0;
     if (c === DOT) {
@@ -171,29 +188,29 @@ export function scanNumber(bytes: Buffer, pos: number, end: number): number {
             i++;
         }
         fracDigits = i - fracStart;
-        if (intDigits + fracDigits > HEAD_DIGITS) return scanNumberFully(bytes, pos, end);
+        if (intDigits + fracDigits > HEAD_DIGITS) return scanNumberFully(bytes, pos, end, out);
         c = i < end ? bytes[i]! : SPACE;
     } else if (c === SUFFIX_INTEGER || c === SUFFIX_UNSIGNED) {
-        if (i + 1 < end && !endsValue(bytes[i + 1]!)) return scanNumberFully(bytes, pos, end);
+        if (i + 1 < end && !endsValue(bytes[i + 1]!)) return scanNumberFully(bytes, pos, end, out);
         if (negative) {
             if (c === SUFFIX_UNSIGNED) return BAD_UNSIGNED;
             value = -value;
         }
-        scanned.lo = value >>> 0;
-        scanned.hi = Math.floor(value / TWO_32) >>> 0;
-        scanned.end = i + 1;
+        out.lo = value >>> 0;
+        out.hi = Math.floor(value / TWO_32) >>> 0;
+        out.end = i + 1;
         return c === SUFFIX_INTEGER ? NUMBER_INTEGER : NUMBER_UNSIGNED;
     }
-    if (!endsValue(c)) return scanNumberFully(bytes, pos, end);
-    scanned.end = i;
+    if (!endsValue(c)) return scanNumberFully(bytes, pos, end, out);
+    out.end = i;
     // Clinger's fast path: value < 10^15 < 2^53 and 10^fracDigits are exact, one division rounds correctly.
     if (fracDigits > 0) value /= POW10[fracDigits]!;
-    scanned.float = negative ? -value : value;
+    out.float = negative ? -value : value;
     return NUMBER_FLOAT;
 }
 
 /** scanNumber's general path: the whole float grammar, 16+ digit integers, every error. */
-function scanNumberFully(bytes: Buffer, pos: number, end: number): number {
+function scanNumberFully(bytes: Buffer, pos: number, end: number, out: Scanned): number {
     let i = pos;
     let negative = false;
     if (bytes[i] === MINUS) {
@@ -229,8 +246,8 @@ function scanNumberFully(bytes: Buffer, pos: number, end: number): number {
             const unsigned = c === SUFFIX_UNSIGNED;
             if (intDigits === 0 || (i + 1 < end && !endsValue(bytes[i + 1]!))) return unsigned ? BAD_UNSIGNED : BAD_INTEGER;
             if (unsigned && negative) return BAD_UNSIGNED;
-            scanned.end = i + 1;
-            if (extraDigits > 0 || !digitsToWords(head, headDigits, rest, restDigits, 0, negative, !unsigned)) {
+            out.end = i + 1;
+            if (extraDigits > 0 || !digitsToWords(head, headDigits, rest, restDigits, 0, negative, !unsigned, out)) {
                 return unsigned ? UNSIGNED_OUT_OF_RANGE : INTEGER_OUT_OF_RANGE;
             }
             return unsigned ? NUMBER_UNSIGNED : NUMBER_INTEGER;
@@ -277,7 +294,7 @@ function scanNumberFully(bytes: Buffer, pos: number, end: number): number {
         exponent += exponentNegative ? -value : value;
     }
     if (i < end && !endsValue(bytes[i]!)) return BAD_FLOAT;
-    scanned.end = i;
+    out.end = i;
     let value: number;
     if (exact && exponent >= -22 && exponent <= 22) {
         // Clinger's fast path: head < 2^53 and 10^|exponent| are exact, one operation rounds correctly.
@@ -288,16 +305,16 @@ function scanNumberFully(bytes: Buffer, pos: number, end: number): number {
         value = Number(bytes.toString("latin1", pos, i));
     }
     if (value === Infinity || value === -Infinity) return FLOAT_OUT_OF_RANGE;
-    scanned.float = value;
+    out.float = value;
     return NUMBER_FLOAT;
 }
 
 /**
  * Reads a timestamp `[-]digits` at `pos`, scaled to nanoseconds by appending `zeros` decimal
- * zeros (-1: guess them from the magnitude, `auto`). On success the words are in `scanned` and
- * `scanned.end` is the first byte after the digits (the caller checks what follows).
+ * zeros (-1: guess them from the magnitude, `auto`). On success the words are in `out` and
+ * `out.end` is the first byte after the digits (the caller checks what follows).
  */
-export function scanTimestamp(view: DataView, bytes: Uint8Array, pos: number, end: number, zeros: number): number {
+export function scanTimestamp(view: DataView, bytes: Uint8Array, pos: number, end: number, zeros: number, out: Scanned): number {
     // Fastest path: 19 digits in ns (every timestamp since 2001), 8 digits per two word reads.
     if (zeros === 0 && pos + 19 <= end && (pos + 19 === end || endsTimestamp(bytes[pos + 19]!)) && bytes[pos] !== ZERO) {
         const a = eightDigits(view, pos);
@@ -306,9 +323,9 @@ export function scanTimestamp(view: DataView, bytes: Uint8Array, pos: number, en
         const c1 = bytes[pos + 17]! - ZERO;
         const c2 = bytes[pos + 18]! - ZERO;
         if (a >= 0 && b >= 0 && c0 >= 0 && c0 <= 9 && c1 >= 0 && c1 <= 9 && c2 >= 0 && c2 <= 9) {
-            scanned.end = pos + 19;
+            out.end = pos + 19;
             const tenth = Math.floor(b / 10);
-            const ok = digitsToWords(a * 10_000_000 + tenth, HEAD_DIGITS, (b - tenth * 10) * 1000 + c0 * 100 + c1 * 10 + c2, 4, 0, false, true);
+            const ok = digitsToWords(a * 10_000_000 + tenth, HEAD_DIGITS, (b - tenth * 10) * 1000 + c0 * 100 + c1 * 10 + c2, 4, 0, false, true, out);
             return ok ? TIMESTAMP_OK : TIMESTAMP_OUT_OF_RANGE;
         }
     }
@@ -334,10 +351,10 @@ export function scanTimestamp(view: DataView, bytes: Uint8Array, pos: number, en
     }
     const restDigits = i - digitStart - headDigits;
     if (headDigits === 0 || zeros < 0 || bytes[digitStart] === ZERO || headDigits + restDigits + zeros > 19 || (i < end && !endsTimestamp(bytes[i]!))) {
-        return scanTimestampFully(bytes, pos, end, zeros);
+        return scanTimestampFully(bytes, pos, end, zeros, out);
     }
-    scanned.end = i;
-    return digitsToWords(head, headDigits, rest, restDigits, zeros, negative, true) ? TIMESTAMP_OK : TIMESTAMP_OUT_OF_RANGE;
+    out.end = i;
+    return digitsToWords(head, headDigits, rest, restDigits, zeros, negative, true, out) ? TIMESTAMP_OK : TIMESTAMP_OUT_OF_RANGE;
 }
 
 /**
@@ -364,7 +381,7 @@ function endsTimestamp(byte: number): boolean {
 }
 
 /** scanTimestamp's general path: leading zeros, `auto`, too many digits, every error. */
-function scanTimestampFully(bytes: Uint8Array, pos: number, end: number, zeros: number): number {
+function scanTimestampFully(bytes: Uint8Array, pos: number, end: number, zeros: number, out: Scanned): number {
     let i = pos;
     let negative = false;
     if (bytes[i] === MINUS) {
@@ -394,21 +411,21 @@ function scanTimestampFully(bytes: Uint8Array, pos: number, end: number, zeros: 
     }
     if (i === digitStart) return BAD_TIMESTAMP;
     if (i < end && (c = bytes[i]!) !== SPACE && c !== LF && c !== CR) return BAD_TIMESTAMP;
-    scanned.end = i;
+    out.end = i;
     if (tooLong) return TIMESTAMP_OUT_OF_RANGE;
     let scale = zeros;
     if (scale < 0) scale = restDigits > 1 ? 0 : guessZeros(restDigits === 0 ? head : head * 10 + rest);
-    return digitsToWords(head, headDigits, rest, restDigits, scale, negative, true) ? TIMESTAMP_OK : TIMESTAMP_OUT_OF_RANGE;
+    return digitsToWords(head, headDigits, rest, restDigits, scale, negative, true, out) ? TIMESTAMP_OK : TIMESTAMP_OUT_OF_RANGE;
 }
 
-/** `scanned.lo/hi` as a signed BigInt (the rare paths: `m`/`h` scaling, the server clock). */
+/** Two words as a signed BigInt (the rare paths: `m`/`h` scaling, the server clock). */
 export function wordsToBigInt(lo: number, hi: number): bigint {
     return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
 }
 
-/** Sets `scanned.lo/hi` from a signed 64-bit BigInt. */
-export function bigIntToWords(value: bigint): void {
+/** Sets `out.lo/hi` from a signed 64-bit BigInt. */
+export function bigIntToWords(value: bigint, out: Scanned): void {
     const unsigned = BigInt.asUintN(64, value);
-    scanned.lo = Number(unsigned & 0xffff_ffffn);
-    scanned.hi = Number(unsigned >> 32n);
+    out.lo = Number(unsigned & 0xffff_ffffn);
+    out.hi = Number(unsigned >> 32n);
 }

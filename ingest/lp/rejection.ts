@@ -1,13 +1,21 @@
 /**
- * Error recovery: where a rejected entry ends. The entry is re-read structurally (not validated)
- * from its start: the series key ends at the first unescaped space; in the field section a `"`
- * right after an unescaped `=` opens a string, inside which newlines do not end the entry. So
- * a multi-line string in a rejected line does not turn its later lines into entries of their own.
+ * Rejected entries: why (the reason the reader that refused the line recorded), where they end
+ * (error recovery), and how an error report shows them.
+ *
+ * Recovery re-reads the entry structurally (not validated) from its start: the series key ends at
+ * the first unescaped space; in the field section a `"` right after an unescaped `=` opens a
+ * string, inside which newlines do not end the entry. So a multi-line string in a rejected line
+ * does not turn its later lines into entries of their own.
  */
 import { BACKSLASH, COMMA, CR, EQUALS, LF, QUOTE, SPACE } from "./bytes.js";
 
-/** Newlines inside the entry `entryEnd` last measured (inside strings). */
-export const skipped = { newlines: 0 };
+/** What a reader that returns an index or a code returns when it refuses the line. */
+export const REJECTED = -1;
+
+/** Why the line being read is rejected: one per body, written by whichever reader refuses the line, read by the body loop. */
+export class Rejection {
+    reason = "";
+}
 
 /** Whether a backslash before `byte` escapes it in a name (the union of every element's escapes). */
 function escapable(byte: number | undefined): boolean {
@@ -15,8 +23,8 @@ function escapable(byte: number | undefined): boolean {
 }
 
 /** The index of the LF that ends the entry starting at `start` (or `end`). */
+// Invariant kept: every LF in `bytes[start, result)` is inside a string value of the entry.
 export function entryEnd(bytes: Uint8Array, start: number, end: number): number {
-    let newlines = 0;
     let i = start;
     // Series key.
     for (; i < end; i++) {
@@ -38,15 +46,20 @@ export function entryEnd(bytes: Uint8Array, start: number, end: number): number 
                     const s = bytes[i]!;
                     if (s === QUOTE) break;
                     if (s === BACKSLASH) i++;
-                    if (bytes[i] === LF) newlines++;
                 }
             }
         }
     }
     // Timestamp and anything else: to the end of the line.
     while (i < end && bytes[i] !== LF) i++;
-    skipped.newlines = newlines;
     return Math.min(i, end);
+}
+
+/** LFs in `bytes[start, stop)` (inside an entry: the ones in its strings, which count as physical lines). */
+export function lineFeedsIn(bytes: Uint8Array, start: number, stop: number): number {
+    let count = 0;
+    for (let i = bytes.indexOf(LF, start); i >= 0 && i < stop; i = bytes.indexOf(LF, i + 1)) count++;
+    return count;
 }
 
 const MAX_TEXT_BYTES = 1024;
