@@ -3,12 +3,15 @@
  * fields → its metric (`__name__`) and tags. Prometheus sends every series again each scrape
  * interval with the same label bytes, so a label set is decoded and validated once, not once per
  * sample. Decoding is a pure function of the bytes and only sets that decoded cleanly are stored,
- * so an entry can outlive its request. Metrics are interned too (one object per name), so a
- * request finds a series' batch without a lookup by name. Bounded: a request that finds the
- * cache over its limits empties it first (never during a request, so one request never sees two
- * objects for one metric).
+ * so an entry can outlive its request. Metrics, tag values and lists of tag names are interned
+ * too (one object each), so a request finds a series' batch without a lookup by name, tells two
+ * series' tag names apart by reference, and copies a tag value into a WAL entry as ready msgpack
+ * bytes. Bounded: a request that finds the cache over its limits empties it first (never during
+ * a request, so one request never sees two objects for one metric).
  */
+import { msgpackString } from "../../src/wal/entry-writer.js";
 import { ByteKeyTable, KeyArena } from "../lp/byte-table.js";
+import { rangesEqualAcross } from "../lp/bytes.js";
 
 /** A metric name (a measurement) and, for the request that last used it, its place in that request. */
 export class PromMetric {
@@ -22,23 +25,47 @@ export class PromMetric {
     constructor(readonly name: string) {}
 }
 
+/** A tag value: its text, its msgpack bytes, and scratch fields a WAL entry's dictionary uses. */
+export class TagValue {
+    readonly encoded: Buffer;
+    /** The dictionary (a number no other dictionary had) that `code` belongs to. */
+    stamp = 0;
+    code = 0;
+
+    constructor(readonly text: string) {
+        this.encoded = msgpackString(text);
+    }
+}
+
 /** A label set: its metric, its tags (labels but `__name__`, empty values left out), and its binding to a request. */
 export class PromSeries {
     /**
-     * The database whose registry already holds every declaration this series needs (its tags,
-     * and `value` as a float field): its later requests there skip the schema check. Declarations
-     * are never withdrawn, so this stays true.
+     * The database, and the registry, that hold every declaration this series needs, committed
+     * (its tags, and `value` as a float field): its later requests there skip the schema. Set
+     * once a request that reserved them all is durable; declarations are never withdrawn.
      */
     settledIn: string | undefined = undefined;
+    settledBy: object | undefined = undefined;
     /** The request (decode number) `local` belongs to; 0: none. */
     request = 0;
     /** Index in its metric's `series` for that request; -1: refused in that request. */
     local = -1;
+    /** Its place in the staged rows `slotOwner` (generation `slotGeneration`) keeps (ingest/prom/staged-rows.ts). */
+    slotOwner: object | undefined = undefined;
+    slotGeneration = 0;
+    slot = 0;
+    /** Where its label bytes are in the cache's arena (`keyArena`), once cached. */
+    keyArena: KeyArena | undefined = undefined;
+    keyOffset = 0;
+    keyLength = 0;
+    /** The series that came after it in the last request that had both: usually the next one again. */
+    next: PromSeries | undefined = undefined;
 
     constructor(
         readonly metric: PromMetric,
+        /** Interned: series with the same tag names in the same order share this array. */
         readonly tagKeys: readonly string[],
-        readonly tagValues: readonly string[],
+        readonly tagValues: readonly TagValue[],
     ) {}
 }
 
@@ -60,8 +87,11 @@ export class PromSeriesCache {
     #arena = new KeyArena();
     #table = new ByteKeyTable<PromSeries>(this.#arena);
     #metrics = new Map<string, PromMetric>();
-    /** Label names and values, one string object each: equal ones compare by reference when batches are built. */
-    #strings = new Map<string, string>();
+    /** Label names, one string object each. */
+    #names = new Map<string, string>();
+    #values = new Map<string, TagValue>();
+    /** Lists of tag names, by their names each prefixed with its length (so no two lists share a key). */
+    #keyLists = new Map<string, readonly string[]>();
 
     constructor(options: PromSeriesCacheOptions = {}) {
         this.maxEntries = options.maxEntries ?? PROM_SERIES_CACHE_DEFAULTS.maxEntries;
@@ -84,7 +114,23 @@ export class PromSeriesCache {
     }
 
     set(source: Uint8Array, hash: number, start: number, length: number, series: PromSeries): void {
+        // The table copies the key to the end of the arena.
+        series.keyArena = this.#arena;
+        series.keyOffset = this.#arena.size;
+        series.keyLength = length;
         this.#table.set(source, hash, start, length, series);
+    }
+
+    /**
+     * Whether the label fields at `source[start, end)` are `series`' (a cached one): its label
+     * bytes come first, and no other label field right after them. Cheaper than `get` (no hash,
+     * no table): for a guess, such as the series that followed the previous one last time.
+     */
+    matches(series: PromSeries, view: DataView, source: Uint8Array, start: number, end: number, labelKey: number): boolean {
+        const arena = series.keyArena;
+        const stop = start + series.keyLength;
+        if (arena !== this.#arena || stop > end || (stop < end && source[stop] === labelKey)) return false;
+        return rangesEqualAcross(view, source, start, arena.view, arena.bytes, series.keyOffset, series.keyLength);
     }
 
     /** The one metric object of `name` (until the cache is emptied). */
@@ -97,19 +143,41 @@ export class PromSeriesCache {
         return metric;
     }
 
-    /** The one string object equal to `text` (until the cache is emptied). */
-    intern(text: string): string {
-        const known = this.#strings.get(text);
+    /** The one string object equal to the label name `text`. */
+    name(text: string): string {
+        const known = this.#names.get(text);
         if (known !== undefined) return known;
-        this.#strings.set(text, text);
+        this.#names.set(text, text);
         return text;
+    }
+
+    /** The one TagValue of `text`. */
+    value(text: string): TagValue {
+        let value = this.#values.get(text);
+        if (value === undefined) {
+            value = new TagValue(text);
+            this.#values.set(text, value);
+        }
+        return value;
+    }
+
+    /** The one array equal to `keys` (interned names, in that order). */
+    keys(keys: readonly string[]): readonly string[] {
+        let joined = "";
+        for (const key of keys) joined += `${key.length}:${key}`;
+        const known = this.#keyLists.get(joined);
+        if (known !== undefined) return known;
+        this.#keyLists.set(joined, keys);
+        return keys;
     }
 
     clear(): void {
         this.#arena = new KeyArena();
         this.#table = new ByteKeyTable<PromSeries>(this.#arena);
         this.#metrics = new Map();
-        this.#strings = new Map();
+        this.#names = new Map();
+        this.#values = new Map();
+        this.#keyLists = new Map();
     }
 }
 
