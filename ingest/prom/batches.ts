@@ -10,7 +10,7 @@
 import { endianness } from "node:os";
 import { type Column, type ColumnarBatch, TIME_COLUMN, bitmapBytes } from "../../src/columnar/batch.js";
 import { VALUE_FIELD } from "./schema.js";
-import type { PromMetric, PromSeries } from "./series-cache.js";
+import type { PromMetric, PromSeries, TagValueTable } from "./series-cache.js";
 
 /** Where the low and high 32-bit words of a 64-bit element sit in a Uint32Array view. */
 export const LO = endianness() === "LE" ? 0 : 1;
@@ -29,10 +29,14 @@ export function rowBytes(tags: number): number {
 }
 
 let scratch = { metric: new Uint32Array(INITIAL_ROWS), local: new Uint32Array(INITIAL_ROWS), time: new Uint32Array(2 * INITIAL_ROWS), value: new Float64Array(INITIAL_ROWS) };
+/** The tag value numbers of a request's series, in the order they were bound. */
+let tagScratch = new Int32Array(8 * INITIAL_ROWS);
 
 /** The rows of one request, in arrival order. */
 export class RequestRows {
     rows = 0;
+    #tags = tagScratch;
+    #tagsLength = 0;
     #metric = scratch.metric;
     #local = scratch.local;
     #time = scratch.time;
@@ -47,6 +51,21 @@ export class RequestRows {
         this.#time[2 * row + HI] = timeHi;
         this.#value[row] = value;
         this.rows = row + 1;
+    }
+
+    /** Keeps a series' tag value numbers, `ids[start, start + count)`; returns where they are kept. */
+    keepTags(ids: Int32Array, start: number, count: number): number {
+        const at = this.#tagsLength;
+        if (at + count > this.#tags.length) {
+            const tags = new Int32Array(2 * (at + count));
+            tags.set(this.#tags.subarray(0, at));
+            this.#tags = tags;
+            if (tags.length <= 8 * KEPT_ROWS) tagScratch = tags;
+        }
+        const tags = this.#tags;
+        for (let t = 0; t < count; t++) tags[at + t] = ids[start + t]!;
+        this.#tagsLength = at + count;
+        return at;
     }
 
     #grow(): void {
@@ -68,7 +87,7 @@ export class RequestRows {
      * out), each metric's in arrival order. Returns the bytes their batches would take instead
      * when that is more than `maxBytes` (nothing allocated).
      */
-    group(metrics: readonly PromMetric[], maxBytes: number): GroupedRows | number {
+    group(metrics: readonly PromMetric[], values: TagValueTable, maxBytes: number): GroupedRows | number {
         const count = metrics.length;
         const rows = this.rows;
         const sizes = new Uint32Array(count);
@@ -90,7 +109,18 @@ export class RequestRows {
         }
         const bytes = 16 * rows + 4 * codeWords;
         if (bytes > maxBytes) return bytes;
-        const grouped = new GroupedRows(kept, layouts, rows);
+        let tagCount = 0;
+        for (let k = 0; k < kept.length; k++) if (layouts[k]!.columns === null) tagCount += kept[k]!.series.length * layouts[k]!.keys.length;
+        const grouped = new GroupedRows(kept, layouts, values, rows, tagCount);
+        // Each metric's series' tag value numbers, together (its series all have the same tag names: metrics that do not are written from batches).
+        const { tagIds, tagStarts } = grouped;
+        for (let k = 0, at = 0; k < kept.length; k++) {
+            tagStarts[k] = at;
+            if (layouts[k]!.columns !== null) continue;
+            const width = layouts[k]!.keys.length;
+            const tags = this.#tags;
+            for (const from of kept[k]!.tagAt) for (let t = 0; t < width; t++) tagIds[at++] = tags[from + t]!;
+        }
         const starts = grouped.starts;
         for (let m = 0; m < count; m++) if (renumber[m]! >= 0) starts[renumber[m]! + 1] = sizes[m]!;
         for (let k = 0; k < kept.length; k++) starts[k + 1]! += starts[k]!;
@@ -117,17 +147,28 @@ export class GroupedRows {
     readonly local: Uint32Array;
     /** Per metric, its series in this request (the binding's list, kept: a later request binds a new one). */
     readonly series: readonly (readonly PromSeries[])[];
+    /**
+     * Metric k's series' tag value numbers (in `values`), series after series from `tagStarts[k]`:
+     * for the metrics whose series all have the same tag names (`layouts[k].columns` null).
+     */
+    readonly tagIds: Int32Array;
+    readonly tagStarts: Int32Array;
 
     constructor(
         readonly metrics: readonly PromMetric[],
         readonly layouts: readonly TagLayout[],
+        readonly values: TagValueTable,
         readonly rows: number,
+        tagCount: number,
     ) {
-        const memory = new ArrayBuffer(16 * rows + 4 * rows + 4 * (metrics.length + 1));
+        const count = metrics.length;
+        const memory = new ArrayBuffer(16 * rows + 4 * rows + 4 * (count + 1) + 4 * count + 4 * tagCount);
         this.time = new Uint32Array(memory, 0, 2 * rows);
         this.value = new Float64Array(memory, 8 * rows, rows);
         this.local = new Uint32Array(memory, 16 * rows, rows);
-        this.starts = new Uint32Array(memory, 20 * rows, metrics.length + 1);
+        this.starts = new Uint32Array(memory, 20 * rows, count + 1);
+        this.tagStarts = new Int32Array(memory, 20 * rows + 4 * (count + 1), count);
+        this.tagIds = new Int32Array(memory, 20 * rows + 4 * (2 * count + 1), tagCount);
         this.series = metrics.map((metric) => metric.series);
     }
 
@@ -202,10 +243,10 @@ export function addTagColumns(columns: Map<string, Column>, series: readonly Pro
     for (let column = 0; column < width; column++) dicts.push([]);
     let indexes: (Map<string, number> | undefined)[] | undefined;
     for (let s = 0; s < series.length; s++) {
-        const { tagValues } = series[s]!;
-        for (let t = 0; t < tagValues.length; t++) {
+        const { tagTexts } = series[s]!;
+        for (let t = 0; t < tagTexts.length; t++) {
             const column = layout.columns === null ? t : layout.columns[layout.offsets![s]! + t]!;
-            const text = tagValues[t]!.text;
+            const text = tagTexts[t]!;
             const dict = dicts[column]!;
             let found = -1;
             if (indexes?.[column] === undefined) {

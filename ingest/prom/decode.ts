@@ -34,7 +34,7 @@ import { LP_LIMITS } from "../lp/index.js";
 import type { SchemaRegistry } from "../schema.js";
 import { type GroupedRows, RequestRows, rowBytes } from "./batches.js";
 import { PromDeclarations, VALUE_FIELD, admitSeries } from "./schema.js";
-import { type PromMetric, PromSeries, type PromSeriesCache, type TagValue, sharedPromSeries } from "./series-cache.js";
+import { type PromMetric, PromSeries, type PromSeriesCache, sharedPromSeries } from "./series-cache.js";
 import { WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, WireReader, keyByte, malformed } from "./wire.js";
 
 export interface RemoteWriteOptions {
@@ -170,7 +170,7 @@ class RequestDecoder {
                 reader.skip(WIRE_LEN, end);
             } else reader.skipField(key, end);
         }
-        const rows = this.#rows.rows === 0 ? undefined : this.#rows.group(this.#metrics, this.#batchBytesLimit);
+        const rows = this.#rows.rows === 0 ? undefined : this.#rows.group(this.#metrics, this.#cache.values, this.#batchBytesLimit);
         if (typeof rows === "number") throw this.#overBudget(rows);
         return {
             database: this.#database,
@@ -275,7 +275,7 @@ class RequestDecoder {
         const bytes = this.#bytes;
         let measurement: string | undefined;
         const keys: string[] = [];
-        const values: TagValue[] = [];
+        const values: string[] = [];
         const names = new Set<string>();
         reader.pos = start;
         while (reader.pos < end) {
@@ -310,13 +310,21 @@ class RequestDecoder {
                 return `label "${name}" is reserved: Sluice stores the sample's ${name === TIME_COLUMN ? "time" : "value"} under that name (rename the label with write_relabel_configs)`;
             } else if (value !== "") {
                 keys.push(name);
-                values.push(this.#cache.value(value));
+                values.push(value);
             }
         }
         if (measurement === undefined || measurement === "") return `no ${NAME_LABEL} label: a series needs one (it names the measurement)`;
         const problem = nameProblem("measurement", measurement);
         if (problem !== undefined) return problem;
-        return new PromSeries(this.#cache.metric(measurement), this.#cache.keys(keys), values);
+        const tagStart = this.#cache.keepTags(values);
+        const { tagIds } = this.#cache;
+        const texts = this.#cache.values.texts;
+        return new PromSeries(
+            this.#cache.metric(measurement),
+            this.#cache.keys(keys),
+            values.map((_, t) => texts[tagIds[tagStart + t]!]!),
+            tagStart,
+        );
     }
 
     /** Binds an admitted series to this request: a place among its metric's series, and its metric a batch. */
@@ -326,8 +334,10 @@ class RequestDecoder {
             metric.request = this.#decode;
             metric.index = this.#metrics.push(metric) - 1;
             metric.series = [];
+            metric.tagAt = [];
         }
         series.local = metric.series.push(series) - 1;
+        metric.tagAt.push(this.#rows.keepTags(this.#cache.tagIds, series.tagStart, series.tagKeys.length));
     }
 
     /** Appends the series' samples (the fields from `from` on) as rows. */

@@ -8,11 +8,11 @@
  * request (rare: a label some of its series lack) goes through the batch encoder instead.
  */
 import { TIME_COLUMN } from "../../src/columnar/batch.js";
-import type { EntryWriter } from "../../src/wal/entry-writer.js";
-import { PayloadShape, encodeBatch, envelopeOf, writeCodesKey, writeMapEnd, writeMapStart } from "../../src/wal/payload.js";
+import { type EntryWriter, putArrayHeader, putBinHeader, putBytes } from "../../src/wal/entry-writer.js";
+import { CODES_KEY, PayloadShape, encodeBatch, envelopeOf, writeMapEnd, writeMapStart } from "../../src/wal/payload.js";
 import { type GroupedRows, HI, LO } from "./batches.js";
 import { VALUE_FIELD } from "./schema.js";
-import type { PromMetric, TagValue } from "./series-cache.js";
+import type { PromMetric } from "./series-cache.js";
 
 /** The shape of each metric's entries, for the tag names it had last (interned lists: compared by reference). */
 const shapes = new WeakMap<PromMetric, { readonly keys: readonly string[]; readonly shape: PayloadShape }>();
@@ -25,10 +25,17 @@ function shapeOf(metric: PromMetric, keys: readonly string[]): PayloadShape {
     return shape;
 }
 
-/** Numbers no dictionary had before: a value whose `stamp` is the current one is in the current dictionary. */
+/** Numbers no dictionary had before: a value whose `stamps` entry is the current one is in the current dictionary, coded `codes[id]`. */
 let lastStamp = 0;
-let seriesCodes = new Uint32Array(1024);
-const dictionary: TagValue[] = [];
+let stamps = new Int32Array(1024);
+let codes = new Int32Array(1024);
+/** Per series of an entry, its code in the column being written. */
+let seriesCodes = new Int32Array(1024);
+/** The values of the dictionary being written, in order. */
+let dictionary = new Int32Array(1024);
+/** The `codes` key and the largest bin header after it. */
+const CODES_KEY_BYTES = 6 + 5;
+const MAX_STAMP = 2 ** 30;
 
 // Invariant kept: entry k holds metric k's rows in order, and all but the last entry carry how
 // many entries of the request follow them (`u`).
@@ -36,6 +43,12 @@ const dictionary: TagValue[] = [];
 export function writeEntries(writer: EntryWriter, database: string, rows: GroupedRows, appendTimeUs: number): void {
     const envelope = envelopeOf(database);
     const count = rows.metrics.length;
+    const values = rows.values.size;
+    if (stamps.length < values) {
+        stamps = new Int32Array(2 * values);
+        codes = new Int32Array(2 * values);
+        lastStamp = 0;
+    }
     for (let k = 0; k < count; k++) {
         const following = count - 1 - k;
         writer.beginEntry(envelope);
@@ -48,9 +61,14 @@ export function writeEntries(writer: EntryWriter, database: string, rows: Groupe
 /** Metric k's map, every one of its series having the same tag names. */
 function writeMap(writer: EntryWriter, rows: GroupedRows, k: number, following: number): void {
     const start = rows.starts[k]!;
-    const size = rows.starts[k + 1]! - start;
+    const end = rows.starts[k + 1]!;
+    const size = end - start;
     const keys = rows.layouts[k]!.keys;
-    const series = rows.series[k]!;
+    const width = keys.length;
+    const seriesCount = rows.series[k]!.length;
+    const ids = rows.tagIds;
+    const idsStart = rows.tagStarts[k]!;
+    const { bytes: valueBytes, offsets: valueOffsets } = rows.values;
     const shape = shapeOf(rows.metrics[k]!, keys);
     const { time, value, local } = rows;
     writeMapStart(writer, shape, size, false, following);
@@ -59,39 +77,54 @@ function writeMap(writer: EntryWriter, rows: GroupedRows, k: number, following: 
     writer.binHeader(8 * size);
     let at = writer.claim(8 * size);
     let view = writer.view;
-    for (let row = start; row < start + size; row++, at += 8) {
+    for (let row = start; row < end; row++, at += 8) {
         view.setUint32(at, time[2 * row + LO]!, true);
         view.setUint32(at + 4, time[2 * row + HI]!, true);
     }
 
-    if (seriesCodes.length < series.length) seriesCodes = new Uint32Array(2 * series.length);
-    const codes = seriesCodes;
-    for (let column = 0; column < keys.length; column++) {
-        writer.raw(shape.keys[1 + column]!);
+    if (seriesCodes.length < seriesCount) {
+        seriesCodes = new Int32Array(2 * seriesCount);
+        dictionary = new Int32Array(2 * seriesCount);
+    }
+    for (let column = 0; column < width; column++) {
+        // The column's dictionary: its values in order of first use, each coded by its place.
+        if (lastStamp === MAX_STAMP) {
+            stamps.fill(0);
+            lastStamp = 0;
+        }
         const stamp = ++lastStamp;
         let entries = 0;
-        for (let s = 0; s < series.length; s++) {
-            const tag = series[s]!.tagValues[column]!;
-            if (tag.stamp !== stamp) {
-                tag.stamp = stamp;
-                tag.code = entries;
-                dictionary[entries++] = tag;
+        let dictionaryBytes = 0;
+        for (let s = 0, i = idsStart + column; s < seriesCount; s++, i += width) {
+            const id = ids[i]!;
+            if (stamps[id] !== stamp) {
+                stamps[id] = stamp;
+                codes[id] = entries;
+                dictionary[entries++] = id;
+                dictionaryBytes += valueOffsets[id + 1]! - valueOffsets[id]!;
             }
-            codes[s] = tag.code;
+            seriesCodes[s] = codes[id]!;
         }
-        writer.arrayHeader(entries);
-        for (let i = 0; i < entries; i++) writer.raw(dictionary[i]!.encoded);
-        writeCodesKey(writer, size);
-        at = writer.claim(4 * size);
+        const key = shape.keys[1 + column]!;
+        at = writer.claim(key.length + 5 + dictionaryBytes + CODES_KEY_BYTES + 4 * size);
+        const out = writer.bytes;
         view = writer.view;
-        for (let row = start; row < start + size; row++, at += 4) view.setUint32(at, codes[local[row]!]!, true);
+        at = putBytes(out, at, key);
+        at = putArrayHeader(out, at, entries);
+        for (let d = 0; d < entries; d++) {
+            const id = dictionary[d]!;
+            for (let b = valueOffsets[id]!, stop = valueOffsets[id + 1]!; b < stop; b++) out[at++] = valueBytes[b]!;
+        }
+        at = putBytes(out, at, CODES_KEY);
+        at = putBinHeader(out, at, 4 * size);
+        for (let row = start; row < end; row++, at += 4) view.setUint32(at, seriesCodes[local[row]!]!, true);
+        writer.rewind(at);
     }
-    dictionary.length = 0;
 
-    writer.raw(shape.keys[1 + keys.length]!);
+    writer.raw(shape.keys[1 + width]!);
     writer.binHeader(8 * size);
     at = writer.claim(8 * size);
     view = writer.view;
-    for (let row = start; row < start + size; row++, at += 8) view.setFloat64(at, value[row]!, true);
+    for (let row = start; row < end; row++, at += 8) view.setFloat64(at, value[row]!, true);
     writeMapEnd(writer, [], following);
 }

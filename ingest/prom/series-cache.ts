@@ -5,8 +5,8 @@
  * sample. Decoding is a pure function of the bytes and only sets that decoded cleanly are stored,
  * so an entry can outlive its request. Metrics, tag values and lists of tag names are interned
  * too (one object each), so a request finds a series' batch without a lookup by name, tells two
- * series' tag names apart by reference, and copies a tag value into a WAL entry as ready msgpack
- * bytes. Bounded: a request that finds the cache over its limits empties it first (never during
+ * series' tag names apart by reference, and knows each tag value by a number whose msgpack bytes
+ * are ready to copy into a WAL entry. Bounded: a request that finds the cache over its limits empties it first (never during
  * a request, so one request never sees two objects for one metric).
  */
 import { msgpackString } from "../../src/wal/entry-writer.js";
@@ -21,19 +21,45 @@ export class PromMetric {
     index = -1;
     /** Its series bound in that request, in order of first sample. */
     series: PromSeries[] = [];
+    /** Where each one's tag value numbers are in that request's rows (RequestRows.keepTags). */
+    tagAt: number[] = [];
 
     constructor(readonly name: string) {}
 }
 
-/** A tag value: its text, its msgpack bytes, and scratch fields a WAL entry's dictionary uses. */
-export class TagValue {
-    readonly encoded: Buffer;
-    /** The dictionary (a number no other dictionary had) that `code` belongs to. */
-    stamp = 0;
-    code = 0;
+/** Tag values by number: their text, and their msgpack bytes packed one after the other. */
+export class TagValueTable {
+    readonly texts: string[] = [];
+    readonly #ids = new Map<string, number>();
+    /** Value i's msgpack string is `bytes[offsets[i], offsets[i + 1])`. */
+    bytes = new Uint8Array(4096);
+    offsets = new Int32Array(1024);
 
-    constructor(readonly text: string) {
-        this.encoded = msgpackString(text);
+    get size(): number {
+        return this.texts.length;
+    }
+
+    /** The number of `text` (the same for every equal text). */
+    id(text: string): number {
+        let id = this.#ids.get(text);
+        if (id !== undefined) return id;
+        id = this.texts.push(text) - 1;
+        this.#ids.set(text, id);
+        const encoded = msgpackString(text);
+        if (id + 2 > this.offsets.length) {
+            const offsets = new Int32Array(2 * this.offsets.length);
+            offsets.set(this.offsets);
+            this.offsets = offsets;
+        }
+        const start = this.offsets[id]!;
+        if (start + encoded.length > this.bytes.length) {
+            const bytes = new Uint8Array(Math.max(2 * this.bytes.length, start + encoded.length));
+            bytes.set(this.bytes.subarray(0, start));
+            this.bytes = bytes;
+        }
+        this.bytes.set(encoded, start);
+        this.offsets[id + 1] = start + encoded.length;
+        return id;
     }
 }
 
@@ -65,7 +91,9 @@ export class PromSeries {
         readonly metric: PromMetric,
         /** Interned: series with the same tag names in the same order share this array. */
         readonly tagKeys: readonly string[],
-        readonly tagValues: readonly TagValue[],
+        readonly tagTexts: readonly string[],
+        /** Where its tag values' numbers (in its cache's TagValueTable) are in the cache's `tagIds`. */
+        readonly tagStart: number,
     ) {}
 }
 
@@ -89,7 +117,9 @@ export class PromSeriesCache {
     #metrics = new Map<string, PromMetric>();
     /** Label names, one string object each. */
     #names = new Map<string, string>();
-    #values = new Map<string, TagValue>();
+    #values = new TagValueTable();
+    #tagIds = new Int32Array(4096);
+    #tagIdsLength = 0;
     /** Lists of tag names, by their names each prefixed with its length (so no two lists share a key). */
     #keyLists = new Map<string, readonly string[]>();
 
@@ -103,10 +133,10 @@ export class PromSeriesCache {
     }
 
     // Invariant kept: between requests the cache holds at most maxEntries label sets and maxBytes
-    // of label bytes (a request adds at most its own label sets, which its body bounds).
+    // of label bytes and tag value numbers (a request adds at most its own, which its body bounds).
     /** Called before each request: empties the cache when it is over its limits. */
     trim(): void {
-        if (this.#table.size >= this.maxEntries || this.#arena.size >= this.maxBytes) this.clear();
+        if (this.#table.size >= this.maxEntries || this.#arena.size + 4 * this.#tagIdsLength >= this.maxBytes) this.clear();
     }
 
     get(view: DataView, source: Uint8Array, hash: number, start: number, length: number): PromSeries | undefined {
@@ -151,14 +181,27 @@ export class PromSeriesCache {
         return text;
     }
 
-    /** The one TagValue of `text`. */
-    value(text: string): TagValue {
-        let value = this.#values.get(text);
-        if (value === undefined) {
-            value = new TagValue(text);
-            this.#values.set(text, value);
+    /** The tag values of the label sets held (emptied with them). */
+    get values(): TagValueTable {
+        return this.#values;
+    }
+
+    /** The series' tag value numbers, series after series in the order they were made (a request reads them in about that order). */
+    get tagIds(): Int32Array {
+        return this.#tagIds;
+    }
+
+    /** Keeps the numbers of `texts` at the end of `tagIds`; returns where they start. */
+    keepTags(texts: readonly string[]): number {
+        const start = this.#tagIdsLength;
+        if (start + texts.length > this.#tagIds.length) {
+            const ids = new Int32Array(2 * (start + texts.length));
+            ids.set(this.#tagIds.subarray(0, start));
+            this.#tagIds = ids;
         }
-        return value;
+        for (let t = 0; t < texts.length; t++) this.#tagIds[start + t] = this.#values.id(texts[t]!);
+        this.#tagIdsLength = start + texts.length;
+        return start;
     }
 
     /** The one array equal to `keys` (interned names, in that order). */
@@ -176,7 +219,9 @@ export class PromSeriesCache {
         this.#table = new ByteKeyTable<PromSeries>(this.#arena);
         this.#metrics = new Map();
         this.#names = new Map();
-        this.#values = new Map();
+        this.#values = new TagValueTable();
+        this.#tagIds = new Int32Array(4096);
+        this.#tagIdsLength = 0;
         this.#keyLists = new Map();
     }
 }

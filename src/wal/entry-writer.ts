@@ -43,6 +43,52 @@ function writeStringHeader(out: Buffer, at: number, length: number): number {
     return at + 5;
 }
 
+/** Writes a msgpack array header at `at`; returns where it ends (at most 5 bytes). */
+export function putArrayHeader(out: Buffer, at: number, count: number): number {
+    return putCollectionHeader(out, at, count, 0x90, 0xdc);
+}
+
+/** An array's or a map's header: `fix` | count below 16, else `wide16` + 16-bit count, or the next code + 32-bit count. */
+function putCollectionHeader(out: Buffer, at: number, count: number, fix: number, wide16: number): number {
+    if (count < 16) {
+        out[at] = fix | count;
+        return at + 1;
+    }
+    if (count < 0x1_0000) {
+        out[at] = wide16;
+        out.writeUInt16BE(count, at + 1);
+        return at + 3;
+    }
+    out[at] = wide16 + 1;
+    out.writeUInt32BE(count, at + 1);
+    return at + 5;
+}
+
+/** Writes a msgpack bin header at `at`; returns where it ends (at most 5 bytes). */
+export function putBinHeader(out: Buffer, at: number, length: number): number {
+    if (length < 0x100) {
+        out[at] = 0xc4;
+        out[at + 1] = length;
+        return at + 2;
+    }
+    if (length < 0x1_0000) {
+        out[at] = 0xc5;
+        out.writeUInt16BE(length, at + 1);
+        return at + 3;
+    }
+    out[at] = 0xc6;
+    out.writeUInt32BE(length, at + 1);
+    return at + 5;
+}
+
+/** Copies `bytes` to `at`; returns where they end. */
+export function putBytes(out: Buffer, at: number, bytes: Uint8Array): number {
+    const length = bytes.length;
+    if (length <= 16) for (let i = 0; i < length; i++) out[at + i] = bytes[i]!;
+    else out.set(bytes, at);
+    return at + length;
+}
+
 export class EntryWriter {
     #bytes: Buffer;
     #view: DataView;
@@ -68,13 +114,19 @@ export class EntryWriter {
 
     /**
      * Makes room for `count` bytes and returns where they start, for a caller that writes them
-     * itself through `bytes` / `view` (exactly `count`, before any other call).
+     * itself through `bytes` / `view` (all `count`, or up to where it then `rewind`s to).
      */
     claim(count: number): number {
         const at = this.#pos;
         if (at + count > this.#bytes.length) this.#grow(at + count);
         this.#pos = at + count;
         return at;
+    }
+
+    /** Gives back the bytes claimed from `end` on (a caller that claimed an upper bound). */
+    rewind(end: number): void {
+        if (end > this.#pos || end < Math.max(0, this.#entryStart)) throw new RangeError(`cannot rewind to ${end}`);
+        this.#pos = end;
     }
 
     /** The memory written into (valid until the next call that may grow it). */
@@ -128,9 +180,7 @@ export class EntryWriter {
 
     raw(bytes: Uint8Array): void {
         const at = this.claim(bytes.length);
-        const out = this.#bytes;
-        if (bytes.length <= 16) for (let i = 0; i < bytes.length; i++) out[at + i] = bytes[i]!;
-        else out.set(bytes, at);
+        putBytes(this.#bytes, at, bytes);
     }
 
     byte(value: number): void {
@@ -138,24 +188,13 @@ export class EntryWriter {
     }
 
     mapHeader(count: number): void {
-        this.#collectionHeader(count, 0x80, 0xde);
+        const at = this.claim(5);
+        this.#pos = putCollectionHeader(this.#bytes, at, count, 0x80, 0xde);
     }
 
     arrayHeader(count: number): void {
-        this.#collectionHeader(count, 0x90, 0xdc);
-    }
-
-    #collectionHeader(count: number, fix: number, wide16: number): void {
-        if (count < 16) this.byte(fix | count);
-        else if (count < 0x1_0000) {
-            const at = this.claim(3);
-            this.#bytes[at] = wide16;
-            this.#view.setUint16(at + 1, count);
-        } else {
-            const at = this.claim(5);
-            this.#bytes[at] = wide16 + 1;
-            this.#view.setUint32(at + 1, count);
-        }
+        const at = this.claim(5);
+        this.#pos = putArrayHeader(this.#bytes, at, count);
     }
 
     /** A non-negative safe integer. */
@@ -191,19 +230,8 @@ export class EntryWriter {
     }
 
     binHeader(length: number): void {
-        if (length < 0x100) {
-            const at = this.claim(2);
-            this.#bytes[at] = 0xc4;
-            this.#bytes[at + 1] = length;
-        } else if (length < 0x1_0000) {
-            const at = this.claim(3);
-            this.#bytes[at] = 0xc5;
-            this.#view.setUint16(at + 1, length);
-        } else {
-            const at = this.claim(5);
-            this.#bytes[at] = 0xc6;
-            this.#view.setUint32(at + 1, length);
-        }
+        const at = this.claim(5);
+        this.#pos = putBinHeader(this.#bytes, at, length);
     }
 
     bin(bytes: Uint8Array): void {

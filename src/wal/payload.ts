@@ -75,7 +75,8 @@ const KEY_TAGS = msgpackString("tags");
 const KEY_TYPES = msgpackString("types");
 const KEY_COLUMNS = msgpackString("columns");
 const KEY_DICT = msgpackString("dict");
-const KEY_CODES = msgpackString("codes");
+/** The `codes` key of a string column's map (its bin follows). */
+export const CODES_KEY = msgpackString("codes");
 const KEY_VALID = msgpackString("valid");
 const KEY_FOLLOWING = msgpackString("u");
 /** A fixmap header for the five keys every map has (m, n, tags, types, columns). */
@@ -142,12 +143,6 @@ export function writeMapStart(writer: EntryWriter, shape: PayloadShape, rows: nu
     writer.raw(shape.head);
     writer.uint(rows);
     writer.raw(shape.body);
-}
-
-/** After a string column's `dict` strings: the `codes` key and its bin header (4 bytes a row follow). */
-export function writeCodesKey(writer: EntryWriter, rows: number): void {
-    writer.raw(KEY_CODES);
-    writer.binHeader(4 * rows);
 }
 
 /** The optional keys after `columns`: `valid` (column name → bitmap) and `u` (when `following` > 0). */
