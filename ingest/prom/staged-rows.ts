@@ -13,7 +13,7 @@ import { type GroupedRows, addTagColumns, tagLayout } from "./batches.js";
 import { VALUE_FIELD } from "./schema.js";
 import type { PromSeries } from "./series-cache.js";
 
-const INITIAL_ROWS = 64;
+const INITIAL_ROWS = 256;
 /** Bytes a staged row takes: its series slot, time and value. */
 export const STAGED_ROW_BYTES = 20;
 /** Bytes counted for a series in the slot table. */
@@ -46,15 +46,22 @@ export class PromStagedRows implements StagedRows {
     #value = new Float64Array(INITIAL_ROWS);
     /** Per series of the request being appended, its slot. */
     #requestSlots = new Uint32Array(INITIAL_ROWS);
+    #bytes = 0;
 
-    constructor(readonly measurement: string) {}
+    constructor(readonly measurement: string) {
+        this.#count();
+    }
 
     get rows(): number {
         return this.#rows;
     }
 
     get bytes(): number {
-        return this.#slots.byteLength + this.#time.byteLength + this.#value.byteLength + STAGED_SERIES_BYTES * this.#series.length;
+        return this.#bytes;
+    }
+
+    #count(): void {
+        this.#bytes = STAGED_ROW_BYTES * this.#value.length + STAGED_SERIES_BYTES * this.#series.length;
     }
 
     columnType(name: string): ColumnType | undefined {
@@ -85,6 +92,7 @@ export class PromStagedRows implements StagedRows {
             value[at] = rowValue[row]!;
         }
         this.#rows = at;
+        this.#count();
         return count;
     }
 
@@ -127,6 +135,7 @@ export class PromStagedRows implements StagedRows {
         this.#slots = new Uint32Array(INITIAL_ROWS);
         this.#time = new Uint32Array(2 * INITIAL_ROWS);
         this.#value = new Float64Array(INITIAL_ROWS);
+        this.#count();
         return batch;
     }
 }

@@ -34,6 +34,11 @@ export class WireReader {
     varint32(end: number): number {
         const bytes = this.bytes;
         let pos = this.pos;
+        // Keys and short lengths are one byte.
+        if (pos < end && bytes[pos]! < 0x80) {
+            this.pos = pos + 1;
+            return bytes[pos]!;
+        }
         let value = 0;
         for (let shift = 0; shift < 35; shift += 7) {
             if (pos >= end) throw malformed("truncated varint", pos);
