@@ -205,7 +205,7 @@ class RequestDecoder {
         reader.pos = start;
         // A sender repeats its series in the same order: first, the one that followed the previous series last time.
         const guess = this.#previous?.next;
-        if (guess !== undefined && this.#cache.matches(guess, this.#view, this.#bytes, start, end, LABEL)) {
+        if (guess !== undefined && this.#cache.matches(guess, this.#bytes, start, end, LABEL)) {
             series = guess;
             labelsStart = start;
             labelsEnd = reader.pos = start + guess.keyLength;

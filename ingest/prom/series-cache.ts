@@ -11,7 +11,6 @@
  */
 import { msgpackString } from "../../src/wal/entry-writer.js";
 import { ByteKeyTable, KeyArena } from "../lp/byte-table.js";
-import { rangesEqualAcross } from "../lp/bytes.js";
 
 /** A metric name (a measurement) and, for the request that last used it, its place in that request. */
 export class PromMetric {
@@ -154,13 +153,15 @@ export class PromSeriesCache {
     /**
      * Whether the label fields at `source[start, end)` are `series`' (a cached one): its label
      * bytes come first, and no other label field right after them. Cheaper than `get` (no hash,
-     * no table): for a guess, such as the series that followed the previous one last time.
+     * no table): for a guess, such as the series that followed the previous one last time. The
+     * bytes are compared natively (memcmp): label sets run to hundreds of bytes, where a loop in
+     * JS took 7% of a request's CPU (profiled, the promwrite bench's requests).
      */
-    matches(series: PromSeries, view: DataView, source: Uint8Array, start: number, end: number, labelKey: number): boolean {
+    matches(series: PromSeries, source: Buffer, start: number, end: number, labelKey: number): boolean {
         const arena = series.keyArena;
         const stop = start + series.keyLength;
         if (arena !== this.#arena || stop > end || (stop < end && source[stop] === labelKey)) return false;
-        return rangesEqualAcross(view, source, start, arena.view, arena.bytes, series.keyOffset, series.keyLength);
+        return source.compare(arena.bytes, series.keyOffset, series.keyOffset + series.keyLength, start, stop) === 0;
     }
 
     /** The one metric object of `name` (until the cache is emptied). */
