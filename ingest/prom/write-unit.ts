@@ -24,6 +24,13 @@ const NO_TIME: Column = { type: "t", values: new BigInt64Array(0) };
 const NO_VALUE: Column = { type: "f", values: new Float64Array(0) };
 const NO_TAG: Column = { type: "s", dict: [], codes: new Uint32Array(0) };
 
+/**
+ * Bytes a row took in the last request's entries: the next request's writer is sized from it,
+ * so it is allocated once instead of doubled and copied (sizing it exactly beforehand cost more
+ * than the copy: profiled).
+ */
+let entryBytesPerRow = 160;
+
 /** The unit of a decoded request: its own (the batches' when one metric's entry would be too large to write as one). */
 export function promWriteUnit(result: RemoteWriteResult): WriteUnit {
     const rows = result.rows;
@@ -71,8 +78,9 @@ class PromWriteUnit implements WriteUnit {
 
     append(writer: WalWriter, database: string, onDurable: (results: readonly AppendResult[]) => void): Promise<unknown> {
         const rows = this.#grouped;
-        const entries = new EntryWriter(64 * rows.rows + 512 * rows.metrics.length);
+        const entries = new EntryWriter(Math.ceil(1.125 * entryBytesPerRow * rows.rows) + 4096);
         writeEntries(entries, database, rows, writer.appendTimeUs());
+        if (rows.rows > 0) entryBytesPerRow = entries.length / rows.rows;
         return writer.appendEncoded(entries, { onDurable });
     }
 
