@@ -14,6 +14,7 @@ import { VALUE_FIELD } from "./schema.js";
 import type { PromSeries } from "./series-cache.js";
 
 const INITIAL_ROWS = 256;
+const NO_ROWS = { slots: new Uint32Array(0), time: new Uint32Array(0), value: new Float64Array(0) } as const;
 /** Bytes a staged row takes: its series slot, time and value. */
 export const STAGED_ROW_BYTES = 20;
 /** Bytes counted for a series in the slot table. */
@@ -40,10 +41,13 @@ export class PromStagedRows implements StagedRows {
     /** Bumped when the rows are taken: slots handed out before no longer count. */
     #generation = 0;
     #rows = 0;
-    #slots = new Uint32Array(INITIAL_ROWS);
+    /** Rows the arrays are made for when they are empty: about as many as were last taken (a flush cycle brings as many again), so they seldom grow. */
+    #capacityHint = INITIAL_ROWS;
+    /** Empty (no memory held) until the first append after a take. */
+    #slots: Uint32Array = NO_ROWS.slots;
     /** Two 32-bit words a row, the memory of an int64 array. */
-    #time = new Uint32Array(2 * INITIAL_ROWS);
-    #value = new Float64Array(INITIAL_ROWS);
+    #time: Uint32Array = NO_ROWS.time;
+    #value: Float64Array = NO_ROWS.value;
     /** Per series of the request being appended, its slot. */
     #requestSlots = new Uint32Array(INITIAL_ROWS);
     #bytes = 0;
@@ -107,7 +111,7 @@ export class PromStagedRows implements StagedRows {
     }
 
     #grow(needed: number): void {
-        let capacity = this.#value.length * 2;
+        let capacity = Math.max(this.#capacityHint, this.#value.length * 2);
         while (capacity < needed) capacity *= 2;
         const slots = new Uint32Array(capacity);
         slots.set(this.#slots.subarray(0, this.#rows));
@@ -132,9 +136,10 @@ export class PromStagedRows implements StagedRows {
         this.#tags = new Set();
         this.#generation++;
         this.#rows = 0;
-        this.#slots = new Uint32Array(INITIAL_ROWS);
-        this.#time = new Uint32Array(2 * INITIAL_ROWS);
-        this.#value = new Float64Array(INITIAL_ROWS);
+        this.#capacityHint = Math.max(INITIAL_ROWS, rows + (rows >> 2));
+        this.#slots = NO_ROWS.slots;
+        this.#time = NO_ROWS.time;
+        this.#value = NO_ROWS.value;
         this.#count();
         return batch;
     }
