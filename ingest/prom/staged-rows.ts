@@ -41,8 +41,6 @@ export class PromStagedRows implements StagedRows {
     /** Bumped when the rows are taken: slots handed out before no longer count. */
     #generation = 0;
     #rows = 0;
-    /** Rows the arrays are made for when they are empty: about as many as were last taken (a flush cycle brings as many again), so they seldom grow. */
-    #capacityHint = INITIAL_ROWS;
     /** Empty (no memory held) until the first append after a take. */
     #slots: Uint32Array = NO_ROWS.slots;
     /** Two 32-bit words a row, the memory of an int64 array. */
@@ -111,7 +109,7 @@ export class PromStagedRows implements StagedRows {
     }
 
     #grow(needed: number): void {
-        let capacity = Math.max(this.#capacityHint, this.#value.length * 2);
+        let capacity = Math.max(INITIAL_ROWS, this.#value.length * 2);
         while (capacity < needed) capacity *= 2;
         const slots = new Uint32Array(capacity);
         slots.set(this.#slots.subarray(0, this.#rows));
@@ -136,7 +134,6 @@ export class PromStagedRows implements StagedRows {
         this.#tags = new Set();
         this.#generation++;
         this.#rows = 0;
-        this.#capacityHint = Math.max(INITIAL_ROWS, rows + (rows >> 2));
         this.#slots = NO_ROWS.slots;
         this.#time = NO_ROWS.time;
         this.#value = NO_ROWS.value;
