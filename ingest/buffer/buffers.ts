@@ -105,13 +105,18 @@ export class Buffers implements BufferSource {
     }
 
     append(database: string, batch: ColumnarBatch, sequence: number, nowMs = Date.now()): void {
-        const key = this.#key(database, batch.measurement);
+        this.open(database, batch.measurement).append(batch, sequence, nowMs);
+    }
+
+    /** The buffer of (database, measurement), made when there is none. */
+    open(database: string, measurement: string): MeasurementBuffer {
+        const key = this.#key(database, measurement);
         let buffer = this.#buffers.get(key);
         if (buffer === undefined) {
-            buffer = new MeasurementBuffer(database, batch.measurement);
+            buffer = new MeasurementBuffer(database, measurement);
             this.#buffers.set(key, buffer);
         }
-        buffer.append(batch, sequence, nowMs);
+        return buffer;
     }
 
     /** The buffers holding rows. */

@@ -14,6 +14,22 @@ import type { SequencedBatch } from "../../src/wal/index.js";
 /** Rows per segment: a power of two, so a filled segment's arrays are exactly their memory. */
 export const SEGMENT_ROWS = 65_536;
 
+/**
+ * Rows a writer keeps in a compact form of its own (remote write's: ingest/prom/staged-rows.ts),
+ * attached to the buffer until it needs them as a batch: before a write of another kind, a
+ * drain, or when it is attached rows of another writer. Cheaper per append than a batch: no
+ * per-column work for a measurement that gets a few rows per request.
+ */
+export interface StagedRows {
+    readonly rows: number;
+    /** Bytes it holds (allocated). */
+    readonly bytes: number;
+    /** The type of a column its rows have, if they have it. */
+    columnType(name: string): ColumnType | undefined;
+    /** Takes every row out, in the order staged, as one batch. */
+    take(): ColumnarBatch;
+}
+
 export class MeasurementBuffer implements DrainableBuffer {
     #sealed: ColumnarBatch[] = [];
     #sealedBytes = 0;
@@ -24,6 +40,8 @@ export class MeasurementBuffer implements DrainableBuffer {
     #minSequence = Number.POSITIVE_INFINITY;
     #maxSequence = -1;
     #oldestAppendMs = Number.POSITIVE_INFINITY;
+    /** Rows staged after every row in the segments (counted in #rows and the sequences). */
+    #staged: StagedRows | undefined;
 
     constructor(
         readonly database: string,
@@ -48,20 +66,38 @@ export class MeasurementBuffer implements DrainableBuffer {
 
     /** Bytes allocated for the rows held (the open segment's spare capacity included). */
     get bytes(): number {
-        return this.#sealedBytes + this.#current.bytes;
+        return this.#sealedBytes + this.#current.bytes + (this.#staged?.bytes ?? 0);
     }
 
     /** Whether `batch` fits the columns held: no column changes type. */
     accepts(batch: ColumnarBatch): boolean {
         for (const [name, column] of batch.columns) {
-            const held = this.#types.get(name);
+            const held = this.#types.get(name) ?? this.#staged?.columnType(name);
             if (held !== undefined && held !== column.type) return false;
         }
         return true;
     }
 
     append(batch: ColumnarBatch, sequence: number, nowMs: number): void {
+        this.#settle();
         this.#append(batch, sequence, sequence, nowMs);
+    }
+
+    /** Counts `rows` rows the writer just added to `staged` (WAL sequence `sequence`), and keeps it attached. */
+    stage(staged: StagedRows, rows: number, sequence: number, nowMs: number): void {
+        if (staged !== this.#staged) {
+            this.#settle();
+            this.#staged = staged;
+        }
+        this.#count(rows, sequence, sequence, nowMs);
+    }
+
+    /** Moves the staged rows into the segments. */
+    #settle(): void {
+        const staged = this.#staged;
+        if (staged === undefined) return;
+        this.#staged = undefined;
+        if (staged.rows > 0) this.#store(staged.take());
     }
 
     /**
@@ -74,9 +110,21 @@ export class MeasurementBuffer implements DrainableBuffer {
         for (const segment of held.segments) this.#append(segment, held.minSequence, held.maxSequence, held.oldestAppendMs);
     }
 
-    // Invariant kept: segments hold the rows in append order, every one but the open one full.
     #append(batch: ColumnarBatch, minSequence: number, maxSequence: number, appendMs: number): void {
         if (batch.rows === 0) return;
+        this.#store(batch);
+        this.#count(batch.rows, minSequence, maxSequence, appendMs);
+    }
+
+    #count(rows: number, minSequence: number, maxSequence: number, appendMs: number): void {
+        this.#rows += rows;
+        this.#minSequence = Math.min(this.#minSequence, minSequence);
+        this.#maxSequence = Math.max(this.#maxSequence, maxSequence);
+        this.#oldestAppendMs = Math.min(this.#oldestAppendMs, appendMs);
+    }
+
+    // Invariant kept: segments hold the rows in append order, every one but the open one full.
+    #store(batch: ColumnarBatch): void {
         for (const [name, column] of batch.columns) this.#types.set(name, column.type);
         for (let start = 0; start < batch.rows;) {
             const end = Math.min(batch.rows, start + SEGMENT_ROWS - this.#current.rows);
@@ -84,10 +132,6 @@ export class MeasurementBuffer implements DrainableBuffer {
             start = end;
             if (this.#current.rows === SEGMENT_ROWS) this.#seal();
         }
-        this.#rows += batch.rows;
-        this.#minSequence = Math.min(this.#minSequence, minSequence);
-        this.#maxSequence = Math.max(this.#maxSequence, maxSequence);
-        this.#oldestAppendMs = Math.min(this.#oldestAppendMs, appendMs);
     }
 
     /** Closes the open segment and opens an empty one. */
@@ -99,6 +143,7 @@ export class MeasurementBuffer implements DrainableBuffer {
 
     /** Takes every row out, as its segments, and empties the buffer. */
     drain(): DrainedRows {
+        this.#settle();
         if (this.#current.rows > 0) this.#seal();
         const drained: DrainedRows = {
             database: this.database,

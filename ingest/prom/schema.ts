@@ -30,7 +30,7 @@ export class PromDeclarations {
  * however often the request is retried.
  */
 export function admitSeries(registry: SchemaView, database: string, series: PromSeries, needed: PromDeclarations): string | undefined {
-    if (series.settledIn === database) return undefined;
+    if (series.settledIn === database && series.settledBy === registry) return undefined;
     const measurement = series.metric.name;
     if (registry.isTag(database, measurement, VALUE_FIELD))
         return `measurement "${measurement}" has a tag "${VALUE_FIELD}": remote write stores each sample in a field of that name`;
@@ -47,10 +47,7 @@ export function admitSeries(registry: SchemaView, database: string, series: Prom
         added.push(key);
     }
     const newValue = valueType === undefined && !needed.values.has(measurement);
-    if (added.length === 0 && !newValue) {
-        if (valueType === "f" && (staged === undefined || series.tagKeys.every((key) => !staged.has(key)))) series.settledIn = database;
-        return undefined;
-    }
+    if (added.length === 0 && !newValue) return undefined;
     const columns = registry.columnCount(database, measurement) + (staged?.size ?? 0) + (needed.values.has(measurement) ? 1 : 0) + added.length + (newValue ? 1 : 0);
     if (columns > registry.limits.maxColumnsPerMeasurement) return columnLimitReason(measurement, columns, registry.limits);
     const newMeasurements = [...new Set([...needed.tags.keys(), ...needed.values])].filter((name) => !registry.hasMeasurement(database, name)).length;

@@ -15,6 +15,7 @@ import type { HttpReply, HttpRequest } from "../http/exchange.js";
 import { parseQuery } from "../http/query.js";
 import { type RejectedSeries, type RemoteWriteResult, decodeRemoteWrite } from "../prom/decode.js";
 import { uncompressBlockHeld } from "../prom/snappy.js";
+import { promWriteUnit } from "../prom/write-unit.js";
 import type { AppContext } from "./context.js";
 
 export type PromPath = "/api/v1/prom/write" | "/api/v1/write";
@@ -65,7 +66,7 @@ export async function writePrometheus(path: PromPath, request: HttpRequest, cont
     if (result.exemplars > 0) skipped.inc({ kind: "exemplar" }, result.exemplars);
     if (result.histograms > 0) skipped.inc({ kind: "histogram" }, result.histograms);
     if (result.rejectedSamples > 0) context.metrics.linesRejected.inc({ endpoint: path }, result.rejectedSamples);
-    const { rows } = await context.writePath.write(database, result.batches);
+    const { rows } = await context.writePath.writeUnit(database, promWriteUnit(result));
     context.metrics.linesAccepted.inc({ endpoint: path }, rows);
     if (result.rejectedSamples > 0) throw partialWrite(result);
     return { status: 204 };

@@ -19,6 +19,7 @@ import { ensureDurableDirectory, writeFully } from "../fs/durable.js";
 import { type FileHandle, type FileSystem, errorCode } from "../fs/file-system.js";
 import { WalClosedError, WalEntryTooLargeError, WalFailedError, WalIOError, WalUnavailableError } from "./errors.js";
 import { LIMIT_SUFFIX, writeLimit } from "./files.js";
+import { EntryWriter } from "./entry-writer.js";
 import { ENTRY_HEADER_SIZE, FILE_HEADER_SIZE, MAX_PAYLOAD_BYTES, encodeEntryHeader, encodeFileHeader, walFileName } from "./format.js";
 import { nextFreeSequence } from "./inspect.js";
 import { encodePayload } from "./payload.js";
@@ -244,7 +245,7 @@ export class WalWriter {
         if (items.length === 0) return Promise.resolve([]);
         const parts: Buffer[] = [];
         let bytes = 0;
-        const appendTimeUs = BigInt(this.#clock.now()) * 1000n;
+        const appendTimeUs = BigInt(this.appendTimeUs());
         try {
             items.forEach(({ database, batch }, index) => {
                 const payload = encodePayload(database, batch, items.length - 1 - index);
@@ -256,8 +257,29 @@ export class WalWriter {
         } catch (error) {
             return Promise.reject(error instanceof Error ? error : new Error(String(error)));
         }
+        return this.#enqueue(parts, bytes, items.length, options);
+    }
+
+    /** The append time the entries of an append made now carry (µs since the epoch, the writer's clock). */
+    appendTimeUs(): number {
+        return this.#clock.now() * 1000;
+    }
+
+    /**
+     * Appends entries written by an EntryWriter (each a request's entry, `u` marking all but the
+     * last, DESIGN.md §2) as one unit, like `appendAll`.
+     */
+    appendEncoded(entries: EntryWriter, options: AppendOptions = {}): Promise<AppendResult[]> {
+        const refusal = this.#refusal();
+        if (refusal !== undefined) return Promise.reject(refusal);
+        if (entries.entries === 0) return Promise.resolve([]);
+        const bytes = entries.finish();
+        return this.#enqueue([bytes], bytes.length, entries.entries, options);
+    }
+
+    #enqueue(parts: Buffer[], bytes: number, count: number, options: AppendOptions): Promise<AppendResult[]> {
         return new Promise<AppendResult[]>((resolve, reject) => {
-            this.#queue.push({ parts, bytes, count: items.length, onDurable: options.onDurable, resolve, reject });
+            this.#queue.push({ parts, bytes, count, onDurable: options.onDurable, resolve, reject });
             this.#kick();
         });
     }
