@@ -28,6 +28,10 @@ const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Pr
         summary: "hostile clients (60 MiB bodies without a token, 2,000 idle connections under 1,024 descriptors): peak RSS, descriptors, /health and writes meanwhile",
         load: async () => (await import("./hostile.bench.js")).benchmark,
     },
+    manyflush: {
+        summary: "10,000 one-row measurements in one request, then POST /api/v1/flush: flush time, /health meanwhile; --baseline DIR compares interleaved",
+        load: async () => (await import("./manyflush.bench.js")).benchmark,
+    },
     peers: {
         summary: "scoreboard: Sluice (fdatasync, off) vs VictoriaMetrics vs InfluxDB 1.x (apt), C 4/16 × batch 1k/5k × 3, verified counts → bench/RESULTS.md",
         load: async () => (await import("./peers.bench.js")).benchmark,
