@@ -351,7 +351,8 @@ describe("crash: SIGKILL at each crash point of the commit protocol and recovery
     it("after-drop: a server dies while retention drops an hour; the next start finishes the drop and keeps the rest", { timeout: 60_000 }, async () => {
         const nowNs = BigInt(Date.now()) * 1_000_000n;
         const env = { ...config(NEVER), SLUICE_RETENTION_PERIOD: "365d", SLUICE_RETENTION_CHECK_INTERVAL_MS: "100" };
-        const first = await serve(env);
+        // Without retention: with it, the first server could drop the hour itself, between the flush and its stop.
+        const first = await serve(config(NEVER));
         const body = [`m,host=old v=1 ${BASE_TIME_NS}`, `m,host=new v=2 ${nowNs}`].join("\n");
         expect((await fetch(`${first.url}/write?db=keep`, { method: "POST", body })).status).toBe(204);
         expect((await flushNow(first.url)).status).toBe(200);
