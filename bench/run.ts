@@ -37,6 +37,10 @@ const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Pr
         summary: "WAL replay (sluice recover) with msgpackr's native string extractor and in plain JS, interleaved, ratio of medians",
         load: async () => (await import("./replay.bench.js")).benchmark,
     },
+    manyflush: {
+        summary: "10,000 one-row measurements in one request, then POST /api/v1/flush: flush time, /health meanwhile; --baseline DIR compares interleaved",
+        load: async () => (await import("./manyflush.bench.js")).benchmark,
+    },
     peers: {
         summary: "scoreboard: Sluice (fdatasync, off) vs VictoriaMetrics vs InfluxDB 1.x (apt), C 4/16 × batch 1k/5k × 3, verified counts → bench/RESULTS.md",
         load: async () => (await import("./peers.bench.js")).benchmark,

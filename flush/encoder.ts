@@ -5,12 +5,14 @@
  */
 import type { Config } from "../src/config/schema.js";
 import { SLUICE_VERSION } from "../src/version.js";
-import type { EncodeOptions, TimeUnit } from "./encode/types.js";
+import type { EncodeInput, EncodeOptions, TimeUnit } from "./encode/types.js";
 import type { BatchEncoder } from "./flusher.js";
 import type { MergeWorker } from "./upkeep/compactor.js";
 import { EncodeWorker } from "./worker/client.js";
+import type { EncodeOutcome } from "./worker/messages.js";
 
 export interface ClosableEncoder extends BatchEncoder, MergeWorker {
+    encodeMany(inputs: readonly EncodeInput[]): Promise<readonly EncodeOutcome<Error>[]>;
     /** The settings every file is written with (version, dedup, time unit). */
     readonly options: EncodeOptions;
     /** Starts the encoder now (it loads off the event loop), rather than at the first flush. */
@@ -41,6 +43,7 @@ export function createEncoder(settings: EncoderSettings = {}): ClosableEncoder {
     return {
         options,
         encode: (input) => worker.encode(input, options),
+        encodeMany: (inputs) => worker.encodeMany(inputs, options),
         merge: (request, mergeOptions) => merger.merge(request, mergeOptions),
         describe: (paths) => merger.describe(paths),
         start: () => {

@@ -4,6 +4,11 @@
  * many small measurements in one change (one manifest record, each directory synced once).
  * A failed flush puts its rows back (read again from the WAL, which still holds them) and is
  * retried with backoff; other measurements go on.
+ *
+ * Many small measurements stay cheap (issue 13 item 4): their rows go to the encode worker many
+ * at a time (one round trip per group, not per measurement), a group's files are staged
+ * concurrently while the worker encodes the next group, and a batch is encoded and staged while
+ * the one before it commits (commits themselves stay one at a time, in order).
  */
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -18,6 +23,7 @@ import type { SequencedBatch } from "../src/wal/index.js";
 import { type CommitProtocol, CommitUncertainError, type LakeChange } from "./commit.js";
 import { crashPoint } from "./crash-points.js";
 import type { EncodeInput, EncodedFile } from "./encode/types.js";
+import type { EncodeOutcome } from "./worker/messages.js";
 import { parquetFileName, partitionPath } from "./layout.js";
 import type { AddFiles, PartitionRef, StagedFile } from "./manifest/records.js";
 import type { BufferSource, DrainableBuffer, DrainedRows } from "./source.js";
@@ -25,7 +31,16 @@ import type { BufferSource, DrainableBuffer, DrainedRows } from "./source.js";
 /** Turns a drained buffer into Parquet bytes, one file per UTC hour (the worker thread, or a fake). */
 export interface BatchEncoder {
     encode(input: EncodeInput): Promise<readonly EncodedFile[]>;
+    /** Many inputs in one round trip, one outcome each, in order (without it, `encode` is called for each). */
+    encodeMany?(inputs: readonly EncodeInput[]): Promise<readonly EncodeOutcome<Error>[]>;
 }
+
+/**
+ * Buffers of at most this many rows are encoded together, up to this many rows and flushes per
+ * worker call: the round trip is paid once per group, and the encoded bytes held while a group
+ * is staged stay small.
+ */
+export const ENCODE_GROUP = { rows: 65_536, flushes: 256 } as const;
 
 /** Resolved options (defaults live in the config schema). */
 export interface FlusherOptions {
@@ -113,6 +128,13 @@ interface Failure {
     nextRetryAtMs: number;
 }
 
+/** A file encoded for a flight, on its way to a temp file. */
+interface EncodedPart {
+    readonly partition: PartitionRef;
+    readonly file: EncodedFile;
+    readonly name: string;
+}
+
 /** One buffer's rows on their way to Parquet. */
 interface Flight {
     readonly key: string;
@@ -121,10 +143,23 @@ interface Flight {
     readonly bytes: number;
     readonly temps: string[];
     readonly adds: AddFiles[];
-    encodeMs: number;
+    /** Encoded and not staged yet (dropped once staged, so the bytes can go). */
+    encoded: EncodedPart[];
     /** Rows merged into others (the same point twice in the buffer). */
     merged: number;
     error?: Error;
+}
+
+/** A batch's flights, encoded and staged, waiting for their commit. */
+interface StagedBatch {
+    readonly flights: readonly Flight[];
+    readonly started: number;
+    readonly encodeMs: number;
+}
+
+interface BatchOutcome {
+    readonly files: FlushedFile[];
+    readonly errors: string[];
 }
 
 function keyOf(database: string, measurement: string): string {
@@ -242,8 +277,29 @@ export class Flusher {
 
     async #runDue(): Promise<void> {
         for (let due = this.#due(); due.length > 0 && !this.#closed; due = this.#due()) {
-            for (const batch of this.#batches(due)) await this.#flushBatch(batch).catch(() => undefined);
+            await this.#flushBatches(this.#batches(due)).catch((error: unknown) => {
+                this.#deps.log.error("a flush round failed unexpectedly", { error: messageOf(error) });
+            });
         }
+    }
+
+    /**
+     * Flushes the batches in order, each encoded and staged while the one before it commits (at
+     * most one batch waits for its commit): a slow commit does not hold up the encoding.
+     */
+    async #flushBatches(batches: readonly (readonly DrainableBuffer[])[]): Promise<BatchOutcome[]> {
+        const outcomes: BatchOutcome[] = [];
+        let committing: Promise<BatchOutcome> | undefined;
+        try {
+            for (const batch of batches) {
+                const staged = await this.#stageBatch(batch);
+                if (committing !== undefined) outcomes.push(await committing);
+                committing = this.#commitBatch(staged);
+            }
+        } finally {
+            if (committing !== undefined) outcomes.push(await committing);
+        }
+        return outcomes;
     }
 
     /** Buffers grouped into commits: a large one alone, small ones together up to maxRows rows and maxBatchMeasurements. */
@@ -284,8 +340,7 @@ export class Flusher {
                 errors.push(`${buffer.database}/${buffer.measurement}: blocked by an earlier flush that is not resolved yet`);
                 return false;
             });
-            for (const batch of this.#batches(selected)) {
-                const outcome = await this.#flushBatch(batch);
+            for (const outcome of await this.#flushBatches(this.#batches(selected))) {
                 files.push(...outcome.files);
                 errors.push(...outcome.errors);
             }
@@ -300,7 +355,7 @@ export class Flusher {
 
     // Invariant kept: a (database, measurement) has at most one flush under way, and until its
     // rows are committed or back in its buffer (in WAL order) they pin the low-water mark.
-    async #flushBatch(buffers: readonly DrainableBuffer[]): Promise<{ files: FlushedFile[]; errors: string[] }> {
+    async #stageBatch(buffers: readonly DrainableBuffer[]): Promise<StagedBatch> {
         const started = performance.now();
         const flights: Flight[] = [];
         for (const buffer of buffers) {
@@ -310,16 +365,133 @@ export class Flusher {
             const bytes = buffer.bytes;
             const drained = buffer.drain();
             this.#inFlight.set(key, { minSequence: drained.minSequence, bytes, oldestAppendMs: drained.oldestAppendMs });
-            flights.push({ key, buffer, drained, bytes, temps: [], adds: [], encodeMs: 0, merged: 0 });
+            flights.push({ key, buffer, drained, bytes, temps: [], adds: [], encoded: [], merged: 0 });
         }
-        for (const flight of flights) {
-            try {
-                await this.#encode(flight);
-            } catch (error) {
-                flight.error = error as Error;
+        let encodeMs = 0;
+        let staging: Promise<void> | undefined;
+        try {
+            for (const group of this.#encodeGroups(flights)) {
+                const encodeStarted = performance.now();
+                await this.#encode(group);
+                encodeMs += performance.now() - encodeStarted;
+                // One group is staged while the next is encoded.
+                await staging;
+                staging = this.#stage(group);
             }
+        } finally {
+            await staging;
         }
         crashPoint("after-temp-fsync");
+        return { flights, started, encodeMs };
+    }
+
+    /** The flights cut into worker calls: small ones together (ENCODE_GROUP), a large one alone. */
+    #encodeGroups(flights: readonly Flight[]): Flight[][] {
+        if (this.#deps.encoder.encodeMany === undefined) return flights.map((flight) => [flight]);
+        const groups: Flight[][] = [];
+        let group: Flight[] = [];
+        let rows = 0;
+        const close = () => {
+            if (group.length > 0) groups.push(group);
+            group = [];
+            rows = 0;
+        };
+        for (const flight of flights) {
+            const small = flight.drained.rows <= Math.min(ENCODE_GROUP.rows, this.#options.maxRows);
+            if (!small) {
+                groups.push([flight]);
+                continue;
+            }
+            if (rows + flight.drained.rows > ENCODE_GROUP.rows || group.length >= ENCODE_GROUP.flushes) close();
+            group.push(flight);
+            rows += flight.drained.rows;
+        }
+        close();
+        return groups;
+    }
+
+    /** Encodes a group's rows: one flight alone (in parts of at most maxRows rows), or many in one worker call. */
+    async #encode(group: readonly Flight[]): Promise<void> {
+        const { encoder } = this.#deps;
+        if (group.length === 1 || encoder.encodeMany === undefined) {
+            for (const flight of group) {
+                try {
+                    await this.#encodeAlone(flight);
+                } catch (error) {
+                    flight.error = error as Error;
+                }
+            }
+            return;
+        }
+        let outcomes: readonly EncodeOutcome<Error>[];
+        try {
+            outcomes = await encoder.encodeMany(group.map(({ drained }) => inputOf(drained, drained.segments)));
+        } catch (error) {
+            for (const flight of group) flight.error = error as Error;
+            return;
+        }
+        group.forEach((flight, i) => {
+            const outcome = outcomes[i];
+            if (outcome === undefined) flight.error = new FlushError(`the encoder gave ${outcomes.length} outcomes for ${group.length} inputs`);
+            else if ("error" in outcome) flight.error = outcome.error;
+            else this.#noteEncoded(flight, outcome.files, parquetFileName(flight.drained.minSequence, flight.drained.maxSequence));
+        });
+    }
+
+    /** Encodes a flight's rows in parts of at most maxRows rows, one worker call per part. */
+    async #encodeAlone(flight: Flight): Promise<void> {
+        const { drained } = flight;
+        const parts = splitIntoParts(drained.segments, drained.rows, this.#options.maxRows);
+        for (const [part, segments] of parts.entries()) {
+            const files = await this.#deps.encoder.encode(inputOf(drained, segments));
+            this.#noteEncoded(flight, files, parquetFileName(drained.minSequence, drained.maxSequence, parts.length === 1 ? 0 : part + 1));
+        }
+    }
+
+    #noteEncoded(flight: Flight, files: readonly EncodedFile[], name: string): void {
+        const { database, measurement } = flight.drained;
+        for (const file of files) {
+            flight.merged += file.merged;
+            flight.encoded.push({ partition: { database, measurement, date: file.date, hour: file.hour }, file, name });
+        }
+    }
+
+    /**
+     * Stages the group's encoded files, IO_CONCURRENCY at a time across its flights, and lists
+     * each flight's files by partition; a flight whose file cannot be staged fails alone.
+     */
+    async #stage(group: readonly Flight[]): Promise<void> {
+        const parts = group.filter((flight) => flight.error === undefined).flatMap((flight) => flight.encoded.map((part) => ({ flight, part })));
+        const temps = await mapLimit(parts, IO_CONCURRENCY, async ({ flight, part }) => {
+            if (flight.error !== undefined) return undefined;
+            try {
+                const temp = await this.#deps.commit.stage(part.file.bytes);
+                flight.temps.push(temp);
+                return temp;
+            } catch (error) {
+                flight.error ??= error as Error;
+                return undefined;
+            }
+        });
+        const byFlight = new Map<Flight, Map<string, AddFiles & { files: StagedFile[] }>>();
+        parts.forEach(({ flight, part }, i) => {
+            const temp = temps[i];
+            if (flight.error !== undefined || temp === undefined) return;
+            const byPartition = byFlight.get(flight) ?? new Map<string, AddFiles & { files: StagedFile[] }>();
+            byFlight.set(flight, byPartition);
+            const key = `${part.partition.date}/${part.partition.hour}`;
+            const add = byPartition.get(key) ?? { partition: part.partition, files: [] };
+            add.files.push({ temp, name: part.name, rows: part.file.rows, bytes: part.file.bytes.length });
+            byPartition.set(key, add);
+        });
+        for (const flight of group) {
+            if (flight.error === undefined) flight.adds.push(...(byFlight.get(flight)?.values() ?? []));
+            flight.encoded = [];
+        }
+    }
+
+    /** Commits a staged batch as one change; flights that failed, or whose change did not commit, go back to their buffers. */
+    async #commitBatch({ flights, started, encodeMs }: StagedBatch): Promise<BatchOutcome> {
         const encoded = flights.filter((flight) => flight.error === undefined);
         const change: LakeChange = {
             flushed: encoded.map(({ drained }) => ({ database: drained.database, measurement: drained.measurement, min: drained.minSequence, through: drained.maxSequence })),
@@ -374,6 +546,7 @@ export class Flusher {
                 flights.filter((flight) => flight.error === undefined),
                 files,
                 started,
+                encodeMs,
             );
             try {
                 await this.#deps.onCommitted(change);
@@ -384,41 +557,11 @@ export class Flusher {
         return { files, errors };
     }
 
-    /** Encodes a flight's rows (in parts of at most maxRows rows) and stages one temp file per part and hour. */
-    async #encode(flight: Flight): Promise<void> {
-        const { drained } = flight;
-        const parts = splitIntoParts(drained.segments, drained.rows, this.#options.maxRows);
-        const staged: { partition: PartitionRef; file: EncodedFile; name: string }[] = [];
-        for (const [part, segments] of parts.entries()) {
-            const encodeStarted = performance.now();
-            const encoded = await this.#deps.encoder.encode({ database: drained.database, segments, minSequence: drained.minSequence, maxSequence: drained.maxSequence });
-            flight.encodeMs += performance.now() - encodeStarted;
-            const name = parquetFileName(drained.minSequence, drained.maxSequence, parts.length === 1 ? 0 : part + 1);
-            for (const file of encoded) {
-                flight.merged += file.merged;
-                staged.push({ partition: { database: drained.database, measurement: drained.measurement, date: file.date, hour: file.hour }, file, name });
-            }
-        }
-        const temps = await mapLimit(staged, IO_CONCURRENCY, async ({ file }) => {
-            const temp = await this.#deps.commit.stage(file.bytes);
-            flight.temps.push(temp);
-            return temp;
-        });
-        const byPartition = new Map<string, AddFiles & { files: StagedFile[] }>();
-        staged.forEach(({ partition, file, name }, i) => {
-            const key = `${partition.date}/${partition.hour}`;
-            const add = byPartition.get(key) ?? { partition, files: [] };
-            add.files.push({ temp: temps[i]!, name, rows: file.rows, bytes: file.bytes.length });
-            byPartition.set(key, add);
-        });
-        flight.adds.push(...byPartition.values());
-    }
-
-    #logCommit(flights: readonly Flight[], files: readonly FlushedFile[], started: number): void {
+    #logCommit(flights: readonly Flight[], files: readonly FlushedFile[], started: number, encodeWallMs: number): void {
         const ms = Math.round(performance.now() - started);
         const rows = flights.reduce((sum, flight) => sum + flight.drained.rows, 0);
         const bytes = files.reduce((sum, file) => sum + file.bytes, 0);
-        const encodeMs = Math.round(flights.reduce((sum, flight) => sum + flight.encodeMs, 0));
+        const encodeMs = Math.round(encodeWallMs);
         const only = flights.length === 1 ? flights[0]!.drained : undefined;
         if (only !== undefined) {
             this.#deps.log.info("flushed", {
@@ -488,6 +631,11 @@ export class Flusher {
         clearInterval(this.#timer);
         while (this.#running !== undefined) await this.#running;
     }
+}
+
+/** What the encoder takes for a drained buffer's rows (all of them, or one part). */
+function inputOf(drained: DrainedRows, segments: readonly ColumnarBatch[]): EncodeInput {
+    return { database: drained.database, segments, minSequence: drained.minSequence, maxSequence: drained.maxSequence };
 }
 
 /**

@@ -342,6 +342,8 @@ export class SchemaRegistry implements SchemaView {
  */
 export class SchemaOverlay implements SchemaView {
     readonly #own = new Declarations();
+    /** Per database: measurements the request declared that the registry did not hold then (kept, not recounted per line). */
+    readonly #added = new Map<string, number>();
 
     constructor(readonly base: SchemaView) {}
 
@@ -367,9 +369,7 @@ export class SchemaOverlay implements SchemaView {
     }
 
     measurementCount(database: string): number {
-        let count = this.base.measurementCount(database);
-        for (const measurement of this.#own.databases.get(database)?.keys() ?? []) if (!this.base.hasMeasurement(database, measurement)) count++;
-        return count;
+        return this.base.measurementCount(database) + (this.#added.get(database) ?? 0);
     }
 
     // Invariant kept: what the request declares agrees with the registry and with itself.
@@ -377,6 +377,7 @@ export class SchemaOverlay implements SchemaView {
         if (kind === "tag" ? this.isTag(database, measurement, column) : this.fieldType(database, measurement, column) === kind) return;
         const reason = conflict(this, database, measurement, column, kind);
         if (reason !== undefined) throw new SchemaConflictError(database, measurement, column, reason);
+        if (!this.hasMeasurement(database, measurement)) this.#added.set(database, (this.#added.get(database) ?? 0) + 1);
         const entry = this.#own.entry(database, measurement);
         if (kind === "tag") entry.tags.add(column);
         else entry.fields.set(column, kind);

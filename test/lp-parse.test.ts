@@ -458,6 +458,20 @@ describe("parseLineProtocol: column and memory limits", () => {
         expect(parseLineProtocol(Buffer.from("d f=1 1"), { database: "other", precision: "ns", nowNs: NOW_NS, schema }).errors).toEqual([]);
     });
 
+    it("counts a body's new measurements once each, beside the registry's, however many lines exceed the limit", () => {
+        const schema = limited();
+        accepted(parse("a f=1 1", schema), schema);
+        const lines = ["b f=1 1", "a f=1 2", ...Array.from({ length: 20_000 }, (_, i) => `n${i} f=1 ${i}`), "b f=2 3", "c f=1 4"];
+        const result = parse(lines.join("\n"), schema);
+        expect(result.batches.map((b) => [b.measurement, b.rows])).toEqual([
+            ["b", 2],
+            ["a", 1],
+            ["n0", 1],
+        ]);
+        expect(result.errors).toHaveLength(20_000);
+        expect(result.errors.at(-1)).toMatchObject({ line: lines.length, message: expect.stringContaining('measurement "c" would be one more than the 3') });
+    });
+
     it("stops accepting lines once sparse wide rows would make the batches too large", () => {
         // Every column spans every row: a new column late in a long batch costs rows × width.
         const dense = Array.from({ length: 200_000 }, (_, i) => `m a=1 ${i}`).join("\n");

@@ -612,6 +612,31 @@ describe("EncodeWorker", () => {
         expect(worker.stats).toMatchObject({ jobs: 5, failedJobs: 1, workersStarted: 1, workerDeaths: 0 });
     });
 
+    it("encodes many inputs in one job, one outcome each in order; a bad input fails alone", async () => {
+        worker = new EncodeWorker();
+        const shared = Float64Array.of(5); // one buffer in two inputs: transferred once
+        const tiny = (measurement: string): ColumnarBatch => ({
+            measurement,
+            rows: 1,
+            tags: [],
+            columns: new Map<string, Column>([
+                ["time", { type: "t", values: BigInt64Array.of(T0) }],
+                ["v", { type: "f", values: shared }],
+            ]),
+        });
+        const outcomes = await worker.encodeMany([input(sample(300, 1)), input(tiny("a")), input(sample(10, 2), "db", 3, 1), input(tiny("b"), "db", 7, 7)], OPTIONS);
+        expect(shared.byteLength).toBe(0);
+        expect(outcomes).toHaveLength(4);
+        const rows = outcomes.map((outcome) => ("files" in outcome ? outcome.files.reduce((n, f) => n + f.rows, 0) : outcome.error.code));
+        expect(rows).toEqual([300, 1, "encode-bad-input", 1]);
+        const b = outcomes[3]!;
+        if (!("files" in b)) throw new Error("input b failed");
+        const back = await query(`SELECT epoch_ns(time) AS ns, v FROM read_parquet(${await saveFile(b.files[0]!)})`);
+        expect(back.map((r) => [r["ns"], r["v"]])).toEqual([[T0, 5]]);
+        expect(worker.stats).toMatchObject({ jobs: 1, failedJobs: 0, workersStarted: 1, workerDeaths: 0 });
+        expect(await worker.encodeMany([], OPTIONS)).toEqual([]);
+    });
+
     it("fails the job of a worker that dies, and starts a fresh worker for the next", async () => {
         // A worker module that exits on its first job, once; later workers are the real one.
         const flag = join(dir.path, "crashed");

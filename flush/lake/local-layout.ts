@@ -48,6 +48,9 @@ function distinct(paths: Iterable<string>): string[] {
 }
 
 export class LocalLayout implements LakeApplier {
+    /** The change whose directories `prepare` made in this process and `apply` has not run for yet. */
+    #prepared: number | undefined;
+
     constructor(
         readonly fs: FileSystem,
         /** `<data>/parquet` */
@@ -90,18 +93,24 @@ export class LocalLayout implements LakeApplier {
     // durably (so applying it after its record is only renames, links and fsyncs).
     async prepare(change: ChangeRecord): Promise<void> {
         await this.removeRetired();
+        this.#prepared = undefined;
         await this.#makeDirectories([
             ...change.adds.map(({ partition }) => this.partitionDir(partition)),
             ...(change.replaces.length + change.drops.length > 0 ? [this.stageDir] : []),
         ]);
+        this.#prepared = change.id;
     }
 
     async apply(change: ChangeRecord): Promise<Applied> {
+        // The commit protocol records and applies a change in one step after `prepare`: nothing
+        // removed the directories in between (drops and replaces are changes of their own).
+        const prepared = this.#prepared === change.id;
+        this.#prepared = undefined;
         const steps: Applied[] = [];
         for (const [index, partition] of change.drops.entries()) steps.push(await this.#drop(partition, join(this.stageDir, `${change.id}-drop-${index}`)));
         for (const [index, replace] of change.replaces.entries()) steps.push(await this.#replace(replace, join(this.stageDir, `${change.id}-${index}`)));
-        // Normally `prepare` made them; applied again after a crash, the change may find them gone.
-        await this.#makeDirectories(change.adds.map(({ partition }) => this.partitionDir(partition)));
+        // Applied again after a crash (or retried after a failure), the change may find them gone.
+        if (!prepared || change.drops.length + change.replaces.length > 0) await this.#makeDirectories(change.adds.map(({ partition }) => this.partitionDir(partition)));
         steps.push(await this.#moveIn(change.adds.flatMap(({ partition, files }) => files.map((file) => ({ file, dir: this.partitionDir(partition) })))));
         return { changed: steps.some((step) => step.changed), missing: steps.flatMap((step) => step.missing) };
     }
@@ -231,7 +240,11 @@ export class LocalLayout implements LakeApplier {
                 if (!there) missing.push(join(dir, file.name));
             }
         });
-        if (moved > 0) await this.#syncDirectories([...moves.map((move) => move.dir), this.tempDir]);
+        if (moved > 0) {
+            // The new entries first: only then may the temps' removal become durable.
+            await this.#syncDirectories(moves.map((move) => move.dir));
+            await this.fs.syncDirectory(this.tempDir);
+        }
         return { changed: moved > 0, missing };
     }
 

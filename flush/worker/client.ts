@@ -10,7 +10,7 @@ import { type EncodeError, EncodeInputError, EncodeWorkerClosedError, EncodeWork
 import type { MergeRequest, MergeResult } from "../encode/merge.js";
 import type { ParquetFacts } from "../encode/read-parquet.js";
 import type { EncodeInput, EncodeOptions, EncodedFile } from "../encode/types.js";
-import { type Job, type JobMessage, type JobResult, type JobResults, type WorkerData, WORKER_KIND, isReady, isReply } from "./messages.js";
+import { type EncodeOutcome, type Job, type JobMessage, type JobResult, type JobResults, type WorkerData, WORKER_KIND, isReady, isReply } from "./messages.js";
 import { transferableJob } from "./transfer.js";
 
 /** The nice values a thread may be given (setpriority(2)); the config schema takes its range from here. */
@@ -131,6 +131,16 @@ export class EncodeWorker {
     /** `encode`, plus where the worker spent the time. */
     encodeWithTimings(input: EncodeInput, options: EncodeOptions): Promise<EncodeResult> {
         return this.#run({ kind: "encode", input, options }) as Promise<EncodeResult>;
+    }
+
+    /**
+     * Encodes many inputs in one round trip (many small flushes): one outcome per input, in
+     * order; an input the encoder refuses fails alone, a worker that dies fails them all.
+     */
+    async encodeMany(inputs: readonly EncodeInput[], options: EncodeOptions): Promise<EncodeOutcome<EncodeError>[]> {
+        if (inputs.length === 0) return [];
+        const result = (await this.#run({ kind: "encodeMany", inputs, options })) as JobResults["encodeMany"];
+        return result.outcomes.map((outcome) => ("error" in outcome ? { error: encodeErrorFromWire(outcome.error) } : outcome));
     }
 
     /** Merges Parquet files of one partition into as few as `request.targetRows` allows (compaction). */

@@ -50,6 +50,19 @@ async function serve({ nice }: WorkerData): Promise<void> {
                 const timings = emptyTimings();
                 return { files: encodeParquet(job.input, job.options, timings), timings };
             }
+            case "encodeMany": {
+                const timings = emptyTimings();
+                const outcomes = job.inputs.map((input) => {
+                    try {
+                        return { files: encodeParquet(input, job.options, timings) };
+                    } catch (error) {
+                        // A trap may leave the wasm instance corrupt: the whole job fails and the worker is replaced.
+                        if (isWasmTrap(error) || isWasmTrap((error as { cause?: unknown } | null)?.cause)) throw error;
+                        return { error: encodeErrorToWire(error) };
+                    }
+                });
+                return { outcomes, timings };
+            }
             case "merge":
                 return mergeParquetFiles(job.request, job.options);
             case "describe":

@@ -7,15 +7,24 @@ import type { MergeRequest, MergeResult } from "../encode/merge.js";
 import type { ParquetFacts } from "../encode/read-parquet.js";
 import type { EncodeInput, EncodeOptions, EncodeTimings, EncodedFile } from "../encode/types.js";
 
-/** The jobs: encode a flush's rows; merge files of a partition (compaction); read files' footers. */
+/** What one input of an `encodeMany` job gave: its files, or why it could not be encoded. */
+export type EncodeOutcome<E = WireError> = { readonly files: EncodedFile[] } | { readonly error: E };
+
+/**
+ * The jobs: encode a flush's rows; encode the rows of many small flushes in one round trip;
+ * merge files of a partition (compaction); read files' footers.
+ */
 export type Job =
     | { readonly kind: "encode"; readonly input: EncodeInput; readonly options: EncodeOptions }
+    | { readonly kind: "encodeMany"; readonly inputs: readonly EncodeInput[]; readonly options: EncodeOptions }
     | { readonly kind: "merge"; readonly request: MergeRequest; readonly options: EncodeOptions }
     | { readonly kind: "describe"; readonly paths: readonly string[] };
 
 /** What each job kind answers. */
 export interface JobResults {
     readonly encode: { readonly files: EncodedFile[]; readonly timings: EncodeTimings };
+    /** One outcome per input, in order (an input that fails fails alone). */
+    readonly encodeMany: { readonly outcomes: EncodeOutcome[]; readonly timings: EncodeTimings };
     readonly merge: MergeResult;
     readonly describe: ParquetFacts[];
 }

@@ -71,15 +71,27 @@ function withColumns(batch: ColumnarBatch, exact: <T extends TypedArray>(array: 
     return { measurement: batch.measurement, rows: batch.rows, tags: [...batch.tags], columns };
 }
 
-/** A job as posted, and what to transfer with it (only an encode job carries arrays). */
+/** A job as posted, and what to transfer with it (only encode jobs carry arrays). */
 export function transferableJob(job: Job): { job: Job; transfer: ArrayBuffer[] } {
-    if (job.kind !== "encode") return { job, transfer: [] };
-    const { segments, transfer } = transferableSegments(job.input.segments);
-    return { job: { ...job, input: { ...job.input, segments } }, transfer };
+    switch (job.kind) {
+        case "encode": {
+            const { segments, transfer } = transferableSegments(job.input.segments);
+            return { job: { ...job, input: { ...job.input, segments } }, transfer };
+        }
+        case "encodeMany": {
+            // All inputs at once: a buffer two inputs share is listed once.
+            const { segments, transfer } = transferableSegments(job.inputs.flatMap((input) => input.segments));
+            let next = 0;
+            const inputs = job.inputs.map((input) => ({ ...input, segments: segments.slice(next, (next += input.segments.length)) }));
+            return { job: { ...job, inputs }, transfer };
+        }
+        default:
+            return { job, transfer: [] };
+    }
 }
 
 /** The Parquet bytes a result carries, each buffer once. */
 export function resultTransfer(result: JobResult): ArrayBuffer[] {
-    const files = "files" in result ? result.files : [];
+    const files = "files" in result ? result.files : "outcomes" in result ? result.outcomes.flatMap((outcome) => ("files" in outcome ? outcome.files : [])) : [];
     return [...new Set(files.map((file) => file.bytes.buffer as ArrayBuffer))];
 }

@@ -5,7 +5,7 @@
 import type { BufferSource } from "../../flush/source.js";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
 import { BeyondBudgetError, UnavailableError } from "../errors.js";
-import { MeasurementBuffer } from "./measurement-buffer.js";
+import { BUFFER_OVERHEAD_BYTES, MeasurementBuffer } from "./measurement-buffer.js";
 
 export interface BuffersOptions {
     /** The budget: above it writes are refused with 503 + Retry-After. */
@@ -14,9 +14,12 @@ export interface BuffersOptions {
     readonly retryAfterSeconds?: number;
 }
 
-/** Bytes a batch will take once buffered (its arrays, and its dictionary strings at two bytes a character). */
+/**
+ * Bytes a batch will take once buffered: its arrays, its dictionary strings at two bytes a
+ * character, and a buffer's overhead per measurement and column (as if its buffer were new).
+ */
 export function estimateBytes(batch: ColumnarBatch): number {
-    let bytes = 0;
+    let bytes = BUFFER_OVERHEAD_BYTES.measurement + BUFFER_OVERHEAD_BYTES.column * batch.columns.size;
     for (const column of batch.columns.values()) {
         if (column.type === "s") {
             bytes += column.codes.byteLength;
