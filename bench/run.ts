@@ -37,6 +37,10 @@ const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Pr
         summary: "WAL replay (sluice recover) with msgpackr's native string extractor and in plain JS, interleaved, ratio of medians",
         load: async () => (await import("./replay.bench.js")).benchmark,
     },
+    s3: {
+        summary: "lines/s with the S3 lake (S3 test server, also with added latency) vs the local lake, interleaved, ratio of medians; Parquet upload MB/s, RSS; stored = acked",
+        load: async () => (await import("./s3.bench.js")).benchmark,
+    },
     peers: {
         summary: "scoreboard: Sluice (fdatasync, off) vs VictoriaMetrics vs InfluxDB 1.x (apt), C 4/16 × batch 1k/5k × 3, verified counts → bench/RESULTS.md",
         load: async () => (await import("./peers.bench.js")).benchmark,
