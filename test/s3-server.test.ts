@@ -675,8 +675,8 @@ function writerProcess(options: S3ObjectStoreOptions, { writer, keys }: { writer
 describe("S3 test server: the CLI", () => {
     afterEach(destroyOpened);
 
-    it("prints its endpoint, serves its bucket to any credentials, and stops on SIGTERM", async () => {
-        const child = spawn(process.execPath, [SERVER_CLI, "--port", "0", "--bucket", "cli-bucket"], { stdio: ["ignore", "pipe", "pipe"] });
+    it("prints its endpoint, serves its bucket to any credentials after --latency-ms, and stops on SIGTERM", async () => {
+        const child = spawn(process.execPath, [SERVER_CLI, "--port", "0", "--bucket", "cli-bucket", "--latency-ms", "300"], { stdio: ["ignore", "pipe", "pipe"] });
         opened.push({ destroy: () => void child.kill("SIGKILL") });
         const closed = once(child, "close");
         let output = "";
@@ -692,10 +692,13 @@ describe("S3 test server: the CLI", () => {
             });
         });
         expect(output).toContain("bucket cli-bucket");
+        expect(output).toContain("300 ms added to every request");
         const store = track(
             new S3ObjectStore({ endpoint, bucket: "cli-bucket", forcePathStyle: true, credentials: { accessKeyId: "anyone", secretAccessKey: "anything" }, maxAttempts: 1 }),
         );
+        const started = performance.now();
         expect(await store.putIfAbsent("k", text("by the CLI"))).toMatchObject({ created: true });
+        expect(performance.now() - started).toBeGreaterThanOrEqual(290);
         expect(Buffer.from((await store.get("k"))?.body ?? []).toString()).toBe("by the CLI");
         store.destroy();
         child.kill("SIGTERM");

@@ -5,6 +5,7 @@
  * the pipe's delay, a millisecond or so).
  */
 import { performance } from "node:perf_hooks";
+import { FlushLog } from "./flush-log.js";
 import { LatencyReservoir } from "./latency.js";
 
 export interface Interval {
@@ -24,13 +25,6 @@ export interface LatencySplit {
     readonly otherwise: LatencyShare;
 }
 
-/** How long the flush a log line reports took, in ms, if the line is a `flushed` event. */
-function flushMs(line: string): number | undefined {
-    if (!line.startsWith("{")) return undefined;
-    const event = JSON.parse(line) as { msg?: unknown; ms?: unknown };
-    return event.msg === "flushed" && typeof event.ms === "number" ? event.ms : undefined;
-}
-
 function share(latencies: readonly number[]): LatencyShare {
     // A reservoir as large as the sample keeps every value: the percentile is exact.
     const reservoir = new LatencyReservoir(latencies.length);
@@ -40,19 +34,18 @@ function share(latencies: readonly number[]): LatencyShare {
 }
 
 export class FlushTimeline {
-    readonly flushes: Interval[] = [];
+    readonly #log = new FlushLog();
     readonly #sent: number[] = [];
     readonly #latency: number[] = [];
-    #partial = "";
+
+    /** The flushes so far, as [end − ms, end]. */
+    get flushes(): Interval[] {
+        return this.#log.events.map((event) => ({ start: event.endMs - event.ms, end: event.endMs }));
+    }
 
     /** Feeds what the server wrote to stdout; `now` is when it arrived. */
     onOutput(chunk: Buffer | string, now = performance.now()): void {
-        const lines = (this.#partial + chunk.toString()).split("\n");
-        this.#partial = lines.pop()!;
-        for (const line of lines) {
-            const ms = flushMs(line);
-            if (ms !== undefined) this.flushes.push({ start: now - ms, end: now });
-        }
+        this.#log.onOutput(chunk, now);
     }
 
     /** One answered request: sent at `sentMs` (`performance.now()`), answered `latencyMs` later. */
@@ -62,12 +55,13 @@ export class FlushTimeline {
     }
 
     split(): LatencySplit {
+        const flushes = this.flushes;
         const during: number[] = [];
         const otherwise: number[] = [];
         for (let i = 0; i < this.#sent.length; i++) {
             const start = this.#sent[i]!;
             const end = start + this.#latency[i]!;
-            const overlaps = this.flushes.some((flush) => start < flush.end && end > flush.start);
+            const overlaps = flushes.some((flush) => start < flush.end && end > flush.start);
             (overlaps ? during : otherwise).push(this.#latency[i]!);
         }
         return { duringFlush: share(during), otherwise: share(otherwise) };

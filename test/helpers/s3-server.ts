@@ -32,8 +32,9 @@
  * through another client of the `MemoryBucket` (a `MemoryObjectStore`) are served too; a multipart
  * object's ETag is known only to this server (the bucket itself keeps MD5s).
  *
- * CLI for a human: `node dist/test/helpers/s3-server.js [--port 9000] [--bucket lake]` prints the
- * endpoint and serves until SIGINT/SIGTERM (in memory: everything is gone afterwards).
+ * CLI for a human (and `npm run bench -- s3`): `node dist/test/helpers/s3-server.js [--port 9000]
+ * [--bucket lake] [--latency-ms 0]` prints the endpoint and serves until SIGINT/SIGTERM (in
+ * memory: everything is gone afterwards).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
@@ -815,12 +816,19 @@ function malformedXml(): S3Refusal {
 async function main(argv: readonly string[]): Promise<void> {
     const { values } = parseArgs({
         args: [...argv],
-        options: { port: { type: "string", default: "0" }, host: { type: "string", default: s3ServerDefaults.host }, bucket: { type: "string", default: "lake" } },
+        options: {
+            port: { type: "string", default: "0" },
+            host: { type: "string", default: s3ServerDefaults.host },
+            bucket: { type: "string", default: "lake" },
+            "latency-ms": { type: "string", default: String(s3ServerDefaults.latencyMs) },
+        },
     });
-    const server = await S3Server.start({ port: Number(values.port), host: values.host, bucket: new MemoryBucket(values.bucket) });
+    const latencyMs = Number(values["latency-ms"]);
+    if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new Error(`--latency-ms must be a number ≥ 0, got "${values["latency-ms"]}"`);
+    const server = await S3Server.start({ port: Number(values.port), host: values.host, bucket: new MemoryBucket(values.bucket), latencyMs });
     const { accessKeyId, secretAccessKey } = server.credentials;
     process.stdout.write(
-        `${server.endpoint}\nbucket ${server.bucket.name}, path-style, region ${server.region}; any access key (e.g. ${accessKeyId} / ${secretAccessKey}); in memory until SIGINT/SIGTERM\n`,
+        `${server.endpoint}\nbucket ${server.bucket.name}, path-style, region ${server.region}, ${latencyMs} ms added to every request; any access key (e.g. ${accessKeyId} / ${secretAccessKey}); in memory until SIGINT/SIGTERM\n`,
     );
     const stop = (): void => void server.close();
     process.once("SIGINT", stop).once("SIGTERM", stop);
