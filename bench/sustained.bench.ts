@@ -45,6 +45,22 @@ async function partitionFiles(parquetDir: string): Promise<{ files: number; part
     return { files: counts.reduce((a, b) => a + b, 0), partitions: counts.length, maxFilesPerPartition: Math.max(0, ...counts) };
 }
 
+/**
+ * `verifySluice`, again when its query fails: a background compaction may swap a partition's
+ * files while DuckDB reads them (README: a query across a swap may fail, and succeeds when retried).
+ */
+async function verifyRetrying(...args: Parameters<typeof verifySluice>): Promise<Awaited<ReturnType<typeof verifySluice>>> {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            return await verifySluice(...args);
+        } catch (error) {
+            if (attempt >= 5) throw error;
+            progress(`verify failed (${(error as Error).message.slice(0, 200)}); again`);
+            await sleep(2_000);
+        }
+    }
+}
+
 async function run(options: BenchOptions): Promise<number> {
     const seconds = options.seconds ?? DEFAULT_SECONDS;
     const connections = Number(options.values.connections ?? 8);
@@ -83,7 +99,7 @@ async function run(options: BenchOptions): Promise<number> {
         const result = await runLoad({ url: sluice.writeUrl, connections, batchLines: batch, seconds, warmupSeconds: 2, serverPid: sluice.service.pid });
         done = true;
         await sampler;
-        const verify = await verifySluice(sluice.url, `${scratch.path}/data`, result);
+        const verify = await verifyRetrying(sluice.url, `${scratch.path}/data`, result);
         await sluice.service.stop(120_000);
         const buffered = samples.map((sample) => sample.bufferedMiB);
         const half = Math.floor(samples.length / 2);
