@@ -1,6 +1,6 @@
 /**
  * The peers scoreboard (issue 5): `npm run bench -- peers [--seconds N] [--quick] [--repeats R]
- * [--systems LIST] [--connections LIST] [--batches LIST] [--results PATH] [--json]`.
+ * [--systems LIST] [--variant NAME:key=value,…]… [--connections LIST] [--batches LIST] [--results PATH] [--json]`.
  *
  * On this machine, in one run, one system at a time, each run against a fresh server with an
  * empty data directory under the scratch directory (working disk), all on 127.0.0.1:
@@ -11,6 +11,9 @@
  * - `influxdb`: Debian `influxdb` 1.x (`influxd -config` generated: HTTP and RPC on 127.0.0.1,
  *   meta/data/wal under DIR, reporting/monitor store/HTTP log off), database `bench` created
  *   with `CREATE DATABASE` over `/query`, loaded through `/write?db=bench`.
+ * - `--variant NAME:key=value,key=value` (repeatable): one more system, `sluice serve` in
+ *   `fdatasync` mode with those `--set`s (e.g. `--variant b128:ingest.max_buffered_bytes=128MiB,flush.max_rows=250000`),
+ *   run in the same interleaved rounds and compared with the peers like the built-in Sluice systems.
  * The Debian packages are installed with `apt-get update` + `apt-get install -y` when missing
  * (as root); if that fails the peer is skipped with the reason, the rest runs.
  *
@@ -27,14 +30,14 @@
  *
  * Reported per system × cell: median [min–max] over the repeats of lines/s, field values/s,
  * p50/p99 latency, server CPU and peak RSS, client CPU; non-2xx and errors; whether every
- * run's store held exactly what was acknowledged; and the ratio Sluice ÷ peer of the medians
- * (with the range of the per-repeat ratios). Written to `bench/RESULTS.md` (full runs; a
+ * run's store held exactly what was acknowledged; and the ratios Sluice ÷ peer of the medians
+ * of lines/s and of peak RSS (with the range of the per-repeat ratios). Written to `bench/RESULTS.md` (full runs; a
  * `--quick` run only with `--results PATH`) with the date, the machine and the command.
  */
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { choiceList, integerList, seconds as secondsOption } from "./lib/args.js";
+import { choiceList, integerList, repeated, seconds as secondsOption } from "./lib/args.js";
 import { type Benchmark, type BenchOptions, progress } from "./lib/benchmark.js";
 import { snapshotBuild } from "./lib/build-snapshot.js";
 import { type LoadResult, runLoad } from "./lib/http-load.js";
@@ -42,7 +45,7 @@ import { cells as combinations, interleaved, ratioByRound } from "./lib/interlea
 import { LineSource } from "./lib/line-source.js";
 import { type MachineInfo, machineInfo, machineLine, waitForQuiet } from "./lib/machine.js";
 import { fixed, jsonLine, markedSections, benchCommand, thousands } from "./lib/output.js";
-import { type Running, type System, type SystemKey, type Verification, SYSTEMS, SYSTEM_KEYS } from "./lib/peers.js";
+import { type Running, type SluiceVariant, type System, type SystemKey, type Verification, SYSTEMS, SYSTEM_KEYS, parseVariant, sluiceVariant } from "./lib/peers.js";
 import { scratchDirectory } from "./lib/scratch.js";
 import { type Stat, stat } from "./lib/stats.js";
 
@@ -56,12 +59,15 @@ const RESULTS_PATH = fileURLToPath(new URL("../../bench/RESULTS.md", import.meta
 const DISTURBED_PCT = 25;
 /** How many times a disturbed run is run again (the last attempt is kept). */
 const DEFAULT_RETRIES = 1;
+/** The systems Sluice is compared with. */
+const PEERS: readonly SystemKey[] = ["victoriametrics", "influxdb"];
 
 // ---------------------------------------------------------------------------------------------
 // Runs
 
 interface RunRecord {
-    readonly system: SystemKey;
+    /** A `SystemKey` or a `--variant` name. */
+    readonly system: string;
     readonly connections: number;
     readonly batch: number;
     readonly repeat: number;
@@ -129,7 +135,7 @@ async function runOne(
 // Aggregation
 
 interface CellSummary {
-    readonly system: SystemKey;
+    readonly system: string;
     readonly connections: number;
     readonly batch: number;
     readonly runs: number;
@@ -147,7 +153,7 @@ interface CellSummary {
     readonly verified: number;
 }
 
-function summarize(records: readonly RunRecord[], system: SystemKey, connections: number, batch: number): CellSummary | undefined {
+function summarize(records: readonly RunRecord[], system: string, connections: number, batch: number): CellSummary | undefined {
     const runs = records.filter((r) => r.system === system && r.connections === connections && r.batch === batch);
     if (runs.length === 0) return undefined;
     const loads = runs.flatMap((r) => (r.load === undefined ? [] : [r.load]));
@@ -173,11 +179,18 @@ function summarize(records: readonly RunRecord[], system: SystemKey, connections
     };
 }
 
-/** Sluice ÷ peer: the ratio of the medians, and the range of the per-repeat ratios. */
-function ratio(records: readonly RunRecord[], ours: SystemKey, peer: SystemKey, connections: number, batch: number): { ofMedians: number; min: number; max: number } | undefined {
-    const pick = (system: SystemKey) =>
+/** Sluice ÷ peer of a run's figure: the ratio of the medians, and the range of the per-repeat ratios. */
+function ratio(
+    records: readonly RunRecord[],
+    ours: string,
+    peer: string,
+    connections: number,
+    batch: number,
+    figure: (load: LoadResult) => number,
+): { ofMedians: number; min: number; max: number } | undefined {
+    const pick = (system: string) =>
         records.flatMap((r) =>
-            r.system === system && r.connections === connections && r.batch === batch && r.load !== undefined ? [{ repeat: r.repeat, value: r.load.window.linesPerSec }] : [],
+            r.system === system && r.connections === connections && r.batch === batch && r.load !== undefined ? [{ repeat: r.repeat, value: figure(r.load) }] : [],
         );
     return ratioByRound(pick(ours), pick(peer));
 }
@@ -208,7 +221,7 @@ interface Report {
         readonly meanLineBytes: number;
     };
     readonly systems: readonly {
-        readonly key: SystemKey;
+        readonly key: string;
         readonly label: string;
         readonly version: string | undefined;
         readonly skipped: string | undefined;
@@ -218,17 +231,19 @@ interface Report {
     readonly ratios: readonly {
         readonly connections: number;
         readonly batch: number;
-        readonly ours: SystemKey;
-        readonly peer: SystemKey;
+        readonly ours: string;
+        readonly peer: string;
         readonly ofMedians: number;
         readonly min: number;
         readonly max: number;
+        /** The same for the server's peak RSS. */
+        readonly rss: { readonly ofMedians: number; readonly min: number; readonly max: number } | undefined;
     }[];
     readonly records: readonly RunRecord[];
     readonly elapsedSeconds: number;
 }
 
-function labelOf(report: Report, key: SystemKey): string {
+function labelOf(report: Report, key: string): string {
     return report.systems.find((s) => s.key === key)?.label ?? key;
 }
 
@@ -280,29 +295,34 @@ function markdown(report: Report): string {
         );
     }
     out.push("");
-    out.push("## Sluice ÷ peer (lines/s, same run)");
-    out.push("");
-    out.push(`Ratio of the medians${single ? "" : ", with [min–max] of the per-repeat ratios (runs of the same repeat and cell)"}.`);
-    out.push("");
     const peers = [...new Set(report.ratios.map((r) => r.peer))];
     const ours = [...new Set(report.ratios.map((r) => r.ours))];
     const header = ours.flatMap((o) => peers.map((p) => `${labelOf(report, o)} ÷ ${labelOf(report, p)}`));
-    out.push(`| C | batch | ${header.join(" | ")} |`);
-    out.push(`|---|---|${header.map(() => "---|").join("")}`);
-    for (const connections of s.connections) {
-        for (const batch of s.batches) {
-            const cells = ours.flatMap((o) =>
-                peers.map((p) => {
-                    const r = report.ratios.find((x) => x.ours === o && x.peer === p && x.connections === connections && x.batch === batch);
-                    return r === undefined ? "-" : single ? `**${fixed(r.ofMedians, 2)}×**` : `**${fixed(r.ofMedians, 2)}×** [${fixed(r.min, 2)}–${fixed(r.max, 2)}]`;
-                }),
-            );
-            out.push(`| ${connections} | ${thousands(batch)} | ${cells.join(" | ")} |`);
+    const ratioTable = (title: string, pick: (r: Report["ratios"][number]) => { ofMedians: number; min: number; max: number } | undefined) => {
+        out.push(`## Sluice ÷ peer (${title}, same run)`);
+        out.push("");
+        out.push(`Ratio of the medians${single ? "" : ", with [min–max] of the per-repeat ratios (runs of the same repeat and cell)"}.`);
+        out.push("");
+        out.push(`| C | batch | ${header.join(" | ")} |`);
+        out.push(`|---|---|${header.map(() => "---|").join("")}`);
+        for (const connections of s.connections) {
+            for (const batch of s.batches) {
+                const cells = ours.flatMap((o) =>
+                    peers.map((p) => {
+                        const found = report.ratios.find((x) => x.ours === o && x.peer === p && x.connections === connections && x.batch === batch);
+                        const r = found === undefined ? undefined : pick(found);
+                        return r === undefined ? "-" : single ? `**${fixed(r.ofMedians, 2)}×**` : `**${fixed(r.ofMedians, 2)}×** [${fixed(r.min, 2)}–${fixed(r.max, 2)}]`;
+                    }),
+                );
+                out.push(`| ${connections} | ${thousands(batch)} | ${cells.join(" | ")} |`);
+            }
         }
-    }
+        out.push("");
+    };
+    ratioTable("lines/s", (r) => r);
+    ratioTable("server RSS peak", (r) => r.rss);
     const flagged = report.records.filter((r) => r.problems.length > 0);
     const disturbed = report.records.filter((r) => disturbance(r) > DISTURBED_PCT || r.busyBefore >= DISTURBED_PCT);
-    out.push("");
     out.push("## Problems and disturbances");
     out.push("");
     if (flagged.length === 0) out.push("- No run had a problem: every store held exactly the acknowledged lines, no non-2xx, no errors.");
@@ -376,6 +396,7 @@ async function run(options: BenchOptions): Promise<number> {
     let repeats: number;
     let warmupSeconds: number;
     let systemKeys: SystemKey[];
+    let variants: SluiceVariant[];
     let retries: number;
     try {
         const retryOption = options.values["retries"];
@@ -386,6 +407,10 @@ async function run(options: BenchOptions): Promise<number> {
         repeats = quick && options.values["repeats"] === undefined ? 1 : integerList(options.values["repeats"], [DEFAULT_REPEATS], "--repeats")[0]!;
         warmupSeconds = secondsOption(options.values["warmup"], DEFAULT_WARMUP, "--warmup");
         systemKeys = choiceList(options.values["systems"], SYSTEM_KEYS, (name) => SYSTEM_KEYS.find((k) => k === name), "system", ` (use ${SYSTEM_KEYS.join(", ")})`);
+        variants = repeated(options.values["variant"]).map(parseVariant);
+        const names = variants.map((v) => v.name);
+        const twice = names.find((name, i) => names.indexOf(name) !== i);
+        if (twice !== undefined) throw new Error(`--variant ${twice} is given twice`);
     } catch (error) {
         progress((error as Error).message);
         return 2;
@@ -400,9 +425,9 @@ async function run(options: BenchOptions): Promise<number> {
         const machine = await machineInfo(scratch.path);
         if (!options.json) process.stdout.write(`${machineLine(machine)}\n`);
         const systems: System[] = [];
-        const described: { key: SystemKey; label: string; version: string | undefined; skipped: string | undefined; ack: string }[] = [];
-        for (const key of systemKeys) {
-            const system = SYSTEMS[key](build);
+        const described: { key: string; label: string; version: string | undefined; skipped: string | undefined; ack: string }[] = [];
+        for (const system of [...systemKeys.map((key) => SYSTEMS[key](build)), ...variants.map((variant) => sluiceVariant(variant, build))]) {
+            const key = system.key;
             try {
                 const version = await system.prepare();
                 systems.push(system);
@@ -455,10 +480,11 @@ async function run(options: BenchOptions): Promise<number> {
                     const summary = summarize(records, system.key, connections, batch);
                     if (summary !== undefined) cells.push(summary);
                 }
-                for (const ours of ["sluice-fdatasync", "sluice-off"] as const) {
-                    for (const peer of ["victoriametrics", "influxdb"] as const) {
-                        const r = ratio(records, ours, peer, connections, batch);
-                        if (r !== undefined) ratios.push({ connections, batch, ours, peer, ...r });
+                for (const ours of systems.filter((system) => !PEERS.includes(system.key as SystemKey))) {
+                    for (const peer of PEERS) {
+                        const r = ratio(records, ours.key, peer, connections, batch, (load) => load.window.linesPerSec);
+                        const rss = ratio(records, ours.key, peer, connections, batch, (load) => load.server?.rssPeakBytes ?? Number.NaN);
+                        if (r !== undefined) ratios.push({ connections, batch, ours: ours.key, peer, ...r, rss });
                     }
                 }
             }
@@ -501,6 +527,7 @@ export const benchmark: Benchmark = {
         quick: { type: "boolean" },
         repeats: { type: "string" },
         systems: { type: "string" },
+        variant: { type: "string", multiple: true },
         connections: { type: "string" },
         batches: { type: "string" },
         warmup: { type: "string" },
@@ -512,6 +539,8 @@ export const benchmark: Benchmark = {
         `  --quick           one repeat of 16 connections × 5,000-line batches (not written to RESULTS.md unless --results)`,
         `  --repeats R       runs per system × cell (default ${DEFAULT_REPEATS})`,
         `  --systems LIST    default ${SYSTEM_KEYS.join(",")}`,
+        "  --variant NAME:key=value,key=value  (repeatable) one more system: Sluice (fdatasync) with these --set",
+        "                    settings, e.g. b128:ingest.max_buffered_bytes=128MiB,flush.max_rows=250000",
         `  --connections L   default ${DEFAULT_CONNECTIONS.join(",")}`,
         `  --batches L       lines per request, default ${DEFAULT_BATCHES.join(",")}`,
         `  --warmup S        unmeasured seconds of load before each window (default ${DEFAULT_WARMUP})`,

@@ -3,8 +3,13 @@
  * one Sluice in `fdatasync` mode, sampling the server's buffered bytes and RSS every few
  * seconds. The question it answers: does the flush loop keep up (buffered bytes flat), and at
  * what accepted rate; if it cannot, the buffers reach their budget and writes get 503, so the
- * accepted rate falls to what flushing sustains.
+ * accepted rate falls to what flushing sustains. With each sample it counts the Parquet files
+ * per partition (`date=…/hour=…` directory) on disk, to show that flush + compaction keep the file
+ * count flat too. `--set k=v,k=v` passes Sluice settings (e.g. a smaller
+ * `ingest.max_buffered_bytes` and `flush.max_rows`).
  */
+import { readdir } from "node:fs/promises";
+import { dirname, join, sep } from "node:path";
 import { type Benchmark, type BenchOptions, progress, sleep } from "./lib/benchmark.js";
 import { runLoad } from "./lib/http-load.js";
 import { machineInfo, machineLine } from "./lib/machine.js";
@@ -22,6 +27,38 @@ interface Sample {
     readonly rssMiB: number;
     readonly flushedRows: number;
     readonly acceptedLines: number;
+    /** Parquet files on disk, the partitions holding them, and the most files one partition holds. */
+    readonly files: number;
+    readonly partitions: number;
+    readonly maxFilesPerPartition: number;
+}
+
+/** Counts the visible Parquet files per partition directory (dot-directories, compaction's staging, skipped). */
+async function partitionFiles(parquetDir: string): Promise<{ files: number; partitions: number; maxFilesPerPartition: number }> {
+    const entries = await readdir(parquetDir, { recursive: true }).catch(() => [] as string[]);
+    const perPartition = new Map<string, number>();
+    for (const entry of entries) {
+        if (!entry.endsWith(".parquet") || entry.split(sep).some((part) => part.startsWith("."))) continue;
+        perPartition.set(dirname(entry), (perPartition.get(dirname(entry)) ?? 0) + 1);
+    }
+    const counts = [...perPartition.values()];
+    return { files: counts.reduce((a, b) => a + b, 0), partitions: counts.length, maxFilesPerPartition: Math.max(0, ...counts) };
+}
+
+/**
+ * `verifySluice`, again when its query fails: a background compaction may swap a partition's
+ * files while DuckDB reads them (README: a query across a swap may fail, and succeeds when retried).
+ */
+async function verifyRetrying(...args: Parameters<typeof verifySluice>): Promise<Awaited<ReturnType<typeof verifySluice>>> {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            return await verifySluice(...args);
+        } catch (error) {
+            if (attempt >= 5) throw error;
+            progress(`verify failed (${(error as Error).message.slice(0, 200)}); again`);
+            await sleep(2_000);
+        }
+    }
 }
 
 async function run(options: BenchOptions): Promise<number> {
@@ -43,23 +80,26 @@ async function run(options: BenchOptions): Promise<number> {
                 await sleep(SAMPLE_EVERY_MS);
                 const metrics = await scrapeMetrics(sluice.url).catch(() => undefined);
                 if (metrics === undefined) continue;
+                const files = await partitionFiles(join(scratch.path, "data", "parquet"));
                 const sample: Sample = {
                     second: Math.round((performance.now() - started) / 1000),
                     bufferedMiB: (metrics.get("sluice_buffered_bytes") ?? 0) / 2 ** 20,
                     rssMiB: (metrics.get("sluice_process_resident_memory_bytes") ?? 0) / 2 ** 20,
                     flushedRows: metrics.get("sluice_flushed_rows_total") ?? 0,
                     acceptedLines: metrics.get("sluice_lines_accepted_total") ?? 0,
+                    ...files,
                 };
                 samples.push(sample);
                 progress(
-                    `t=${sample.second}s buffered ${fixed(sample.bufferedMiB, 1)} MiB, RSS ${fixed(sample.rssMiB, 0)} MiB, accepted ${sample.acceptedLines}, flushed ${sample.flushedRows}`,
+                    `t=${sample.second}s buffered ${fixed(sample.bufferedMiB, 1)} MiB, RSS ${fixed(sample.rssMiB, 0)} MiB, accepted ${sample.acceptedLines}, flushed ${sample.flushedRows}, ` +
+                        `${sample.files} files in ${sample.partitions} partitions (at most ${sample.maxFilesPerPartition})`,
                 );
             }
         })();
         const result = await runLoad({ url: sluice.writeUrl, connections, batchLines: batch, seconds, warmupSeconds: 2, serverPid: sluice.service.pid });
         done = true;
         await sampler;
-        const verify = await verifySluice(sluice.url, `${scratch.path}/data`, result);
+        const verify = await verifyRetrying(sluice.url, `${scratch.path}/data`, result);
         await sluice.service.stop(120_000);
         const buffered = samples.map((sample) => sample.bufferedMiB);
         const half = Math.floor(samples.length / 2);
@@ -91,6 +131,9 @@ async function run(options: BenchOptions): Promise<number> {
                         { title: "RSS MiB", align: "right", cell: (s: Sample) => fixed(s.rssMiB, 0) },
                         { title: "accepted lines", align: "right", cell: (s: Sample) => String(s.acceptedLines) },
                         { title: "flushed rows", align: "right", cell: (s: Sample) => String(s.flushedRows) },
+                        { title: "files", align: "right", cell: (s: Sample) => String(s.files) },
+                        { title: "partitions", align: "right", cell: (s: Sample) => String(s.partitions) },
+                        { title: "max files/partition", align: "right", cell: (s: Sample) => String(s.maxFilesPerPartition) },
                     ],
                     samples,
                 ) + "\n",

@@ -33,7 +33,8 @@ export interface Running {
 }
 
 export interface System {
-    readonly key: SystemKey;
+    /** A `SystemKey`, or the name of a `--variant`. */
+    readonly key: string;
     readonly label: string;
     /** What a 2xx answer promises. */
     readonly ack: string;
@@ -51,17 +52,17 @@ function expectedCheck(stored: number, load: LoadResult): string | undefined {
     return `stores ${stored} lines, ${ackedLines} were acknowledged${errorLines > 0 ? ` (+ ${errorLines} unanswered)` : ""}`;
 }
 
-function sluiceSystem(key: "sluice-fdatasync" | "sluice-off", syncMode: "fdatasync" | "off", build: BuildSnapshot): System {
+function sluiceSystem(key: string, syncMode: "fdatasync" | "off", build: BuildSnapshot, variant?: SluiceVariant): System {
     return {
         key,
-        label: `Sluice (${syncMode})`,
+        label: variant === undefined ? `Sluice (${syncMode})` : `Sluice ${variant.name} (${variant.sets.join(", ")})`,
         ack: syncMode === "fdatasync" ? "the request's WAL entry is fdatasync'ed" : "the WAL entry is written to the page cache, never synced",
         prepare: async () => {
             const { stdout } = await runCommand(process.execPath, [build.cli, "--version"]);
             return `sluice ${stdout.trim()}`;
         },
         start: async (dir) => {
-            const sluice = await startSluice({ dataDir: dir, syncMode, cli: build.cli });
+            const sluice = await startSluice({ dataDir: dir, syncMode, cli: build.cli, sets: variant?.sets ?? [] });
             return {
                 service: sluice.service,
                 writeUrl: sluice.writeUrl,
@@ -239,6 +240,27 @@ function influxDb(): System {
             };
         },
     };
+}
+
+/** `--variant NAME:key=value,…`: Sluice in `fdatasync` mode with more settings (later ones win). */
+export interface SluiceVariant {
+    readonly name: string;
+    readonly sets: readonly string[];
+}
+
+/** Parses `NAME:key=value,key=value`; NAME is lower-case letters, digits and dashes, not a built-in key. */
+export function parseVariant(text: string): SluiceVariant {
+    const match = /^([a-z0-9][a-z0-9-]*):(.+)$/.exec(text.trim());
+    if (match === null) throw new Error(`--variant must look like NAME:key=value,key=value, got "${text}"`);
+    const name = match[1]!;
+    if ((SYSTEM_KEYS as readonly string[]).includes(name)) throw new Error(`--variant name "${name}" is a built-in system`);
+    const sets = match[2]!.split(",").map((set) => set.trim());
+    for (const set of sets) if (!/^[a-z_.]+=\S+$/.test(set)) throw new Error(`--variant ${name}: "${set}" is not key=value`);
+    return { name, sets };
+}
+
+export function sluiceVariant(variant: SluiceVariant, build: BuildSnapshot): System {
+    return sluiceSystem(variant.name, "fdatasync", build, variant);
 }
 
 export const SYSTEMS: Readonly<Record<SystemKey, (build: BuildSnapshot) => System>> = {
