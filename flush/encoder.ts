@@ -17,6 +17,8 @@ export interface ClosableEncoder extends BatchEncoder, MergeWorker {
     readonly options: EncodeOptions;
     /** Starts the encoder now (it loads off the event loop), rather than at the first flush. */
     start(): void;
+    /** Fails the merge under way and any queued (EncodeWorkerClosedError) and stops the merge thread: a shutdown does not wait for a compaction. */
+    stopMerges(): Promise<void>;
     close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export function createEncoder(settings: EncoderSettings = {}): ClosableEncoder {
         start: () => {
             worker.start();
         },
+        stopMerges: () => merger.abort(),
         close: async () => {
             await Promise.all([worker.close(), merger.close()]);
         },

@@ -71,6 +71,7 @@ interface Parts {
     readonly writer: WalWriter | undefined;
     readonly encoder: BatchEncoder;
     readonly closeEncoder: () => Promise<void>;
+    readonly stopMerges: () => Promise<void>;
 }
 
 export class Engine {
@@ -88,6 +89,7 @@ export class Engine {
     readonly #writer: WalWriter | undefined;
     readonly #lock: DataDirLock;
     readonly #closeEncoder: () => Promise<void>;
+    readonly #stopMerges: () => Promise<void>;
     /** True while startup replays the WAL: files it has not read yet must not be purged. */
     #replaying = true;
 
@@ -103,6 +105,7 @@ export class Engine {
         this.#writer = parts.writer;
         this.#lock = parts.lock;
         this.#closeEncoder = parts.closeEncoder;
+        this.#stopMerges = parts.stopMerges;
         this.buffers = new Buffers({ maxBytes: parts.config.ingest.max_buffered_bytes });
         this.flusher = new Flusher(
             {
@@ -186,6 +189,7 @@ export class Engine {
                 encoder: seams.encoder ?? encoder,
                 encoderWorker: encoder,
                 closeEncoder: () => encoder.close(),
+                stopMerges: () => encoder.stopMerges(),
             });
             undo.push(() => engine.flusher.close());
             const wal = await engine.#replay();
@@ -337,7 +341,10 @@ export class Engine {
      * stays as it is and the error is thrown after everything is closed.
      */
     async shutdown(): Promise<void> {
-        await this.upkeep.close();
+        // A compaction under way is abandoned, not waited for: its outputs are discarded, its inputs stay, a later pass merges them.
+        const upkeepClosed = this.upkeep.close();
+        await this.#stopMerges();
+        await upkeepClosed;
         let failure: unknown;
         try {
             await this.flusher.flushAll();

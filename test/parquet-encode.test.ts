@@ -17,6 +17,7 @@ import { hourLabels, hourOf } from "../flush/encode/hour.js";
 import { encodeParquet } from "../flush/encode/parquet.js";
 import { compareCodePoints, orderRows } from "../flush/encode/sort.js";
 import type { EncodeInput, EncodeOptions, EncodedFile } from "../flush/encode/types.js";
+import { createEncoder } from "../flush/encoder.js";
 import { EncodeWorker, defaultWorkerUrl } from "../flush/worker/client.js";
 import { type Row, type Value, makeBatch, tempDir } from "./helpers/batches.js";
 
@@ -506,6 +507,38 @@ describe("EncodeWorker", () => {
         await worker.close();
         expect(threadNices().has(niced[0]![0])).toBe(false);
         expect(() => new EncodeWorker({ nice: 20 })).toThrow(RangeError);
+    });
+
+    it("abort fails the running and the queued jobs at once and stops its thread (a shutdown does not wait for a long merge)", async () => {
+        worker = new EncodeWorker();
+        const jobs = [0, 1, 2].map((seed) =>
+            worker!.encode(input(sample(20_000, seed)), OPTIONS).then(
+                () => "done",
+                (error: unknown) => error,
+            ),
+        );
+        await worker.abort();
+        for (const outcome of await Promise.all(jobs)) expect(outcome).toBeInstanceOf(EncodeWorkerClosedError);
+        await expect(worker.encode(input(sample(10, 9)), OPTIONS)).rejects.toBeInstanceOf(EncodeWorkerClosedError);
+        await worker.close();
+    });
+
+    it.runIf(process.platform === "linux")("merges (compaction) in a thread of their own at compaction.worker_nice, started by the first merge job", async () => {
+        const before = threadNices();
+        const encoder = createEncoder({ nice: 0, mergeNice: 11 });
+        try {
+            expect((await encoder.encode(input(sample(100, 5)))).length).toBeGreaterThan(0);
+            const niced = () => [...threadNices()].filter(([tid, nice]) => nice === 11 && before.get(tid) !== 11);
+            expect(niced()).toHaveLength(0);
+            expect(await encoder.describe([])).toEqual([]);
+            expect(niced()).toHaveLength(1);
+            await encoder.stopMerges();
+            await expect(encoder.describe([])).rejects.toBeInstanceOf(EncodeWorkerClosedError);
+            // Flushes go on after the merge thread stopped.
+            expect((await encoder.encode(input(sample(100, 6)))).length).toBeGreaterThan(0);
+        } finally {
+            await encoder.close();
+        }
     });
 
     it("starts and loads its encoder before the first job when asked, without a second worker", async () => {

@@ -13,6 +13,7 @@ import type { Clock } from "../../src/clock.js";
 import { messageOf } from "../../src/errors.js";
 import type { Logger } from "../../src/log.js";
 import type { CommitProtocol } from "../commit.js";
+import { EncodeWorkerClosedError } from "../encode/errors.js";
 import type { MergeRequest, MergeResult } from "../encode/merge.js";
 import type { ParquetFacts } from "../encode/read-parquet.js";
 import type { EncodeOptions } from "../encode/types.js";
@@ -130,6 +131,12 @@ export class Compactor {
                     report.duplicates_merged += done.duplicates_merged;
                 }
             } catch (error) {
+                if (error instanceof EncodeWorkerClosedError) {
+                    this.deps.log.info("compaction stopped by the shutdown; the partition is compacted after the next start", {
+                        partition: this.deps.lake.describe(dirty.partition),
+                    });
+                    break;
+                }
                 this.deps.log.error("compacting a partition failed; it is tried again on the next pass", {
                     partition: this.deps.lake.describe(dirty.partition),
                     error: messageOf(error),
