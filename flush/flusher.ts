@@ -16,7 +16,7 @@ import type { Clock } from "../src/clock.js";
 import type { ColumnarBatch } from "../src/columnar/batch.js";
 import { sliceBatch } from "../src/columnar/slice.js";
 import { IO_CONCURRENCY, mapLimit } from "../src/concurrency.js";
-import { SluiceError, messageOf } from "../src/errors.js";
+import { SluiceError, errorOf, messageOf } from "../src/errors.js";
 import { errorCode } from "../src/fs/file-system.js";
 import type { Logger } from "../src/log.js";
 import type { SequencedBatch } from "../src/wal/index.js";
@@ -418,7 +418,7 @@ export class Flusher {
                 try {
                     await this.#encodeAlone(flight);
                 } catch (error) {
-                    flight.error = error as Error;
+                    flight.error = errorOf(error);
                 }
             }
             return;
@@ -427,7 +427,7 @@ export class Flusher {
         try {
             outcomes = await encoder.encodeMany(group.map(({ drained }) => inputOf(drained, drained.segments)));
         } catch (error) {
-            for (const flight of group) flight.error = error as Error;
+            for (const flight of group) flight.error = errorOf(error);
             return;
         }
         group.forEach((flight, i) => {
@@ -469,7 +469,7 @@ export class Flusher {
                 flight.temps.push(temp);
                 return temp;
             } catch (error) {
-                flight.error ??= error as Error;
+                flight.error ??= errorOf(error);
                 return undefined;
             }
         });
@@ -509,7 +509,7 @@ export class Flusher {
                     void error.settled.then(() => Promise.all(encoded.map((flight) => this.#fail(flight, error))));
                     return { files: [], errors: encoded.map((flight) => `${flight.drained.database}/${flight.drained.measurement}: ${error.message}`) };
                 }
-                for (const flight of encoded) flight.error = error as Error;
+                for (const flight of encoded) flight.error = errorOf(error);
             }
         }
         const errors: string[] = [];

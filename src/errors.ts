@@ -17,3 +17,8 @@ export abstract class SluiceError extends Error {
 export function messageOf(error: unknown): string {
     return error instanceof Error ? error.message : String(error);
 }
+
+/** Anything thrown, as an Error (a non-Error wrapped, its string form the message, itself the cause). */
+export function errorOf(error: unknown): Error {
+    return error instanceof Error ? error : new Error(String(error), { cause: error });
+}

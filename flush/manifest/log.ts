@@ -117,7 +117,7 @@ export class ManifestLog {
                 await this.handle.truncate(this.#length);
                 await this.handle.datasync();
             } catch (undo) {
-                throw new LogAppendError(`appending to the flush manifest failed (${messageOf(error)}) and could not be undone (${(undo as Error).message})`, false, {
+                throw new LogAppendError(`appending to the flush manifest failed (${messageOf(error)}) and could not be undone (${messageOf(undo)})`, false, {
                     cause: error,
                 });
             }

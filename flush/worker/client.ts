@@ -7,6 +7,7 @@
  */
 import { type ResourceLimits, Worker } from "node:worker_threads";
 import { type EncodeError, EncodeInputError, EncodeWorkerClosedError, EncodeWorkerDiedError, encodeErrorFromWire } from "../encode/errors.js";
+import { messageOf } from "../../src/errors.js";
 import type { MergeRequest, MergeResult } from "../encode/merge.js";
 import type { ParquetFacts } from "../encode/read-parquet.js";
 import type { EncodeInput, EncodeOptions, EncodedFile } from "../encode/types.js";
@@ -209,7 +210,7 @@ export class EncodeWorker {
         try {
             worker = this.#worker ?? this.#start();
         } catch (error) {
-            this.#finish(pending, new EncodeWorkerDiedError(`could not start the encode worker: ${(error as Error).message}`, { cause: error }));
+            this.#finish(pending, new EncodeWorkerDiedError(`could not start the encode worker: ${messageOf(error)}`, { cause: error }));
             return;
         }
         worker.ref();
@@ -224,7 +225,7 @@ export class EncodeWorker {
                 worker.postMessage(message);
             }
         } catch (error) {
-            this.#finish(pending, new EncodeInputError(`the job cannot be sent to the encode worker: ${(error as Error).message}`, { cause: error }));
+            this.#finish(pending, new EncodeInputError(`the job cannot be sent to the encode worker: ${messageOf(error)}`, { cause: error }));
         }
     }
 

@@ -4,6 +4,7 @@
  * server's `BodyBudget` before they are read.
  */
 import { Writable } from "node:stream";
+import { errorOf } from "../../src/errors.js";
 import { IngestError, PayloadTooLargeError } from "../errors.js";
 import type { BodyLease } from "./body-budget.js";
 
@@ -133,7 +134,7 @@ export class RequestBody {
                     try {
                         result = take(chunk);
                     } catch (error) {
-                        callback(error as Error);
+                        callback(errorOf(error));
                         return;
                     }
                     if (result === undefined) callback();

@@ -17,6 +17,7 @@ import type { Clock } from "../clock.js";
 import type { ColumnarBatch } from "../columnar/batch.js";
 import { ensureDurableDirectory, writeFully } from "../fs/durable.js";
 import { type FileHandle, type FileSystem, errorCode } from "../fs/file-system.js";
+import { errorOf } from "../errors.js";
 import { WalClosedError, WalEntryTooLargeError, WalFailedError, WalIOError, WalUnavailableError } from "./errors.js";
 import { LIMIT_SUFFIX, writeLimit } from "./files.js";
 import { EntryWriter } from "./entry-writer.js";
@@ -399,7 +400,7 @@ export class WalWriter {
             await this.#rotate();
         } catch (error) {
             this.#rotationRetryAt = this.#clock.now() + RETRY_MS;
-            for (const waiter of waiters) waiter.reject(error as Error);
+            for (const waiter of waiters) waiter.reject(errorOf(error));
             this.#rejectAll(this.#queue.splice(0), error);
             return;
         }
