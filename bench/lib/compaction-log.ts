@@ -1,6 +1,7 @@
 /**
- * What a server's compactions did, from the `compacted …` lines it logs on stdout (one per
- * partition: files_in, files_out, rows_in, rows_out, duplicates_merged, ms).
+ * What a server's compactions did, from the `{"msg":"compacted",…}` lines it logs on stdout (the
+ * default JSON log format; one per partition: files_in, files_out, rows_in, rows_out,
+ * duplicates_merged, ms).
  */
 
 export interface CompactedPartition {
@@ -12,12 +13,23 @@ export interface CompactedPartition {
     readonly ms: number;
 }
 
-const COMPACTED_LINE = /^compacted (.*)$/;
-
-function fieldsOf(text: string): Map<string, string> {
-    const fields = new Map<string, string>();
-    for (const match of text.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S+)/g)) fields.set(match[1]!, match[2]!.startsWith('"') ? (JSON.parse(match[2]!) as string) : match[2]!);
-    return fields;
+function partitionOf(line: string): CompactedPartition | undefined {
+    if (!line.startsWith("{")) return undefined;
+    const event = JSON.parse(line) as Record<string, unknown>;
+    if (event["msg"] !== "compacted") return undefined;
+    const number = (name: string) => {
+        const value = event[name];
+        return typeof value === "number" ? value : Number.NaN;
+    };
+    const partition = event["partition"];
+    return {
+        partition: typeof partition === "string" ? partition : "?",
+        filesIn: number("files_in"),
+        filesOut: number("files_out"),
+        rowsIn: number("rows_in"),
+        rowsOut: number("rows_out"),
+        ms: number("ms"),
+    };
 }
 
 export class CompactionLog {
@@ -29,18 +41,8 @@ export class CompactionLog {
         const lines = (this.#partial + chunk.toString()).split("\n");
         this.#partial = lines.pop()!;
         for (const line of lines) {
-            const match = COMPACTED_LINE.exec(line);
-            if (match === null) continue;
-            const fields = fieldsOf(match[1]!);
-            const number = (name: string) => Number(fields.get(name) ?? Number.NaN);
-            this.partitions.push({
-                partition: fields.get("partition") ?? "?",
-                filesIn: number("files_in"),
-                filesOut: number("files_out"),
-                rowsIn: number("rows_in"),
-                rowsOut: number("rows_out"),
-                ms: number("ms"),
-            });
+            const partition = partitionOf(line);
+            if (partition !== undefined) this.partitions.push(partition);
         }
     }
 
