@@ -51,6 +51,7 @@ export function createEncoder(settings: EncoderSettings = {}): ClosableEncoder {
         start: () => {
             worker.start();
         },
+        release: () => merger.release(),
         stopMerges: () => merger.abort(),
         close: async () => {
             await Promise.all([worker.close(), merger.close()]);

@@ -523,23 +523,31 @@ describe("EncodeWorker", () => {
         await worker.close();
     });
 
-    it.runIf(process.platform === "linux")("merges (compaction) in a thread of their own at compaction.worker_nice, started by the first merge job", async () => {
-        const before = threadNices();
-        const encoder = createEncoder({ nice: 0, mergeNice: 11 });
-        try {
-            expect((await encoder.encode(input(sample(100, 5)))).length).toBeGreaterThan(0);
-            const niced = () => [...threadNices()].filter(([tid, nice]) => nice === 11 && before.get(tid) !== 11);
-            expect(niced()).toHaveLength(0);
-            expect(await encoder.describe([])).toEqual([]);
-            expect(niced()).toHaveLength(1);
-            await encoder.stopMerges();
-            await expect(encoder.describe([])).rejects.toBeInstanceOf(EncodeWorkerClosedError);
-            // Flushes go on after the merge thread stopped.
-            expect((await encoder.encode(input(sample(100, 6)))).length).toBeGreaterThan(0);
-        } finally {
-            await encoder.close();
-        }
-    });
+    it.runIf(process.platform === "linux")(
+        "merges (compaction) in a thread of their own at compaction.worker_nice, started by the first merge job, released between passes",
+        async () => {
+            const before = threadNices();
+            const encoder = createEncoder({ nice: 0, mergeNice: 11 });
+            try {
+                expect((await encoder.encode(input(sample(100, 5)))).length).toBeGreaterThan(0);
+                const niced = () => [...threadNices()].filter(([tid, nice]) => nice === 11 && before.get(tid) !== 11);
+                expect(niced()).toHaveLength(0);
+                expect(await encoder.describe([])).toEqual([]);
+                expect(niced()).toHaveLength(1);
+                // Released between compaction passes: the thread and its memory go, the next merge job starts one again.
+                await encoder.release();
+                expect(niced()).toHaveLength(0);
+                expect(await encoder.describe([])).toEqual([]);
+                expect(niced()).toHaveLength(1);
+                await encoder.stopMerges();
+                await expect(encoder.describe([])).rejects.toBeInstanceOf(EncodeWorkerClosedError);
+                // Flushes go on after the merge thread stopped.
+                expect((await encoder.encode(input(sample(100, 6)))).length).toBeGreaterThan(0);
+            } finally {
+                await encoder.close();
+            }
+        },
+    );
 
     it("starts and loads its encoder before the first job when asked, without a second worker", async () => {
         worker = new EncodeWorker();

@@ -25,6 +25,8 @@ import { planCompaction } from "./compaction-plan.js";
 export interface MergeWorker {
     describe(paths: readonly string[]): Promise<ParquetFacts[]>;
     merge(request: MergeRequest, options: EncodeOptions): Promise<MergeResult>;
+    /** Gives back the memory the merges took (their thread stops while idle; the next merge starts it again). */
+    release(): Promise<void>;
 }
 
 /** Resolved options (defaults live in the config schema). */
@@ -147,6 +149,8 @@ export class Compactor {
             if (dirty.version === seen) this.#dirty.delete(key);
             else dirty.since = this.deps.clock.now();
         }
+        // Between passes the merge thread holds no memory: what one large merge took does not stay for the process's life.
+        await this.deps.worker.release();
         return report;
     }
 

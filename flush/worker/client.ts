@@ -178,6 +178,15 @@ export class EncodeWorker {
         return this.#closing;
     }
 
+    // Invariant kept: a running or queued job keeps its thread; an idle thread is stopped and the next job starts a new one.
+    /** Stops the thread if it is idle, giving its memory back (parquet-wasm's memory only grows); the next job starts a fresh one. */
+    async release(): Promise<void> {
+        const worker = this.#worker;
+        if (worker === undefined || this.#current !== undefined || this.#queue.length > 0) return;
+        this.#worker = undefined;
+        await worker.terminate();
+    }
+
     // Invariant kept: once this resolves, every job given to this worker has settled and its thread is gone.
     /**
      * Refuses new jobs, fails the running and queued ones with EncodeWorkerClosedError, and
