@@ -37,8 +37,7 @@ import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
 import protobuf from "protobufjs";
 import snappy from "snappy";
-import { ensurePackage } from "../test/helpers/debian.js";
-import { type ServiceProcess, freePort, startService } from "../test/helpers/processes.js";
+import type { ServiceProcess } from "../test/helpers/processes.js";
 import { seededRandom } from "../test/helpers/random.js";
 import { type Benchmark, type BenchOptions, progress, sleep } from "./lib/benchmark.js";
 import { type BuildSnapshot, snapshotBuild } from "./lib/build-snapshot.js";
@@ -49,6 +48,7 @@ import { clockTicksPerSecond, processCpu, processMemory } from "./lib/procfs.js"
 import { formatProfile, summarizeProfiles } from "./lib/profile.js";
 import { scratchDirectory } from "./lib/scratch.js";
 import { scrapeMetrics, startSluice } from "./lib/sluice.js";
+import { findVictoriaMetrics, startVictoriaMetrics } from "./lib/victoria-metrics.js";
 
 const NAMES = 1_000;
 const TARGETS = 100;
@@ -446,19 +446,12 @@ function victoriaMetrics(): System {
         label: "VictoriaMetrics",
         ack: "the samples are in memory (on disk within about a second, no fsync per request)",
         prepare: async () => {
-            const found = await ensurePackage("victoria-metrics", "victoria-metrics");
+            const found = await findVictoriaMetrics();
             binary = found.path;
             return found.version;
         },
         start: async (dir) => {
-            const port = await freePort();
-            const base = `http://127.0.0.1:${port}`;
-            const { service } = await startService(
-                "victoria-metrics",
-                binary,
-                ["-httpListenAddr", `127.0.0.1:${port}`, "-storageDataPath", dir, "-retentionPeriod", "1y", "-search.maxUniqueTimeseries", "1000000"],
-                async () => (await fetch(`${base}/health`, { signal: AbortSignal.timeout(2_000) })).ok,
-            );
+            const { service, base } = await startVictoriaMetrics(binary, dir, ["-search.maxUniqueTimeseries", "1000000"]);
             return {
                 service,
                 writeUrl: `${base}/api/v1/write`,

@@ -15,6 +15,7 @@ import { FIELD_NAMES, FIELDS_PER_LINE } from "./line-source.js";
 import { fixed } from "./output.js";
 import { BENCH_DATABASE as DATABASE, startSluice } from "./sluice.js";
 import { type SluiceVerify, verifySluice } from "./verify.js";
+import { findVictoriaMetrics, startVictoriaMetrics } from "./victoria-metrics.js";
 
 export interface Verification {
     /** Lines the store holds (for the peers: field values ÷ 7, or a field's count). */
@@ -107,19 +108,12 @@ function victoriaMetrics(): System {
         label: "VictoriaMetrics",
         ack: "the samples are in memory (VictoriaMetrics writes them to disk within about a second, without fsync per request)",
         prepare: async () => {
-            const found = await ensurePackage("victoria-metrics", "victoria-metrics");
+            const found = await findVictoriaMetrics();
             binary = found.path;
             return found.version;
         },
         start: async (dir) => {
-            const port = await freePort();
-            const base = `http://127.0.0.1:${port}`;
-            const { service } = await startService(
-                "victoria-metrics",
-                binary,
-                ["-httpListenAddr", `127.0.0.1:${port}`, "-storageDataPath", dir, "-retentionPeriod", "1y"],
-                probe(`${base}/health`),
-            );
+            const { service, base } = await startVictoriaMetrics(binary, dir);
             return {
                 service,
                 writeUrl: `${base}/write?db=${DATABASE}`,
