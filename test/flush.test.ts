@@ -1,21 +1,14 @@
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CommitProtocol } from "../flush/commit.js";
-import { openLake } from "../flush/lake/open.js";
+import { afterEach, describe, expect, it } from "vitest";
 import { type ClosableEncoder, createEncoder } from "../flush/encoder.js";
-import { type BatchEncoder, Flusher, type FlusherOptions } from "../flush/flusher.js";
+import type { BatchEncoder } from "../flush/flusher.js";
 import { Buffers } from "../ingest/buffer/buffers.js";
-import { systemClock } from "../src/clock.js";
-import { flusherOptions } from "../src/config/components.js";
 import { loadConfig } from "../src/config/load.js";
-import { nodeFileSystem } from "../src/fs/file-system.js";
-import { readBack } from "../src/wal/index.js";
 import { Engine } from "../src/engine.js";
 import { type LogFields, type Logger, silentLogger } from "../src/log.js";
 import { listWalFiles } from "../src/wal/files.js";
-import { WalWriter } from "../src/wal/writer.js";
-import { walOptions } from "./helpers/wal.js";
+import { useFlushFixture } from "./helpers/flush-fixture.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
 import { type TestServer, startTestServer, walEntries } from "./helpers/server.js";
 
@@ -30,44 +23,14 @@ async function query(sql: string): Promise<Record<string, unknown>[]> {
 }
 
 describe("flusher", () => {
-    let data: string;
-    let cleanup: () => Promise<void>;
-    let writer: WalWriter;
-    let commit: CommitProtocol;
-    beforeEach(async () => {
-        ({ path: data, cleanup } = await tempDir());
-        writer = await WalWriter.open(walOptions({ dir: join(data, "wal"), syncMode: "off" }));
-        ({ commit } = await openLake({ backend: "local" }, { fs: nodeFileSystem, dataDir: data, log: silentLogger, clock: systemClock, walFloor: async () => 0 }));
-    });
-    afterEach(async () => {
-        await writer.close();
-        await commit.close();
-        await cleanup();
-    });
-
-    /** A flusher of `buffers` over this test's WAL and lake, with the configuration's tuning and these options. */
-    function flusherOf(buffers: Buffers, encoder: BatchEncoder, options: Partial<FlusherOptions> & { onCommitted?: () => Promise<void>; log?: Logger } = {}): Flusher {
-        const { onCommitted, log, ...overrides } = options;
-        return new Flusher(
-            {
-                source: buffers,
-                encoder,
-                commit,
-                readBack: (drained) => readBack(writer.dir, nodeFileSystem, drained),
-                onCommitted: onCommitted ?? (async () => undefined),
-                log: log ?? silentLogger,
-                clock: systemClock,
-            },
-            { ...flusherOptions(loadConfig({ env: {} })), ...overrides },
-        );
-    }
+    const fixture = useFlushFixture();
 
     let written = 0;
     async function buffered(buffers: Buffers, count: number): Promise<void> {
         for (let i = 0; i < count; i++) {
             const batch = cpuBatch(10, written);
             written += 10;
-            await writer.appendAll([{ database: "db", batch }], {
+            await fixture.writer.appendAll([{ database: "db", batch }], {
                 onDurable: ([result]) => {
                     buffers.append("db", batch, result!.sequence);
                 },
@@ -82,7 +45,7 @@ describe("flusher", () => {
         const real = createEncoder();
         const encoder: BatchEncoder = { encode: (input) => (fail ? Promise.reject(new Error("disk on fire")) : real.encode(input)) };
         let purges = 0;
-        const flusher = flusherOf(buffers, encoder, {
+        const flusher = fixture.flusherOf(buffers, encoder, {
             retryBaseMs: 10,
             onCommitted: async () => {
                 purges++;
@@ -93,7 +56,7 @@ describe("flusher", () => {
             const buffer = buffers.get("db", "cpu")!;
             expect(buffer.rows).toBe(30);
             expect(buffer.minSequence).toBe(0);
-            expect(flusher.lowWaterMark(writer.nextSequence)).toBe(0);
+            expect(flusher.lowWaterMark(fixture.writer.nextSequence)).toBe(0);
             expect(flusher.failures()).toEqual([{ database: "db", measurement: "cpu", attempts: 1, error: "disk on fire", code: "internal", nextRetryMs: expect.any(Number) }]);
             await buffered(buffers, 1);
             fail = false;
@@ -101,10 +64,10 @@ describe("flusher", () => {
             expect(files.reduce((sum, file) => sum + file.rows, 0)).toBe(40);
             expect(flusher.failures()).toEqual([]);
             expect(buffers.nonEmpty()).toEqual([]);
-            expect(commit.flushedThrough("db", "cpu")).toBe(3);
-            expect(flusher.lowWaterMark(writer.nextSequence)).toBe(writer.nextSequence);
+            expect(fixture.commit.flushedThrough("db", "cpu")).toBe(3);
+            expect(flusher.lowWaterMark(fixture.writer.nextSequence)).toBe(fixture.writer.nextSequence);
             expect(purges).toBe(1);
-            const rows = await query(`select count(*)::INT as n, count(distinct time)::INT as t from read_parquet('${join(data, "parquet")}/**/*.parquet')`);
+            const rows = await query(`select count(*)::INT as n, count(distinct time)::INT as t from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet')`);
             expect(rows).toEqual([{ n: 40, t: 40 }]);
             expect(flusher.stats).toMatchObject({ flushes: 1, rows: 40, failures: 1 });
         } finally {
@@ -119,7 +82,7 @@ describe("flusher", () => {
         const encoder = createEncoder();
         const lines: { message: string; fields: LogFields | undefined }[] = [];
         const log: Logger = { ...silentLogger, info: (message, fields) => void lines.push({ message, fields }) };
-        const flusher = flusherOf(buffers, encoder, { log });
+        const flusher = fixture.flusherOf(buffers, encoder, { log });
         try {
             const files = await flusher.flushAll();
             expect(lines).toEqual([
@@ -147,7 +110,7 @@ describe("flusher", () => {
     it("flushes on its own when a buffer reaches flush.max_rows or flush.max_age_ms", async () => {
         const buffers = new Buffers({ maxBytes: 64 * 1024 * 1024 });
         const encoder = createEncoder();
-        const flusher = flusherOf(buffers, encoder, { maxRows: 25, maxAgeMs: 100 });
+        const flusher = fixture.flusherOf(buffers, encoder, { maxRows: 25, maxAgeMs: 100 });
         flusher.start();
         try {
             await buffered(buffers, 3);
@@ -159,12 +122,12 @@ describe("flusher", () => {
             // 30 rows against flush.max_rows = 25: one commit, encoded in two parts of 15.
             expect(flusher.stats).toMatchObject({ flushes: 1, files: 2 });
             // What a reader globbing the lake sees: each file once, through the partition's link.
-            const seen = await query(`select distinct filename from read_parquet('${join(data, "parquet")}/**/*.parquet', filename = true) order by 1`);
-            expect(seen.map((row) => (row.filename as string).slice(join(data, "parquet").length + 1))).toEqual([
+            const seen = await query(`select distinct filename from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet', filename = true) order by 1`);
+            expect(seen.map((row) => (row.filename as string).slice(join(fixture.data, "parquet").length + 1))).toEqual([
                 "db/cpu/date=2023-11-14/hour=22/00000000000000000000-00000000000000000002-1.parquet",
                 "db/cpu/date=2023-11-14/hour=22/00000000000000000000-00000000000000000002-2.parquet",
             ]);
-            expect(await query(`select count(*)::INT as n from read_parquet('${join(data, "parquet")}/**/*.parquet')`)).toEqual([{ n: 30 }]);
+            expect(await query(`select count(*)::INT as n from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet')`)).toEqual([{ n: 30 }]);
         } finally {
             await flusher.close();
             await encoder.close();

@@ -6,27 +6,19 @@
  */
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CommitProtocol } from "../flush/commit.js";
+import { describe, expect, it } from "vitest";
 import { createEncoder } from "../flush/encoder.js";
-import { type BatchEncoder, FLUSHER_TUNING, Flusher } from "../flush/flusher.js";
+import { type BatchEncoder, FLUSHER_TUNING } from "../flush/flusher.js";
 import { manifestPathOf } from "../flush/layout.js";
-import { openLake } from "../flush/lake/open.js";
 import { readLog } from "../flush/manifest/log.js";
 import type { ChangeRecord } from "../flush/manifest/records.js";
 import { EncodeInputError } from "../flush/encode/errors.js";
 import { Buffers } from "../ingest/buffer/buffers.js";
-import { systemClock } from "../src/clock.js";
-import { flusherOptions } from "../src/config/components.js";
-import { loadConfig } from "../src/config/load.js";
 import { nodeFileSystem } from "../src/fs/file-system.js";
-import { silentLogger } from "../src/log.js";
-import { readBack } from "../src/wal/index.js";
-import { WalWriter } from "../src/wal/writer.js";
-import { cpuBatch, tempDir } from "./helpers/batches.js";
+import { cpuBatch } from "./helpers/batches.js";
 import { parquetFiles, readParquet } from "./helpers/parquet.js";
 import { startTestServer } from "./helpers/server.js";
-import { walOptions } from "./helpers/wal.js";
+import { useFlushFixture } from "./helpers/flush-fixture.js";
 
 const T0 = 1_767_268_800_000_000_000n; // 2026-01-01T12:00:00Z
 
@@ -90,25 +82,12 @@ describe("many one-row measurements through the server", () => {
 });
 
 describe("many one-row measurements through the flusher", () => {
-    let data: string;
-    let cleanup: () => Promise<void>;
-    let writer: WalWriter;
-    let commit: CommitProtocol;
-    beforeEach(async () => {
-        ({ path: data, cleanup } = await tempDir());
-        writer = await WalWriter.open(walOptions({ dir: join(data, "wal"), syncMode: "off" }));
-        ({ commit } = await openLake({ backend: "local" }, { fs: nodeFileSystem, dataDir: data, log: silentLogger, clock: systemClock, walFloor: async () => 0 }));
-    });
-    afterEach(async () => {
-        await writer.close();
-        await commit.close();
-        await cleanup();
-    });
+    const fixture = useFlushFixture();
 
     it("keeps exactly the measurements whose encoding failed buffered, across many pipelined batches, and commits them later once", async () => {
         const MEASUREMENTS = 600;
         const buffers = new Buffers({ maxBytes: 64 * 1024 * 1024 });
-        await writer.appendAll(
+        await fixture.writer.appendAll(
             Array.from({ length: MEASUREMENTS }, (_, i) => ({ database: "db", batch: cpuBatch(1, i, name(i)) })),
             {
                 onDurable: (results) => {
@@ -130,42 +109,31 @@ describe("many one-row measurements through the flusher", () => {
                 return outcomes.map((outcome, i) => (refused(inputs[i]!.segments[0]!.measurement) ? { error: new EncodeInputError("refused in a group") } : outcome));
             },
         };
-        const flusher = new Flusher(
-            {
-                source: buffers,
-                encoder,
-                commit,
-                readBack: (drained) => readBack(writer.dir, nodeFileSystem, drained),
-                onCommitted: async () => undefined,
-                log: silentLogger,
-                clock: systemClock,
-            },
-            // Many commits of 40 measurements each, so staging overlaps the commit before it.
-            { ...flusherOptions(loadConfig({ env: {} })), maxBatchMeasurements: 40, retryBaseMs: 1 },
-        );
+        // Many commits of 40 measurements each, so staging overlaps the fixture.commit before it.
+        const flusher = fixture.flusherOf(buffers, encoder, { maxBatchMeasurements: 40, retryBaseMs: 1 });
         try {
             const failed = Array.from({ length: MEASUREMENTS }, (_, i) => i).filter((i) => i % 7 === 0);
             await expect(flusher.flushAll()).rejects.toThrow(/refused in a group/);
             expect(manyCalls).toBeGreaterThan(0);
             expect(buffers.nonEmpty().map((buffer) => buffer.measurement)).toEqual(failed.map(name));
             for (const i of failed) expect(buffers.get("db", name(i))!.rows).toBe(1);
-            expect(flusher.lowWaterMark(writer.nextSequence)).toBe(0);
+            expect(flusher.lowWaterMark(fixture.writer.nextSequence)).toBe(0);
             expect(flusher.stats).toMatchObject({ flushes: MEASUREMENTS - failed.length, failures: failed.length });
-            for (let i = 0; i < MEASUREMENTS; i++) expect(commit.flushedThrough("db", name(i))).toBe(i % 7 === 0 ? -1 : i);
+            for (let i = 0; i < MEASUREMENTS; i++) expect(fixture.commit.flushedThrough("db", name(i))).toBe(i % 7 === 0 ? -1 : i);
 
             failing = false;
             const files = await flusher.flushAll();
             expect(files).toHaveLength(failed.length);
             expect(buffers.nonEmpty()).toEqual([]);
-            expect(flusher.lowWaterMark(writer.nextSequence)).toBe(writer.nextSequence);
-            for (let i = 0; i < MEASUREMENTS; i++) expect(commit.flushedThrough("db", name(i))).toBe(i);
+            expect(flusher.lowWaterMark(fixture.writer.nextSequence)).toBe(fixture.writer.nextSequence);
+            for (let i = 0; i < MEASUREMENTS; i++) expect(fixture.commit.flushedThrough("db", name(i))).toBe(i);
 
             const instance = await DuckDBInstance.create(":memory:");
             const connection = await instance.connect();
             try {
                 const rows = (
                     await connection.runAndReadAll(
-                        `SELECT count(*)::INT AS n, count(DISTINCT filename)::INT AS files, count(DISTINCT epoch_ns(time))::INT AS times FROM read_parquet('${join(data, "parquet")}/**/*.parquet', union_by_name = true, filename = true)`,
+                        `SELECT count(*)::INT AS n, count(DISTINCT filename)::INT AS files, count(DISTINCT epoch_ns(time))::INT AS times FROM read_parquet('${join(fixture.data, "parquet")}/**/*.parquet', union_by_name = true, filename = true)`,
                     )
                 ).getRowObjects();
                 expect(rows).toEqual([{ n: MEASUREMENTS, files: MEASUREMENTS, times: MEASUREMENTS }]);
