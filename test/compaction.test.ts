@@ -5,25 +5,14 @@
  */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempDir } from "./helpers/batches.js";
 import { type TestServer, startTestServer } from "./helpers/server.js";
+import { queryDuckDB } from "./helpers/parquet.js";
 
 const HOUR_NS = 3_600_000_000_000n;
 /** An hour well in the past, so nothing of it is still being written. */
 const T0 = 1_700_000_000_000_000_000n - (1_700_000_000_000_000_000n % HOUR_NS);
-
-async function query(sql: string): Promise<Record<string, unknown>[]> {
-    const instance = await DuckDBInstance.create(":memory:");
-    const connection = await instance.connect();
-    try {
-        return (await connection.runAndReadAll(sql)).getRowObjects();
-    } finally {
-        connection.closeSync();
-        instance.closeSync();
-    }
-}
 
 /** The Parquet files readers see under a measurement (what `**\/*.parquet` globs). */
 async function visibleFiles(dataDir: string, database: string, measurement: string): Promise<string[]> {
@@ -54,7 +43,7 @@ describe("the lake", () => {
         return (await response.json()) as Record<string, number>;
     };
     const rows = (columns = "host, f, g, h") =>
-        query(`select epoch_ns(time)::VARCHAR as t, ${columns} from read_parquet('${t!.dataDir}/parquet/db/m/**/*.parquet', union_by_name = true) order by host, time, f`);
+        queryDuckDB(`select epoch_ns(time)::VARCHAR as t, ${columns} from read_parquet('${t!.dataDir}/parquet/db/m/**/*.parquet', union_by_name = true) order by host, time, f`);
 
     it("keeps a point written again (a retry, a correction) as one point: later non-null fields win, missing ones keep their values", async () => {
         t = await startTestServer("node", { "compaction.enabled": false });
@@ -116,7 +105,9 @@ describe("the lake", () => {
             const reader = (async () => {
                 while (state.reading) {
                     try {
-                        const [row] = await query(`select count(*)::INT as n, count(distinct (host, time))::INT as d from read_parquet('${t.dataDir}/parquet/db/m/**/*.parquet')`);
+                        const [row] = await queryDuckDB(
+                            `select count(*)::INT as n, count(distinct (host, time))::INT as d from read_parquet('${t.dataDir}/parquet/db/m/**/*.parquet')`,
+                        );
                         reads.push({ n: row!.n as number, d: row!.d as number, expected });
                     } catch (error) {
                         // A query in flight across a swap may fail on a file that moved away; retried, it succeeds.
@@ -132,7 +123,7 @@ describe("the lake", () => {
         expect(reads.length).toBeGreaterThan(0);
         // Every read during the swaps saw every row, once.
         expect(reads.filter((read) => read.n !== read.expected || read.d !== read.expected)).toEqual([]);
-        const [final] = await query(`select count(*)::INT as n from read_parquet('${t.dataDir}/parquet/db/m/**/*.parquet')`);
+        const [final] = await queryDuckDB(`select count(*)::INT as n from read_parquet('${t.dataDir}/parquet/db/m/**/*.parquet')`);
         expect(final!.n).toBe(expected);
     });
 
@@ -164,7 +155,7 @@ describe("the lake", () => {
         const done = await fetch(`${t.url}/api/v1/retention`, { method: "POST" });
         expect(await done.json()).toMatchObject({ dry_run: false, partitions: [{ database: "short;lived", measurement: "m", files: 1 }], files: 1 });
         const left = async (database: string) =>
-            (await query(`select host from read_parquet('${t!.dataDir}/parquet/${database}/m/**/*.parquet') order by host`)).map((row) => row.host);
+            (await queryDuckDB(`select host from read_parquet('${t!.dataDir}/parquet/${database}/m/**/*.parquet') order by host`)).map((row) => row.host);
         expect(await left("short;lived")).toEqual(["new"]);
         // [retention.databases] "kept" = "0" is over its WITH DURATION 1h: nothing of it goes.
         expect(await left("kept")).toEqual(["new", "old"]);

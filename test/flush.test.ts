@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ClosableEncoder, createEncoder } from "../flush/encoder.js";
 import type { BatchEncoder } from "../flush/flusher.js";
@@ -11,16 +10,7 @@ import { listWalFiles } from "../src/wal/files.js";
 import { useFlushFixture } from "./helpers/flush-fixture.js";
 import { cpuBatch, tempDir } from "./helpers/batches.js";
 import { type TestServer, startTestServer, walEntries } from "./helpers/server.js";
-
-async function query(sql: string): Promise<Record<string, unknown>[]> {
-    const instance = await DuckDBInstance.create(":memory:");
-    const connection = await instance.connect();
-    try {
-        return (await connection.runAndReadAll(sql)).getRowObjects();
-    } finally {
-        connection.closeSync();
-    }
-}
+import { queryDuckDB } from "./helpers/parquet.js";
 
 describe("flusher", () => {
     const fixture = useFlushFixture();
@@ -67,7 +57,7 @@ describe("flusher", () => {
             expect(fixture.commit.flushedThrough("db", "cpu")).toBe(3);
             expect(flusher.lowWaterMark(fixture.writer.nextSequence)).toBe(fixture.writer.nextSequence);
             expect(purges).toBe(1);
-            const rows = await query(`select count(*)::INT as n, count(distinct time)::INT as t from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet')`);
+            const rows = await queryDuckDB(`select count(*)::INT as n, count(distinct time)::INT as t from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet')`);
             expect(rows).toEqual([{ n: 40, t: 40 }]);
             expect(flusher.stats).toMatchObject({ flushes: 1, rows: 40, failures: 1 });
         } finally {
@@ -122,12 +112,12 @@ describe("flusher", () => {
             // 30 rows against flush.max_rows = 25: one commit, encoded in two parts of 15.
             expect(flusher.stats).toMatchObject({ flushes: 1, files: 2 });
             // What a reader globbing the lake sees: each file once, through the partition's link.
-            const seen = await query(`select distinct filename from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet', filename = true) order by 1`);
+            const seen = await queryDuckDB(`select distinct filename from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet', filename = true) order by 1`);
             expect(seen.map((row) => (row.filename as string).slice(join(fixture.data, "parquet").length + 1))).toEqual([
                 "db/cpu/date=2023-11-14/hour=22/00000000000000000000-00000000000000000002-1.parquet",
                 "db/cpu/date=2023-11-14/hour=22/00000000000000000000-00000000000000000002-2.parquet",
             ]);
-            expect(await query(`select count(*)::INT as n from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet')`)).toEqual([{ n: 30 }]);
+            expect(await queryDuckDB(`select count(*)::INT as n from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet')`)).toEqual([{ n: 30 }]);
         } finally {
             await flusher.close();
             await encoder.close();
@@ -202,7 +192,7 @@ describe("restart", () => {
             } finally {
                 await second.stop();
             }
-            expect(await query(`select f from read_parquet('${dir.path}/parquet/s/m/**/*.parquet')`)).toEqual([{ f: 1n }]);
+            expect(await queryDuckDB(`select f from read_parquet('${dir.path}/parquet/s/m/**/*.parquet')`)).toEqual([{ f: 1n }]);
         } finally {
             await dir.cleanup();
         }
@@ -234,7 +224,7 @@ describe("HTTP → Parquet", () => {
             ["my%2Fdb/mem/date=2023-11-14/hour=22", 1],
         ]);
         const root = join(t.dataDir, "parquet", "my%2Fdb");
-        const cpu = await query(
+        const cpu = await queryDuckDB(
             `select time::VARCHAR as time, epoch_ns(time)::VARCHAR as ns, host, region, usage, count::VARCHAR as count, ok, note, big::VARCHAR as big from read_parquet('${root}/cpu/**/*.parquet', union_by_name=true) order by time`,
         );
         expect(cpu).toEqual([
@@ -262,7 +252,7 @@ describe("HTTP → Parquet", () => {
                 big: "18446744073709551615",
             },
         ]);
-        const types = await query(`select column_name, column_type from (describe select * from read_parquet('${root}/cpu/**/*.parquet', union_by_name=true))`);
+        const types = await queryDuckDB(`select column_name, column_type from (describe select * from read_parquet('${root}/cpu/**/*.parquet', union_by_name=true))`);
         expect(Object.fromEntries(types.map((row) => [row.column_name, row.column_type]))).toMatchObject({
             time: "TIMESTAMP_NS",
             host: "VARCHAR",
@@ -273,7 +263,7 @@ describe("HTTP → Parquet", () => {
             note: "VARCHAR",
             big: "UBIGINT",
         });
-        expect(await query(`select used::VARCHAR as used from read_parquet('${root}/mem/**/*.parquet')`)).toEqual([{ used: "9007199254740993" }]);
+        expect(await queryDuckDB(`select used::VARCHAR as used from read_parquet('${root}/mem/**/*.parquet')`)).toEqual([{ used: "9007199254740993" }]);
         expect(t.server.context.buffers.rows).toBe(0);
     });
 
@@ -282,7 +272,7 @@ describe("HTTP → Parquet", () => {
         const requests = ['m,host=a i=1i,u=2u,f=3.5,b=true,s="x" 1', "m,host=a f=4 2", "m z=9i 3", "m,host=b i=5i,b=false 4"];
         for (const body of requests) expect((await fetch(`${t.url}/write?db=db`, { method: "POST", body })).status).toBe(204);
         expect((await fetch(`${t.url}/api/v1/flush`, { method: "POST" })).status).toBe(200);
-        const rows = await query(
+        const rows = await queryDuckDB(
             `select epoch_ns(time)::INT as t, host, i::VARCHAR as i, u::VARCHAR as u, f, b, s, z::VARCHAR as z from read_parquet('${join(t.dataDir, "parquet")}/db/m/**/*.parquet') order by time`,
         );
         expect(rows).toEqual([
@@ -302,6 +292,6 @@ describe("HTTP → Parquet", () => {
         expect((await listWalFiles(walDir)).map((file) => file.name)).toEqual([t.server.engine.writer.activeFile]);
         await t.server.close();
         expect(await listWalFiles(walDir)).toEqual([]);
-        expect(await query(`select count(*)::INT as n from read_parquet('${t.dataDir}/parquet/p/m/**/*.parquet')`)).toEqual([{ n: 40 }]);
+        expect(await queryDuckDB(`select count(*)::INT as n from read_parquet('${t.dataDir}/parquet/p/m/**/*.parquet')`)).toEqual([{ n: 40 }]);
     });
 });

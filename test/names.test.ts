@@ -3,21 +3,10 @@
  * no name becomes a phantom Hive column or a glob pattern, and 0.1's narrower encoding still reads.
  */
 import { join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeDirectoryName, encodeDirectoryName } from "../src/names.js";
 import { type TestServer, startTestServer } from "./helpers/server.js";
-
-async function query(sql: string): Promise<Record<string, unknown>[]> {
-    const instance = await DuckDBInstance.create(":memory:");
-    const connection = await instance.connect();
-    try {
-        return (await connection.runAndReadAll(sql)).getRowObjects();
-    } finally {
-        connection.closeSync();
-        instance.closeSync();
-    }
-}
+import { queryDuckDB } from "./helpers/parquet.js";
 
 describe("names on disk", () => {
     let t: TestServer | undefined;
@@ -45,9 +34,9 @@ describe("names on disk", () => {
         expect((await fetch(`${t.url}/write?db=${encodeURIComponent("team=ops")}`, { method: "POST", body })).status).toBe(204);
         expect((await fetch(`${t.url}/api/v1/flush`, { method: "POST" })).status).toBe(200);
         const root = join(t.dataDir, "parquet", "team%3Dops");
-        const kv = await query(`select * exclude (date, hour) from read_parquet('${root}/k%3Dv/**/*.parquet', union_by_name=true)`);
+        const kv = await queryDuckDB(`select * exclude (date, hour) from read_parquet('${root}/k%3Dv/**/*.parquet', union_by_name=true)`);
         expect(kv.map((row) => Object.keys(row).sort())).toEqual([["f", "host", "time"]]);
-        const cpu = await query(`select host, f from read_parquet('${root}/cpu%5B0%5D/**/*.parquet', union_by_name=true)`);
+        const cpu = await queryDuckDB(`select host, f from read_parquet('${root}/cpu%5B0%5D/**/*.parquet', union_by_name=true)`);
         expect(cpu).toEqual([{ host: "b", f: 2 }]);
     });
 });

@@ -7,7 +7,6 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock.js";
 import { nodeFileSystem } from "../src/fs/file-system.js";
@@ -20,22 +19,10 @@ import type { ChangeRecord, PartitionRef } from "../flush/manifest/records.js";
 import { MemoryBucket, MemoryObjectStore } from "../flush/storage/memory-store.js";
 import { tempDir } from "./helpers/batches.js";
 import { type TestServer, startTestServer } from "./helpers/server.js";
+import { queryDuckDB } from "./helpers/parquet.js";
 
 const HOUR_NS = 3_600_000_000_000n;
 const T0 = 1_700_000_000_000_000_000n - (1_700_000_000_000_000_000n % HOUR_NS);
-
-/** Runs the statements in one DuckDB session; the last one's rows. */
-async function query(...statements: string[]): Promise<Record<string, unknown>[]> {
-    const instance = await DuckDBInstance.create(":memory:");
-    const connection = await instance.connect();
-    try {
-        for (const sql of statements.slice(0, -1)) await connection.run(sql);
-        return (await connection.runAndReadAll(statements.at(-1)!)).getRowObjects();
-    } finally {
-        connection.closeSync();
-        instance.closeSync();
-    }
-}
 
 function manifestOf(bucket: MemoryBucket, database: string, measurement: string): MeasurementManifest | undefined {
     const key = manifestKey(database, measurement);
@@ -79,12 +66,12 @@ describe("a lake in a shared bucket", () => {
     /** Every row of db/m as a reader globbing the bucket's keys sees it. */
     const readBucket = async (bucket: MemoryBucket, columns = "host, f") => {
         const dir = await mirror(bucket);
-        return query(`select epoch_ns(time)::VARCHAR as t, ${columns} from read_parquet('${dir}/db/m/**/*.parquet', union_by_name = true) order by host, time`);
+        return queryDuckDB(`select epoch_ns(time)::VARCHAR as t, ${columns} from read_parquet('${dir}/db/m/**/*.parquet', union_by_name = true) order by host, time`);
     };
     /** Every row of db/m as an exact reader sees it: the files the manifest lists (README's query). */
     const readManifested = async (bucket: MemoryBucket, columns = "host, f") => {
         const dir = await mirror(bucket);
-        return query(
+        return queryDuckDB(
             `SET VARIABLE files = (SELECT list('${dir}/' || f.key) FROM (SELECT unnest(files) AS f FROM read_json('${dir}/db/m/${MANIFEST_NAME}')))`,
             `select epoch_ns(time)::VARCHAR as t, ${columns} from read_parquet(getvariable('files'), union_by_name = true) order by host, time`,
         );

@@ -87,3 +87,16 @@ export async function readParquet(dataDir: string): Promise<ParquetContents> {
         instance.closeSync();
     }
 }
+
+/** Runs the statements in one fresh in-memory DuckDB session; the last one's rows. */
+export async function queryDuckDB(...statements: string[]): Promise<Record<string, unknown>[]> {
+    const instance = await DuckDBInstance.create(":memory:");
+    const connection = await instance.connect();
+    try {
+        for (const sql of statements.slice(0, -1)) await connection.run(sql);
+        return (await connection.runAndReadAll(statements.at(-1)!)).getRowObjects();
+    } finally {
+        connection.closeSync();
+        instance.closeSync();
+    }
+}
