@@ -28,17 +28,22 @@ function writeStringHeader(out: Buffer, at: number, length: number): number {
         out[at] = 0xa0 | length;
         return at + 1;
     }
+    return putSizedHeader(out, at, length, 0xd9);
+}
+
+/** A str's or a bin's header past the fix forms: `code8` + 8-bit length, the next code + 16-bit, or the one after + 32-bit. */
+function putSizedHeader(out: Buffer, at: number, length: number, code8: number): number {
     if (length < 0x100) {
-        out[at] = 0xd9;
+        out[at] = code8;
         out[at + 1] = length;
         return at + 2;
     }
     if (length < 0x1_0000) {
-        out[at] = 0xda;
+        out[at] = code8 + 1;
         out.writeUInt16BE(length, at + 1);
         return at + 3;
     }
-    out[at] = 0xdb;
+    out[at] = code8 + 2;
     out.writeUInt32BE(length, at + 1);
     return at + 5;
 }
@@ -66,19 +71,7 @@ function putCollectionHeader(out: Buffer, at: number, count: number, fix: number
 
 /** Writes a msgpack bin header at `at`; returns where it ends (at most 5 bytes). */
 export function putBinHeader(out: Buffer, at: number, length: number): number {
-    if (length < 0x100) {
-        out[at] = 0xc4;
-        out[at + 1] = length;
-        return at + 2;
-    }
-    if (length < 0x1_0000) {
-        out[at] = 0xc5;
-        out.writeUInt16BE(length, at + 1);
-        return at + 3;
-    }
-    out[at] = 0xc6;
-    out.writeUInt32BE(length, at + 1);
-    return at + 5;
+    return putSizedHeader(out, at, length, 0xc4);
 }
 
 /** Copies `bytes` to `at`; returns where they end. */
