@@ -349,6 +349,24 @@ describe("SeriesKeyCache (decoded series keys shared across bodies)", () => {
         expect(result.errors.map((e) => e.message)).toEqual(["measurement is not valid UTF-8"]);
     });
 
+    it("keeps no finished body's builder alive through the shared keys (accepted or rejected lines)", () => {
+        sharedSeriesKeys.clear();
+        const schema = new SchemaRegistry();
+        parse("a,h=1 f=1i 1\nb,h=1 f=oops 2", schema);
+        for (const key of ["a,h=1", "b,h=1"]) {
+            const bytes = Buffer.from(key);
+            const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+            const series = sharedSeriesKeys.get(view, bytes, hashBytes(view, bytes, 0, bytes.length), 0, bytes.length);
+            expect(series).toBeInstanceOf(Series);
+            // Bound to no parse: the body's builders (and their arrays) are garbage once it returned.
+            expect(series?.parse).toBe(0);
+            expect(series?.builderIn(series.parse)).toBeUndefined();
+            expect(series?.id).toBe(-1);
+        }
+        // A later body binds the same keys anew and parses them as before.
+        expect(values(batch(parse("a,h=1 f=2i 3", schema), "a"), "f")).toEqual([2n]);
+    });
+
     it("does not cache keys that failed to decode", () => {
         sharedSeriesKeys.clear();
         parse(Buffer.concat([Buffer.from("m,t=a,t=b f=1 1\nm,time=x f=1 1\nm,t="), Buffer.from([0xff]), Buffer.from(" f=1")]));

@@ -106,6 +106,14 @@ class BodyParser {
     }
 
     run(): ParseResult {
+        try {
+            return this.#run();
+        } finally {
+            this.#builders.release();
+        }
+    }
+
+    #run(): ParseResult {
         const bytes = this.#bytes;
         const end = this.#end;
         let pos = 0;
