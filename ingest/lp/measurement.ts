@@ -301,6 +301,11 @@ export class MeasurementBuilders {
     /** Every shared series key bound to this parse (accepted or not), for `release`. */
     readonly #bound: Series[] = [];
 
+    /** The builder `series` is bound to in this parse, if it was bound yet. */
+    boundOf(series: Series): MeasurementBuilder | undefined {
+        return series.builderIn(this.#parse);
+    }
+
     /** The builder of `series`' measurement in this parse (the series is bound to it at its first line in the body). */
     of(series: Series): MeasurementBuilder {
         return series.builderIn(this.#parse) ?? this.#bind(series);

@@ -160,11 +160,14 @@ class BodyParser {
         const keyEnd = this.#searches.unescapedSpaceAfter(start);
         const series = this.#seriesKeys.read(start, keyEnd);
         if (series === null) return REJECTED;
-        const builder = this.#builders.of(series);
         this.#series = series;
+        // A measurement's first accepted line in this body makes it known to the overlay. A
+        // measurement past the limit is refused before it gets a builder: a body of 100,000 new
+        // measurements would otherwise build (and throw away) one for each refused one.
+        const bound = this.#builders.boundOf(series);
+        if ((bound === undefined || bound.rows === 0) && !this.#columns.measurementAllowed(series.measurement)) return REJECTED;
+        const builder = bound ?? this.#builders.of(series);
         this.#builder = builder;
-        // A measurement's first accepted line in this body makes it known to the overlay.
-        if (builder.rows === 0 && !this.#columns.measurementAllowed(builder.name)) return REJECTED;
         if (series.id < 0 && !this.#columns.tagsFree(series, builder)) return REJECTED;
 
         let i = this.#fieldSet(keyEnd, series, builder);
