@@ -242,7 +242,7 @@ export const CONFIG_SCHEMA = {
     },
     "compaction.row_group_rows": {
         type: "integer",
-        default: 32_768,
+        default: 65_536,
         min: 1,
         doc: "Rows of a row group of a compacted file at most: rows are sorted by (tags, time), so smaller groups let readers skip the groups of other tag values by their min/max and read groups in parallel.",
     },
