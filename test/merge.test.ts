@@ -13,6 +13,7 @@ import type { EncodeOptions } from "../flush/encode/types.js";
 import { EncodeWorker } from "../flush/worker/client.js";
 import { type Row, makeBatch, tempDir } from "./helpers/batches.js";
 import { queryDuckDB } from "./helpers/parquet.js";
+import { readWithDuckDB, readWithHyparquet } from "./helpers/two-readers.js";
 import { seededRandom } from "./helpers/random.js";
 
 const T0 = 1_700_000_000_000_000_000n;
@@ -196,6 +197,16 @@ describe("merging a partition's files", () => {
         expect(merged.slice(0, 6).map((row) => row.drift)).toEqual(["nan", "inf", "-inf", "-0.0", "5e-324", "1.7976931348623157e+308"]);
         expect(merged.find((row) => row.big === String(2n ** 64n - 1n))).toBeDefined();
         expect(merged.find((row) => row.count === String(-(2n ** 63n)))).toBeDefined();
+        // A second, independent reader decodes every encoding to the same values.
+        const instance = await DuckDBInstance.create(":memory:");
+        const connection = await instance.connect();
+        try {
+            const duck = await readWithDuckDB(connection, out);
+            expect((await readWithHyparquet(out)).rows).toEqual(duck.rows);
+        } finally {
+            connection.closeSync();
+            instance.closeSync();
+        }
     });
 
     it("leaves floats dictionary-coded in files for Spark 3.x (parquet.time_unit us): no BYTE_STREAM_SPLIT", async () => {
