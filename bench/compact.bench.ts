@@ -1,6 +1,6 @@
 /**
  * Compaction (issue 12): `npm run bench -- compact [--hosts N] [--hours H] [--runs R]
- * [--repeats R] [--seconds S] [--steady] [--no-ingest] [--cpu-prof] [--results PATH] [--json]`.
+ * [--repeats R] [--seconds S] [--set key=value] [--steady] [--no-ingest] [--cpu-prof] [--results PATH] [--json]`.
  * The defaults take 6–8 minutes on a 2-vCPU VM: ~1.5 min to write the day, 1–2 min to compact
  * it, ~1 min of queries, 6 ingest runs of 22 s; `--no-ingest` or `--hours 6` for less.
  *
@@ -9,7 +9,7 @@
  *    interval) is written through Sluice's own write and flush path with one flush a minute
  *    (bench/lib/offline-lake.ts): 10 files a minute, 14,400 a day, in the lake's real layout.
  * 2. A fresh `sluice serve` on that directory (background compaction off) is asked
- *    `POST /api/v1/compact`: its wall time, the server's CPU and peak RSS meanwhile (VmRSS every
+ *    `POST /api/v1/compact` (with the `--set`s): its wall time, the server's CPU and peak RSS meanwhile (VmRSS every
  *    50 ms, and VmHWM), files and bytes before and after, and what it answered (rows in = rows
  *    out: every point of the day is distinct). `--cpu-prof` profiles that server (both threads).
  * 3. DuckDB queries over the lake before (hard links kept of the files compaction deletes) and
@@ -103,8 +103,8 @@ interface CompactionRun {
     readonly profiles: readonly ProfileSummary[];
 }
 
-async function compactLake(dataDir: string, cli: string, profileDir: string | undefined): Promise<CompactionRun> {
-    const sluice = await startSluice({ dataDir, cli, sets: ["compaction.enabled=false"], ...(profileDir === undefined ? {} : { profileDir }) });
+async function compactLake(dataDir: string, cli: string, sets: readonly string[], profileDir: string | undefined): Promise<CompactionRun> {
+    const sluice = await startSluice({ dataDir, cli, sets: ["compaction.enabled=false", ...sets], ...(profileDir === undefined ? {} : { profileDir }) });
     const log = new CompactionLog();
     sluice.service.child.stdout!.on("data", (chunk: Buffer) => {
         log.onOutput(chunk);
@@ -307,7 +307,7 @@ function markdown(report: Report): string {
     out.push("");
     const answer = typeof c.answer === "string" ? c.answer : JSON.stringify(c.answer);
     out.push(
-        `Compaction (\`POST /api/v1/compact\` to a fresh \`sluice serve\` on the data directory, default settings but \`compaction.enabled=false\`: no background pass): **${fixed(c.ms / 1000, 1)} s** (HTTP ${c.status}: \`${answer}\`), ` +
+        `Compaction (\`POST /api/v1/compact\` to a fresh \`sluice serve\` on the data directory, default settings but \`compaction.enabled=false\` (no background pass)${s.sets.length === 0 ? "" : `, \`${s.sets.join("`, `")}\``}): **${fixed(c.ms / 1000, 1)} s** (HTTP ${c.status}: \`${answer}\`), ` +
             `server CPU ${fixed(c.serverCpuSeconds, 1)} s; per partition ${range(c.partitionMs, 0)} ms${c.slowest === undefined ? "" : ` (slowest: ${c.slowest.partition}, ${c.slowest.filesIn} files, ${thousands(c.slowest.rowsIn)} rows)`}; ` +
             `server RSS idle ${MiB(c.rssIdleBytes)} MiB → **peak ${MiB(c.rssPeakBytes)} MiB** (VmRSS every ${RSS_EVERY_MS} ms; VmHWM over its life ${MiB(c.hwmBytes)} MiB); exit ${c.exitCode ?? "?"}.`,
     );
@@ -428,7 +428,7 @@ async function run(options: BenchOptions): Promise<number> {
         progress("compacting (POST /api/v1/compact)...");
         await waitForQuiet(25, 10_000);
         const profileDir = settings.cpuProf ? join(scratch.path, "profiles") : undefined;
-        const compaction = await compactLake(dataDir, build.cli, profileDir);
+        const compaction = await compactLake(dataDir, build.cli, settings.sets, profileDir);
         const after = await lakeSize(join(lakeRoot, DATABASE));
         progress(`after: ${thousands(after.files)} files, ${MB(after.bytes)} MB in ${fixed(compaction.ms / 1000, 1)} s, server RSS peak ${MiB(compaction.rssPeakBytes)} MiB`);
         if (compaction.status !== 200) problems.push(`POST /api/v1/compact answered ${compaction.status}: ${JSON.stringify(compaction.answer)}`);
@@ -520,7 +520,7 @@ export const benchmark: Benchmark = {
         `  --warmup S        unmeasured seconds of load before each ingest window (default ${DEFAULT_WARMUP})`,
         `  --connections C   ingest connections (default ${DEFAULT_CONNECTIONS})`,
         `  --batch N         ingest lines per request (default ${DEFAULT_BATCH})`,
-        `  --set key=value   more Sluice configuration for the ingest runs, on and off alike (repeatable)`,
+        `  --set key=value   more Sluice configuration for the compacting server and the ingest runs, on and off alike (repeatable)`,
         "  --cpu-prof        run the compacting server under node --cpu-prof and summarise the compaction's self time",
         "  --no-ingest       leave out the ingest runs",
         "  --steady          every field keeps its first value (the most regular data: compaction's best case for bytes)",

@@ -77,6 +77,23 @@ describe("the lake", () => {
         expect((await rows("host, f")).map((row) => row.f)).toEqual([1, 2, 3]);
     });
 
+    it("writes compacted files in row groups of compaction.row_group_rows rows, read back equal", async () => {
+        t = await startTestServer("node", { "compaction.enabled": false, "compaction.row_group_rows": 40 });
+        const lines = (from: number) => Array.from({ length: 50 }, (_, i) => `m,host=h${(from + i) % 3} f=${(from + i) / 7},g=${from + i}i ${T0 + BigInt(from + i)}`);
+        await write(lines(0).join("\n"));
+        await flush();
+        await write(lines(50).join("\n"));
+        await flush();
+        const before = await rows("host, f, g");
+        expect(await compact()).toMatchObject({ partitions: 1, files_in: 2, files_out: 1, rows_in: 100, rows_out: 100 });
+        const [file] = await visibleFiles(t.dataDir, "db", "m");
+        const groups = await queryDuckDB(
+            `select row_group_id, row_group_num_rows as n from parquet_metadata('${join(t.dataDir, "parquet", "db", "m", file!)}') where path_in_schema = 'time' order by row_group_id`,
+        );
+        expect(groups.map((group) => Number(group.n))).toEqual([40, 40, 20]);
+        expect(await rows("host, f, g")).toEqual(before);
+    });
+
     it("compacts by itself once an hour holds compaction.min_files files, and answers /health meanwhile", async () => {
         t = await startTestServer("node", { "compaction.interval_ms": 50, "compaction.min_files": 3 });
         for (let i = 0; i < 3; i++) {

@@ -86,7 +86,7 @@ describe("loadConfig", () => {
             parquet: { time_unit: "ns" },
             storage: { backend: "local" },
             s3: { endpoint: "", bucket: "", prefix: "", region: "us-east-1", force_path_style: false, access_key_id: "", secret_access_key: "", lease_ttl_ms: 30_000 },
-            compaction: { enabled: true, interval_ms: 60_000, min_files: 8, max_delay_ms: 600_000, worker_nice: 10, max_rows_per_file: 1_000_000 },
+            compaction: { enabled: true, interval_ms: 60_000, min_files: 8, max_delay_ms: 600_000, worker_nice: 10, max_rows_per_file: 1_000_000, row_group_rows: 65_536 },
             retention: { period: 0, check_interval_ms: 60_000, databases: {} },
         });
         expect(Object.isFrozen(config)).toBe(true);
@@ -164,6 +164,8 @@ describe("validation errors name the key, the source, the value and what is expe
         expect(envError({ SLUICE_HTTP_PORT: "65536" })).toBe('SLUICE_HTTP_PORT="65536": http.port must be an integer from 0 to 65535');
         expect(envError({ SLUICE_HTTP_PORT: "-1" })).toBe('SLUICE_HTTP_PORT="-1": http.port must be an integer from 0 to 65535');
         expect(envError({ SLUICE_FLUSH_MAX_ROWS: "0" })).toBe('SLUICE_FLUSH_MAX_ROWS="0": flush.max_rows must be an integer of at least 1');
+        expect(envError({ SLUICE_COMPACTION_ROW_GROUP_ROWS: "0" })).toBe('SLUICE_COMPACTION_ROW_GROUP_ROWS="0": compaction.row_group_rows must be an integer of at least 1');
+        expect(loadConfig({ env: { SLUICE_COMPACTION_ROW_GROUP_ROWS: "131_072" } }).compaction.row_group_rows).toBe(131_072);
         for (const bad of ["1.5", "1__0", "_1", "1_", " 1", "1e3", "0x10", ""]) {
             expect(envError({ SLUICE_FLUSH_MAX_ROWS: bad })).toContain("flush.max_rows must be an integer");
         }

@@ -3,14 +3,17 @@
  * streams into as few files as the target allows, every point once, the later file's non-null
  * fields winning; a stream never reads more than a batch of each input at a time.
  */
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeParquet } from "../flush/encode/parquet.js";
+import type { ColumnType } from "../src/columnar/batch.js";
 import type { EncodeOptions } from "../flush/encode/types.js";
 import { EncodeWorker } from "../flush/worker/client.js";
 import { type Row, makeBatch, tempDir } from "./helpers/batches.js";
+import { queryDuckDB } from "./helpers/parquet.js";
+import { readWithDuckDB, readWithHyparquet } from "./helpers/two-readers.js";
 import { seededRandom } from "./helpers/random.js";
 
 const T0 = 1_700_000_000_000_000_000n;
@@ -32,8 +35,8 @@ describe("merging a partition's files", () => {
     afterEach(() => undefined);
 
     /** A flush file of these rows (tags given in arrival order; the encoder sorts them by name). */
-    async function flushFile(rows: readonly Row[], tags: readonly string[], sequence: number): Promise<string> {
-        const [file] = encodeParquet({ database: "db", segments: [makeBatch("m", tags, TYPES, rows)], minSequence: sequence, maxSequence: sequence }, OPTIONS);
+    async function flushFile(rows: readonly Row[], tags: readonly string[], sequence: number, types: Record<string, ColumnType> = TYPES): Promise<string> {
+        const [file] = encodeParquet({ database: "db", segments: [makeBatch("m", tags, types, rows)], minSequence: sequence, maxSequence: sequence }, OPTIONS);
         const path = join(dir.path, `in-${counter++}.parquet`);
         await writeFile(path, file!.bytes);
         return path;
@@ -117,6 +120,102 @@ describe("merging a partition's files", () => {
         // Sorted across output files: (host, time) never goes down.
         const keys = rows.map((row) => [row.host as string, BigInt(row.t as string)] as const);
         for (let i = 1; i < keys.length; i++) expect(keys[i - 1]![0] < keys[i]![0] || (keys[i - 1]![0] === keys[i]![0] && keys[i - 1]![1] < keys[i]![1]), `row ${i}`).toBe(true);
+    });
+
+    /** Each column's encodings and the row groups of a file, from DuckDB's parquet_metadata. */
+    async function layoutOf(bytes: Uint8Array): Promise<{ rowGroups: number; encodings: Map<string, Set<string>> }> {
+        const path = join(dir.path, `layout-${counter++}.parquet`);
+        await writeFile(path, bytes);
+        const rows = await queryDuckDB(`select row_group_id, path_in_schema, encodings from parquet_metadata('${path}')`);
+        const encodings = new Map<string, Set<string>>();
+        for (const row of rows) {
+            const column = String(row.path_in_schema);
+            const set = encodings.get(column) ?? new Set<string>();
+            for (const encoding of String(row.encodings).split(",")) set.add(encoding.trim());
+            encodings.set(column, set);
+        }
+        return { rowGroups: new Set(rows.map((row) => row.row_group_id)).size, encodings };
+    }
+
+    it("writes ints delta-coded, mostly distinct floats byte-stream-split and repeating floats with a dictionary, in row groups of maxRowGroupRows, read back equal", async () => {
+        const types = { host: "s", drift: "f", level: "f", count: "i", big: "u", on: "b", note: "s" } as const;
+        const next = seededRandom(7);
+        const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, Number.MIN_VALUE, Number.MAX_VALUE];
+        const ints = [-(2n ** 63n), 2n ** 63n - 1n, 0n, -1n];
+        const rows: Row[] = [];
+        for (let i = 0; i < 3000; i++) {
+            rows.push({
+                time: T0 + BigInt(i % 1000) * 1_000_000_000n,
+                host: `h${Math.floor(i / 1000)}`,
+                drift: i < specials.length ? specials[i]! : next() * 100,
+                level: i % 7 === 0 ? null : Math.round(next() * 300) / 100,
+                count: i < ints.length ? ints[i]! : i % 11 === 0 ? null : BigInt(i * 1000 + Math.floor(next() * 50)),
+                big: i === 5 ? 2n ** 64n - 1n : BigInt(i),
+                on: i % 3 === 0,
+                note: i % 500 === 0 ? `n${i}` : null,
+            });
+        }
+        // Two flush files of interleaved halves, so the merge has to merge.
+        const inputs = [
+            await flushFile(
+                rows.filter((_, i) => i % 2 === 0),
+                ["host"],
+                1,
+                types,
+            ),
+            await flushFile(
+                rows.filter((_, i) => i % 2 === 1),
+                ["host"],
+                2,
+                types,
+            ),
+        ];
+        for (const flushed of inputs) {
+            const layout = await layoutOf(await readFile(flushed));
+            expect(layout.encodings.get("count"), "a flush file keeps its dictionary").toContain("RLE_DICTIONARY");
+        }
+        const result = await worker.merge({ database: "db", measurement: "m", inputs, targetRows: 10_000, batchRows: 256 }, { ...OPTIONS, maxRowGroupRows: 1000 });
+        expect(result.files).toHaveLength(1);
+        const layout = await layoutOf(result.files[0]!.bytes);
+        expect(layout.rowGroups).toBe(3);
+        expect(layout.encodings.get("count")).toContain("DELTA_BINARY_PACKED");
+        expect(layout.encodings.get("count")).not.toContain("RLE_DICTIONARY");
+        expect(layout.encodings.get("big")).toContain("DELTA_BINARY_PACKED");
+        expect(layout.encodings.get("drift")).toContain("BYTE_STREAM_SPLIT");
+        expect(layout.encodings.get("level")).toContain("RLE_DICTIONARY");
+        expect(layout.encodings.get("host")).toContain("RLE_DICTIONARY");
+
+        // Every value as written: the merged file against the flush files, by DuckDB.
+        const out = join(dir.path, `merged-${counter++}.parquet`);
+        await writeFile(out, result.files[0]!.bytes);
+        const select = (source: string) =>
+            `select epoch_ns(time)::VARCHAR t, host, drift::VARCHAR drift, level, count::VARCHAR count, big::VARCHAR big, "on", note from ${source} order by host, time`;
+        const merged = await queryDuckDB(select(`read_parquet('${out}')`));
+        const flushed = await queryDuckDB(select(`read_parquet([${inputs.map((path) => `'${path}'`).join(",")}], union_by_name = true)`));
+        expect(merged).toHaveLength(3000);
+        expect(merged).toEqual(flushed);
+        expect(merged.slice(0, 6).map((row) => row.drift)).toEqual(["nan", "inf", "-inf", "-0.0", "5e-324", "1.7976931348623157e+308"]);
+        expect(merged.find((row) => row.big === String(2n ** 64n - 1n))).toBeDefined();
+        expect(merged.find((row) => row.count === String(-(2n ** 63n)))).toBeDefined();
+        // A second, independent reader decodes every encoding to the same values.
+        const instance = await DuckDBInstance.create(":memory:");
+        const connection = await instance.connect();
+        try {
+            const duck = await readWithDuckDB(connection, out);
+            expect((await readWithHyparquet(out)).rows).toEqual(duck.rows);
+        } finally {
+            connection.closeSync();
+            instance.closeSync();
+        }
+    });
+
+    it("leaves floats dictionary-coded in files for Spark 3.x (parquet.time_unit us): no BYTE_STREAM_SPLIT", async () => {
+        const rows: Row[] = Array.from({ length: 500 }, (_, i) => ({ time: T0 + BigInt(i), host: "a", usage: i / 7, count: BigInt(i) }));
+        const inputs = [await flushFile(rows.slice(0, 250), ["host"], 1), await flushFile(rows.slice(250), ["host"], 2)];
+        const result = await worker.merge({ database: "db", measurement: "m", inputs, targetRows: 1000, batchRows: 100 }, { ...OPTIONS, timeUnit: "us" });
+        const layout = await layoutOf(result.files[0]!.bytes);
+        expect(layout.encodings.get("usage")).not.toContain("BYTE_STREAM_SPLIT");
+        expect(layout.encodings.get("count")).toContain("DELTA_BINARY_PACKED");
     });
 
     it("describes files from their footers", async () => {

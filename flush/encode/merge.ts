@@ -15,11 +15,12 @@
  */
 import { type ColumnarBatch, type StringColumn, type TimeColumn, TIME_COLUMN, bitIsSet } from "../../src/columnar/batch.js";
 import { sliceBatch, takeRows } from "../../src/columnar/slice.js";
+import { compactedEncodings } from "./compacted-encodings.js";
 import { EncodeInputError } from "./errors.js";
-import { encodeParquet } from "./parquet.js";
+import { type WriterTuning, encodeParquet } from "./parquet.js";
 import { type ParquetFacts, describeParquet, readParquetBatches } from "./read-parquet.js";
 import { compareCodePoints } from "./sort.js";
-import type { EncodeOptions } from "./types.js";
+import { ENCODE_DEFAULTS, type EncodeOptions } from "./types.js";
 
 export interface MergeRequest {
     readonly database: string;
@@ -162,9 +163,14 @@ async function mergeInMemory(request: MergeRequest, options: EncodeOptions, fact
     }
     const rowsIn = segments.reduce((sum, batch) => sum + batch.rows, 0);
     const { minSequence, maxSequence } = sequenceRange(facts);
-    const encoded = encodeParquet({ database: request.database, segments, minSequence, maxSequence }, options);
+    const encoded = encodeParquet({ database: request.database, segments, minSequence, maxSequence }, options, undefined, compactedTuning(options));
     const files = encoded.map((file) => ({ bytes: file.bytes, rows: file.rows, minTimeNs: file.minTimeNs, maxTimeNs: file.maxTimeNs }));
     return { files, rowsIn, rowsOut: files.reduce((sum, file) => sum + file.rows, 0), merged: encoded.reduce((sum, file) => sum + file.merged, 0) };
+}
+
+/** Compaction's own column encodings (compacted-encodings.ts), for the time unit the outputs are written in. */
+function compactedTuning(options: EncodeOptions): WriterTuning {
+    return compactedEncodings(options.timeUnit ?? ENCODE_DEFAULTS.timeUnit);
 }
 
 function sequenceRange(facts: readonly ParquetFacts[]): { minSequence: number; maxSequence: number } {
@@ -186,6 +192,7 @@ async function mergeSlice(request: MergeRequest, options: EncodeOptions, facts: 
     const tags = [...new Set(facts.flatMap((fact) => fact.tags))].sort(compareCodePoints);
     const order = new KeyOrder(tags);
     const { minSequence, maxSequence } = sequenceRange(facts);
+    const tuning = compactedTuning(options);
     const cursors = request.inputs.map((path, i) => new Cursor(path, readParquetBatches(path, request.measurement, facts[i]!, request.batchRows), order, slice));
     const files: MergedFile[] = [];
     let pending: ColumnarBatch[] = [];
@@ -194,7 +201,7 @@ async function mergeSlice(request: MergeRequest, options: EncodeOptions, facts: 
     let merged = 0;
     const flush = () => {
         if (pendingRows === 0) return;
-        for (const file of encodeParquet({ database: request.database, segments: pending, minSequence, maxSequence }, options)) {
+        for (const file of encodeParquet({ database: request.database, segments: pending, minSequence, maxSequence }, options, undefined, tuning)) {
             files.push({ bytes: file.bytes, rows: file.rows, minTimeNs: file.minTimeNs, maxTimeNs: file.maxTimeNs });
             merged += file.merged;
         }

@@ -100,20 +100,26 @@ function checkedBatch(input: EncodeInput): ColumnarBatch {
 }
 
 /**
+ * Changes a caller makes to a file's writer properties (compaction's own column encodings), given
+ * the rows of the call (a merge's: one hour of one measurement); applied after the defaults, so its settings win.
+ */
+export type WriterTuning = (builder: WriterPropertiesBuilder, batch: ColumnarBatch) => WriterPropertiesBuilder;
+
+/**
  * parquet-wasm writer properties (consumed by `writeParquet`, so built once per file):
  * dictionary encoding on (tags and strings), page statistics, and for `time` no dictionary
- * and DELTA_BINARY_PACKED.
+ * and DELTA_BINARY_PACKED; then `tuning`'s changes.
  */
-function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, string>): WriterProperties {
-    return new WriterPropertiesBuilder()
+function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, string>, batch: ColumnarBatch, tuning: WriterTuning | undefined): WriterProperties {
+    const builder = new WriterPropertiesBuilder()
         .setCompression(CODECS[options.compression])
         .setDictionaryEnabled(true)
         .setStatisticsEnabled(EnabledStatistics.Page)
         .setMaxRowGroupSize(options.maxRowGroupRows)
         .setKeyValueMetadata(metadata)
         .setColumnDictionaryEnabled(TIME_COLUMN, false)
-        .setColumnEncoding(TIME_COLUMN, options.timeEncoding === "delta" ? Encoding.DELTA_BINARY_PACKED : Encoding.PLAIN)
-        .build();
+        .setColumnEncoding(TIME_COLUMN, options.timeEncoding === "delta" ? Encoding.DELTA_BINARY_PACKED : Encoding.PLAIN);
+    return (tuning === undefined ? builder : tuning(builder, batch)).build();
 }
 
 /** parquet-wasm's linear memory (its .d.ts names WebAssembly.Memory, a type outside this project's libs). */
@@ -123,9 +129,9 @@ function wasmHeapBytes(): number {
 
 /**
  * Encodes the input's rows as one Parquet file per UTC hour touched, hours ascending. Pure: no I/O.
- * Pass `timings` to have the time spent per stage added to it.
+ * Pass `timings` to have the time spent per stage added to it, `tuning` to change the writer properties.
  */
-export function encodeParquet(input: EncodeInput, options: EncodeOptions, timings?: EncodeTimings): EncodedFile[] {
+export function encodeParquet(input: EncodeInput, options: EncodeOptions, timings?: EncodeTimings, tuning?: WriterTuning): EncodedFile[] {
     const resolved = resolveEncodeOptions(options);
     let mark = performance.now();
     const lap = (stage: Exclude<keyof EncodeTimings, "wasmMemoryBytes">) => {
@@ -151,7 +157,7 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
             lap("arrowMs");
             const wasmTable = WasmTable.fromIPCStream(tableToIPC(arrow.table, "stream"));
             lap("ipcMs");
-            const bytes = writeParquet(wasmTable, writerProperties(resolved, withTimeRange(metadata, arrow.minTimeNs, arrow.maxTimeNs)));
+            const bytes = writeParquet(wasmTable, writerProperties(resolved, withTimeRange(metadata, arrow.minTimeNs, arrow.maxTimeNs), batch, tuning));
             lap("parquetMs");
             const before = order.hours[index]!;
             files.push({

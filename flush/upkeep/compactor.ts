@@ -34,6 +34,8 @@ export interface CompactionOptions {
     readonly minFiles: number;
     readonly maxDelayMs: number;
     readonly maxRowsPerFile: number;
+    /** Rows of a row group of an output file at most. */
+    readonly rowGroupRows: number;
     /** Rows read from an input at a time (the merge's memory per input). */
     readonly batchRows: number;
 }
@@ -190,7 +192,7 @@ export class Compactor {
                 batchRows: this.options.batchRows,
                 slices: plan.slices,
             },
-            this.deps.encodeOptions,
+            { ...this.deps.encodeOptions, maxRowGroupRows: this.options.rowGroupRows },
         );
         const minSequence = Math.min(...inputs.map(({ facts: f }) => f.minSequence ?? 0));
         const maxSequence = Math.max(...inputs.map(({ facts: f }) => f.maxSequence ?? 0));

@@ -46,6 +46,7 @@ export function compactionOptions(config: Config): CompactionOptions {
         minFiles: config.compaction.min_files,
         maxDelayMs: config.compaction.max_delay_ms,
         maxRowsPerFile: config.compaction.max_rows_per_file,
+        rowGroupRows: config.compaction.row_group_rows,
         batchRows: COMPACTION_BATCH_ROWS,
     };
 }

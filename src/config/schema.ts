@@ -240,6 +240,12 @@ export const CONFIG_SCHEMA = {
         min: 1,
         doc: "Rows of a compacted file at most (and files of half as many or more are big: not rewritten unless their times overlap another file's).",
     },
+    "compaction.row_group_rows": {
+        type: "integer",
+        default: 65_536,
+        min: 1,
+        doc: "Rows of a row group of a compacted file at most: rows are sorted by (tags, time), so smaller groups let readers skip the groups of other tag values by their min/max and read groups in parallel.",
+    },
     "retention.period": { type: "duration", default: "0", doc: 'Delete hours of data older than this ("30d", "12h"; "0": keep forever), unless a database has its own period.' },
     "retention.check_interval_ms": { type: "integer", default: 60_000, min: 10, doc: "How often expired hours are looked for and deleted, in ms." },
     "retention.databases": {
