@@ -77,8 +77,8 @@ describe("the lake", () => {
         expect((await rows("host, f")).map((row) => row.f)).toEqual([1, 2, 3]);
     });
 
-    it("writes compacted files in row groups of compaction.row_group_rows rows, read back equal", async () => {
-        t = await startTestServer("node", { "compaction.enabled": false, "compaction.row_group_rows": 40 });
+    it("writes compacted files in row groups of compaction.row_group_rows rows and compaction.encodings, read back equal", async () => {
+        t = await startTestServer("node", { "compaction.enabled": false, "compaction.row_group_rows": 40, "compaction.encodings": "dense" });
         const lines = (from: number) => Array.from({ length: 50 }, (_, i) => `m,host=h${(from + i) % 3} f=${(from + i) / 7},g=${from + i}i ${T0 + BigInt(from + i)}`);
         await write(lines(0).join("\n"));
         await flush();
@@ -91,6 +91,12 @@ describe("the lake", () => {
             `select row_group_id, row_group_num_rows as n from parquet_metadata('${join(t.dataDir, "parquet", "db", "m", file!)}') where path_in_schema = 'time' order by row_group_id`,
         );
         expect(groups.map((group) => Number(group.n))).toEqual([40, 40, 20]);
+        const encodings = await queryDuckDB(
+            `select path_in_schema as c, string_agg(distinct encodings, ',') as e from parquet_metadata('${join(t.dataDir, "parquet", "db", "m", file!)}') group by 1`,
+        );
+        const encodingOf = (column: string) => String(encodings.find((row) => row.c === column)?.e);
+        expect(encodingOf("f")).toContain("BYTE_STREAM_SPLIT");
+        expect(encodingOf("g")).toContain("DELTA_BINARY_PACKED");
         expect(await rows("host, f, g")).toEqual(before);
     });
 

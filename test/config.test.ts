@@ -86,7 +86,16 @@ describe("loadConfig", () => {
             parquet: { time_unit: "ns" },
             storage: { backend: "local" },
             s3: { endpoint: "", bucket: "", prefix: "", region: "us-east-1", force_path_style: false, access_key_id: "", secret_access_key: "", lease_ttl_ms: 30_000 },
-            compaction: { enabled: true, interval_ms: 60_000, min_files: 8, max_delay_ms: 600_000, worker_nice: 10, max_rows_per_file: 1_000_000, row_group_rows: 65_536 },
+            compaction: {
+                enabled: true,
+                interval_ms: 60_000,
+                min_files: 8,
+                max_delay_ms: 600_000,
+                worker_nice: 10,
+                max_rows_per_file: 1_000_000,
+                row_group_rows: 65_536,
+                encodings: "flush",
+            },
             retention: { period: 0, check_interval_ms: 60_000, databases: {} },
         });
         expect(Object.isFrozen(config)).toBe(true);

@@ -137,7 +137,7 @@ describe("merging a partition's files", () => {
         return { rowGroups: new Set(rows.map((row) => row.row_group_id)).size, encodings };
     }
 
-    it("writes ints delta-coded, mostly distinct floats byte-stream-split and repeating floats with a dictionary, in row groups of maxRowGroupRows, read back equal", async () => {
+    it("with dense encodings writes ints delta-coded, mostly distinct floats byte-stream-split and repeating floats with a dictionary, in row groups of maxRowGroupRows, read back equal", async () => {
         const types = { host: "s", drift: "f", level: "f", count: "i", big: "u", on: "b", note: "s" } as const;
         const next = seededRandom(7);
         const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, Number.MIN_VALUE, Number.MAX_VALUE];
@@ -174,7 +174,15 @@ describe("merging a partition's files", () => {
             const layout = await layoutOf(await readFile(flushed));
             expect(layout.encodings.get("count"), "a flush file keeps its dictionary").toContain("RLE_DICTIONARY");
         }
-        const result = await worker.merge({ database: "db", measurement: "m", inputs, targetRows: 10_000, batchRows: 256 }, { ...OPTIONS, maxRowGroupRows: 1000 });
+        // By default (compaction.encodings = "flush") a compacted file keeps a flush's encodings.
+        const plain = await worker.merge({ database: "db", measurement: "m", inputs, targetRows: 10_000, batchRows: 256 }, OPTIONS);
+        const plainLayout = await layoutOf(plain.files[0]!.bytes);
+        for (const column of ["count", "big", "drift", "level", "host"]) expect(plainLayout.encodings.get(column), column).toContain("RLE_DICTIONARY");
+        for (const column of ["count", "drift"]) expect(plainLayout.encodings.get(column), column).not.toContain(column === "count" ? "DELTA_BINARY_PACKED" : "BYTE_STREAM_SPLIT");
+        const result = await worker.merge(
+            { database: "db", measurement: "m", inputs, targetRows: 10_000, batchRows: 256, encodings: "dense" },
+            { ...OPTIONS, maxRowGroupRows: 1000 },
+        );
         expect(result.files).toHaveLength(1);
         const layout = await layoutOf(result.files[0]!.bytes);
         expect(layout.rowGroups).toBe(3);
@@ -209,10 +217,10 @@ describe("merging a partition's files", () => {
         }
     });
 
-    it("leaves floats dictionary-coded in files for Spark 3.x (parquet.time_unit us): no BYTE_STREAM_SPLIT", async () => {
+    it("with dense encodings leaves floats dictionary-coded in files for Spark 3.x (parquet.time_unit us): no BYTE_STREAM_SPLIT", async () => {
         const rows: Row[] = Array.from({ length: 500 }, (_, i) => ({ time: T0 + BigInt(i), host: "a", usage: i / 7, count: BigInt(i) }));
         const inputs = [await flushFile(rows.slice(0, 250), ["host"], 1), await flushFile(rows.slice(250), ["host"], 2)];
-        const result = await worker.merge({ database: "db", measurement: "m", inputs, targetRows: 1000, batchRows: 100 }, { ...OPTIONS, timeUnit: "us" });
+        const result = await worker.merge({ database: "db", measurement: "m", inputs, targetRows: 1000, batchRows: 100, encodings: "dense" }, { ...OPTIONS, timeUnit: "us" });
         const layout = await layoutOf(result.files[0]!.bytes);
         expect(layout.encodings.get("usage")).not.toContain("BYTE_STREAM_SPLIT");
         expect(layout.encodings.get("count")).toContain("DELTA_BINARY_PACKED");

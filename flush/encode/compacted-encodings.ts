@@ -16,7 +16,7 @@
 import { Encoding, type WriterPropertiesBuilder } from "parquet-wasm/node";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
 import type { WriterTuning } from "./parquet.js";
-import type { TimeUnit } from "./types.js";
+import type { CompactedEncodings, TimeUnit } from "./types.js";
 
 /** Values of a float column looked at (from its first row) to tell whether it repeats. */
 const SAMPLE_ROWS = 65_536;
@@ -35,8 +35,9 @@ function mostlyDistinct(values: Float64Array): boolean {
     return false;
 }
 
-/** The writer settings of a compacted file whose `time` is in `timeUnit`. */
-export function compactedEncodings(timeUnit: TimeUnit): WriterTuning {
+/** The writer settings of a compacted file whose `time` is in `timeUnit` (none beyond a flush's for "flush"). */
+export function compactedEncodings(choice: CompactedEncodings, timeUnit: TimeUnit): WriterTuning | undefined {
+    if (choice === "flush") return undefined;
     return (builder, batch) => tuneColumns(builder, batch, timeUnit === "ns");
 }
 

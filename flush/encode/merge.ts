@@ -20,7 +20,7 @@ import { EncodeInputError } from "./errors.js";
 import { type WriterTuning, encodeParquet } from "./parquet.js";
 import { type ParquetFacts, describeParquet, readParquetBatches } from "./read-parquet.js";
 import { compareCodePoints } from "./sort.js";
-import { ENCODE_DEFAULTS, type EncodeOptions } from "./types.js";
+import { type CompactedEncodings, ENCODE_DEFAULTS, type EncodeOptions } from "./types.js";
 
 export interface MergeRequest {
     readonly database: string;
@@ -33,6 +33,8 @@ export interface MergeRequest {
     readonly batchRows: number;
     /** Time ranges [start, end) (ns) covering every input row: outputs are cut at their bounds. */
     readonly slices?: readonly (readonly [bigint, bigint])[];
+    /** The outputs' column encodings (default "flush": the same as a flush's). */
+    readonly encodings?: CompactedEncodings;
 }
 
 export interface MergedFile {
@@ -163,14 +165,14 @@ async function mergeInMemory(request: MergeRequest, options: EncodeOptions, fact
     }
     const rowsIn = segments.reduce((sum, batch) => sum + batch.rows, 0);
     const { minSequence, maxSequence } = sequenceRange(facts);
-    const encoded = encodeParquet({ database: request.database, segments, minSequence, maxSequence }, options, undefined, compactedTuning(options));
+    const encoded = encodeParquet({ database: request.database, segments, minSequence, maxSequence }, options, undefined, compactedTuning(request, options));
     const files = encoded.map((file) => ({ bytes: file.bytes, rows: file.rows, minTimeNs: file.minTimeNs, maxTimeNs: file.maxTimeNs }));
     return { files, rowsIn, rowsOut: files.reduce((sum, file) => sum + file.rows, 0), merged: encoded.reduce((sum, file) => sum + file.merged, 0) };
 }
 
-/** Compaction's own column encodings (compacted-encodings.ts), for the time unit the outputs are written in. */
-function compactedTuning(options: EncodeOptions): WriterTuning {
-    return compactedEncodings(options.timeUnit ?? ENCODE_DEFAULTS.timeUnit);
+/** The request's column encodings (compacted-encodings.ts), for the time unit the outputs are written in. */
+function compactedTuning(request: MergeRequest, options: EncodeOptions): WriterTuning | undefined {
+    return compactedEncodings(request.encodings ?? "flush", options.timeUnit ?? ENCODE_DEFAULTS.timeUnit);
 }
 
 function sequenceRange(facts: readonly ParquetFacts[]): { minSequence: number; maxSequence: number } {
@@ -192,7 +194,7 @@ async function mergeSlice(request: MergeRequest, options: EncodeOptions, facts: 
     const tags = [...new Set(facts.flatMap((fact) => fact.tags))].sort(compareCodePoints);
     const order = new KeyOrder(tags);
     const { minSequence, maxSequence } = sequenceRange(facts);
-    const tuning = compactedTuning(options);
+    const tuning = compactedTuning(request, options);
     const cursors = request.inputs.map((path, i) => new Cursor(path, readParquetBatches(path, request.measurement, facts[i]!, request.batchRows), order, slice));
     const files: MergedFile[] = [];
     let pending: ColumnarBatch[] = [];

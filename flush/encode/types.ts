@@ -97,3 +97,7 @@ export interface EncodeTimings {
 export function emptyTimings(): EncodeTimings {
     return { joinMs: 0, sortMs: 0, arrowMs: 0, ipcMs: 0, parquetMs: 0, wasmMemoryBytes: 0 };
 }
+
+/** What a compacted file's columns are encoded with: a flush's encodings (the default, DESIGN.md §4), or denser ones (compacted-encodings.ts). */
+export const COMPACTED_ENCODINGS = ["flush", "dense"] as const;
+export type CompactedEncodings = (typeof COMPACTED_ENCODINGS)[number];

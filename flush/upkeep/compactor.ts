@@ -16,7 +16,7 @@ import type { CommitProtocol } from "../commit.js";
 import { EncodeWorkerClosedError } from "../encode/errors.js";
 import type { MergeRequest, MergeResult } from "../encode/merge.js";
 import type { ParquetFacts } from "../encode/read-parquet.js";
-import type { EncodeOptions } from "../encode/types.js";
+import type { CompactedEncodings, EncodeOptions } from "../encode/types.js";
 import type { Lake, LakeFile } from "../lake/lake.js";
 import type { PartitionRef, StagedFile } from "../manifest/records.js";
 import { planCompaction } from "./compaction-plan.js";
@@ -38,6 +38,8 @@ export interface CompactionOptions {
     readonly rowGroupRows: number;
     /** Rows read from an input at a time (the merge's memory per input). */
     readonly batchRows: number;
+    /** The outputs' column encodings. */
+    readonly encodings: CompactedEncodings;
 }
 
 /** What a pass did, in the shape POST /api/v1/compact answers (DESIGN.md §4). */
@@ -191,6 +193,7 @@ export class Compactor {
                 targetRows: this.options.maxRowsPerFile,
                 batchRows: this.options.batchRows,
                 slices: plan.slices,
+                encodings: this.options.encodings,
             },
             { ...this.deps.encodeOptions, maxRowGroupRows: this.options.rowGroupRows },
         );

@@ -47,6 +47,7 @@ export function compactionOptions(config: Config): CompactionOptions {
         maxDelayMs: config.compaction.max_delay_ms,
         maxRowsPerFile: config.compaction.max_rows_per_file,
         rowGroupRows: config.compaction.row_group_rows,
+        encodings: config.compaction.encodings,
         batchRows: COMPACTION_BATCH_ROWS,
     };
 }

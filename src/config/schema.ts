@@ -4,7 +4,7 @@
  * type and the test that pins `config/default.toml` are all derived from this table.
  */
 import { ARC_TIME_UNITS } from "../columnar/time-units.js";
-import { TIME_UNITS } from "../../flush/encode/types.js";
+import { COMPACTED_ENCODINGS, TIME_UNITS } from "../../flush/encode/types.js";
 import { NICE_RANGE } from "../../flush/worker/client.js";
 import { LOG_FORMATS, LOG_LEVELS } from "../log.js";
 import { SYNC_MODES } from "../wal/writer.js";
@@ -245,6 +245,12 @@ export const CONFIG_SCHEMA = {
         default: 65_536,
         min: 1,
         doc: "Rows of a row group of a compacted file at most: rows are sorted by (tags, time), so smaller groups let readers skip the groups of other tag values by their min/max and read groups in parallel.",
+    },
+    "compaction.encodings": {
+        type: "enum",
+        values: COMPACTED_ENCODINGS,
+        default: "flush",
+        doc: "Column encodings of compacted files: flush (the same as a flush's) | dense (integers DELTA_BINARY_PACKED, mostly distinct floats BYTE_STREAM_SPLIT, no dictionary for either: 1.7x smaller on the compact bench).",
     },
     "retention.period": { type: "duration", default: "0", doc: 'Delete hours of data older than this ("30d", "12h"; "0": keep forever), unless a database has its own period.' },
     "retention.check_interval_ms": { type: "integer", default: 60_000, min: 10, doc: "How often expired hours are looked for and deleted, in ms." },
