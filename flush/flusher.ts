@@ -7,9 +7,8 @@
  *
  * Many small measurements stay cheap (issue 13 item 4): their rows go to the encode worker many
  * at a time (one round trip per group, not per measurement), a group's files are staged
- * concurrently while the worker encodes the next group (their directories made beside them), and
- * a batch is encoded and staged while the ones before it commit (commits themselves stay one at a
- * time, in order).
+ * concurrently while the worker encodes the next group, and a batch is encoded and staged while
+ * the one before it commits (commits themselves stay one at a time, in order).
  */
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -42,13 +41,6 @@ export interface BatchEncoder {
  * is staged stay small.
  */
 export const ENCODE_GROUP = { rows: 65_536, flushes: 256 } as const;
-
-/**
- * Staged batches that may wait for their commits while the next batch is staged: two, so that
- * encoding a batch overlaps the commit before it and the one before that (a commit of 2,000 new
- * partitions waits on as many directory fsyncs). A staged batch holds only temp file names.
- */
-const COMMITS_AHEAD = 2;
 
 /** Resolved options (defaults live in the config schema). */
 export interface FlusherOptions {
@@ -292,21 +284,20 @@ export class Flusher {
     }
 
     /**
-     * Flushes the batches in order, each encoded and staged while the ones before it commit (at
-     * most COMMITS_AHEAD staged batches wait for their commits, which run one at a time in
-     * order): the encoder goes on with the next batch rather than wait for a commit's fsyncs.
+     * Flushes the batches in order, each encoded and staged while the one before it commits (at
+     * most one batch waits for its commit): a slow commit does not hold up the encoding.
      */
     async #flushBatches(batches: readonly (readonly DrainableBuffer[])[]): Promise<BatchOutcome[]> {
         const outcomes: BatchOutcome[] = [];
-        const committing: Promise<BatchOutcome>[] = [];
+        let committing: Promise<BatchOutcome> | undefined;
         try {
             for (const batch of batches) {
                 const staged = await this.#stageBatch(batch);
-                while (committing.length >= COMMITS_AHEAD) outcomes.push(await committing.shift()!);
-                committing.push(this.#commitBatch(staged));
+                if (committing !== undefined) outcomes.push(await committing);
+                committing = this.#commitBatch(staged);
             }
         } finally {
-            while (committing.length > 0) outcomes.push(await committing.shift()!);
+            if (committing !== undefined) outcomes.push(await committing);
         }
         return outcomes;
     }
