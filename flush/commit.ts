@@ -52,8 +52,6 @@ export const NO_CHANGE: LakeChange = { flushed: [], adds: [], replaces: [], drop
 export interface LakeApplier {
     /** Creates what applying the change needs (directories) before its record, so that applying is only moves. */
     prepare(change: ChangeRecord): Promise<void>;
-    /** Optionally, a head start on `prepare` for a change that will add files to these partitions (a flush still staging them). */
-    prepareAdds?(partitions: readonly PartitionRef[]): Promise<void>;
     /** Drops, then replaces, then adds; every step idempotent: applying a change again after a crash finishes it. */
     apply(change: ChangeRecord): Promise<Applied>;
     /** A change of Sluice 0.1 (a file moved to a path relative to the lake's root). */
@@ -230,14 +228,6 @@ export class CommitProtocol {
         const temp = `${this.#tempPrefix}-${++this.#tempCounter}.parquet.tmp`;
         await writeNewFileDurably(this.#fs, this.tempPath(temp), data, { syncDirectory: false });
         return temp;
-    }
-
-    /**
-     * Lets the lake make ready (durably) what a coming change adding files to these partitions
-     * needs, while its files are still staged; `commit` makes sure of it again either way.
-     */
-    async prepareAdds(partitions: readonly PartitionRef[]): Promise<void> {
-        await this.#options.applier.prepareAdds?.(partitions);
     }
 
     /** Deletes staged files of a change that was not committed. */

@@ -67,7 +67,7 @@ export const FLUSHER_TUNING = {
 export interface FlusherDeps {
     readonly source: BufferSource;
     readonly encoder: BatchEncoder;
-    readonly commit: Pick<CommitProtocol, "stage" | "discard" | "commit" | "repair" | "failure"> & Partial<Pick<CommitProtocol, "prepareAdds">>;
+    readonly commit: Pick<CommitProtocol, "stage" | "discard" | "commit" | "repair" | "failure">;
     /** Reads a drained buffer's rows back from the WAL (to put a failed flush's rows back). */
     readonly readBack: (rows: DrainedRows) => Promise<SequencedBatch[]>;
     /** Called after every committed change (the engine purges the WAL and tells compaction). */
@@ -462,9 +462,6 @@ export class Flusher {
      */
     async #stage(group: readonly Flight[]): Promise<void> {
         const parts = group.filter((flight) => flight.error === undefined).flatMap((flight) => flight.encoded.map((part) => ({ flight, part })));
-        // The partitions' directories are made (and synced) beside the temp files rather than in
-        // the commit: the commit's `prepare` then finds them made. If this fails, it tries again.
-        const directories = this.#deps.commit.prepareAdds?.(parts.map(({ part }) => part.partition)).catch(() => undefined);
         const temps = await mapLimit(parts, IO_CONCURRENCY, async ({ flight, part }) => {
             if (flight.error !== undefined) return undefined;
             try {
@@ -491,7 +488,6 @@ export class Flusher {
             if (flight.error === undefined) flight.adds.push(...(byFlight.get(flight)?.values() ?? []));
             flight.encoded = [];
         }
-        await directories;
     }
 
     /** Commits a staged batch as one change; flights that failed, or whose change did not commit, go back to their buffers. */

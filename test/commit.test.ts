@@ -225,31 +225,4 @@ describe("commit protocol", () => {
         expect(reopened.highestFlushed()).toBe(999);
         await reopened.close();
     });
-    it("records a change only once the directories a flush's head start (prepareAdds) is still making are durable", async () => {
-        // Directory syncs under the lake are slow; each completion notes how many calls had started by then.
-        class SlowLakeSyncs extends FaultyFileSystem {
-            readonly synced: { readonly path: string; readonly callsBefore: number }[] = [];
-            override async syncDirectory(path: string): Promise<void> {
-                if (path.includes(join(data, "parquet"))) await new Promise((resolve) => setTimeout(resolve, 200));
-                await super.syncDirectory(path);
-                this.synced.push({ path, callsBefore: this.calls.length });
-            }
-        }
-        const fs = new SlowLakeSyncs();
-        const { commit } = await open(fs);
-        const change = await staged(commit, "x.parquet", 7);
-        const headStart = commit.prepareAdds([HOUR]);
-        await commit.commit(change);
-        await headStart;
-        expect(await visible(data)).toEqual(["x.parquet"]);
-        const append = fs.calls.findIndex((call, i) => call === "writev" && fs.paths[i] === manifestPathOf(data));
-        expect(append).toBeGreaterThanOrEqual(0);
-        // The new partition's entries (hour in date, date in m, m in db, db in parquet) were durable before the record was written.
-        const partition = join(data, "parquet", "db", "m", `date=${HOUR.date}`);
-        for (const parent of [partition, join(data, "parquet", "db", "m"), join(data, "parquet", "db"), join(data, "parquet")]) {
-            const sync = fs.synced.find((entry) => entry.path === parent);
-            expect(sync, parent).toBeDefined();
-            expect(sync!.callsBefore, parent).toBeLessThanOrEqual(append);
-        }
-    });
 });

@@ -50,8 +50,6 @@ function distinct(paths: Iterable<string>): string[] {
 export class LocalLayout implements LakeApplier {
     /** The change whose directories `prepare` made in this process and `apply` has not run for yet. */
     #prepared: number | undefined;
-    /** Serialises `#makeDirectories`: a call that finds a directory made by an earlier one finds it durable. */
-    #directories: Promise<void> = Promise.resolve();
 
     constructor(
         readonly fs: FileSystem,
@@ -89,14 +87,6 @@ export class LocalLayout implements LakeApplier {
             files.push({ name: entry.name, path, bytes: info.size, mtimeMs: info.mtimeMs });
         }
         return files;
-    }
-
-    /**
-     * Makes the partitions' directories durable ahead of the change that will add files to them
-     * (the flusher calls it while it still encodes and stages): `prepare` then finds them made.
-     */
-    async prepareAdds(partitions: readonly PartitionRef[]): Promise<void> {
-        await this.#makeDirectories(partitions.map((partition) => this.partitionDir(partition)));
     }
 
     // Invariant kept: when this resolves, every directory the change moves files into exists,
@@ -213,18 +203,8 @@ export class LocalLayout implements LakeApplier {
         }
     }
 
-    // Invariant kept: when this resolves every directory in `paths` exists and its entry (and
-    // every parent's) is durable. A directory this call finds already there was made durable by
-    // an earlier call (calls run one at a time: `prepareAdds` may run beside a commit's `prepare`),
-    // or was there when the lake was opened.
     /** Creates the directories (and missing parents), then makes each new entry durable with one fsync per parent. */
-    #makeDirectories(paths: readonly string[]): Promise<void> {
-        const made = this.#directories.then(() => this.#makeDirectoriesNow(paths));
-        this.#directories = made.catch(() => undefined);
-        return made;
-    }
-
-    async #makeDirectoriesNow(paths: readonly string[]): Promise<void> {
+    async #makeDirectories(paths: readonly string[]): Promise<void> {
         const unique = distinct(paths);
         const created = await mapLimit(unique, IO_CONCURRENCY, (path) => this.fs.mkdir(path));
         const parents: string[] = [];
