@@ -78,7 +78,7 @@ describe("many one-row measurements through the server", () => {
         } finally {
             await t.stop();
         }
-    });
+    }, 120_000);
 });
 
 describe("many one-row measurements through the flusher", () => {
