@@ -78,19 +78,19 @@ describe("the lake", () => {
     });
 
     it("writes compacted files in row groups of compaction.row_group_rows rows and compaction.encodings, read back equal", async () => {
-        t = await startTestServer("node", { "compaction.enabled": false, "compaction.row_group_rows": 40, "compaction.encodings": "dense" });
-        const lines = (from: number) => Array.from({ length: 50 }, (_, i) => `m,host=h${(from + i) % 3} f=${(from + i) / 7},g=${from + i}i ${T0 + BigInt(from + i)}`);
+        t = await startTestServer("node", { "compaction.enabled": false, "compaction.row_group_rows": 1024, "compaction.encodings": "dense" });
+        const lines = (from: number) => Array.from({ length: 1250 }, (_, i) => `m,host=h${(from + i) % 3} f=${(from + i) / 7},g=${from + i}i ${T0 + BigInt(from + i)}`);
         await write(lines(0).join("\n"));
         await flush();
-        await write(lines(50).join("\n"));
+        await write(lines(1250).join("\n"));
         await flush();
         const before = await rows("host, f, g");
-        expect(await compact()).toMatchObject({ partitions: 1, files_in: 2, files_out: 1, rows_in: 100, rows_out: 100 });
+        expect(await compact()).toMatchObject({ partitions: 1, files_in: 2, files_out: 1, rows_in: 2500, rows_out: 2500 });
         const [file] = await visibleFiles(t.dataDir, "db", "m");
         const groups = await queryDuckDB(
             `select row_group_id, row_group_num_rows as n from parquet_metadata('${join(t.dataDir, "parquet", "db", "m", file!)}') where path_in_schema = 'time' order by row_group_id`,
         );
-        expect(groups.map((group) => Number(group.n))).toEqual([40, 40, 20]);
+        expect(groups.map((group) => Number(group.n))).toEqual([1024, 1024, 452]);
         const encodings = await queryDuckDB(
             `select path_in_schema as c, string_agg(distinct encodings, ',') as e from parquet_metadata('${join(t.dataDir, "parquet", "db", "m", file!)}') group by 1`,
         );

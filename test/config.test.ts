@@ -173,7 +173,9 @@ describe("validation errors name the key, the source, the value and what is expe
         expect(envError({ SLUICE_HTTP_PORT: "65536" })).toBe('SLUICE_HTTP_PORT="65536": http.port must be an integer from 0 to 65535');
         expect(envError({ SLUICE_HTTP_PORT: "-1" })).toBe('SLUICE_HTTP_PORT="-1": http.port must be an integer from 0 to 65535');
         expect(envError({ SLUICE_FLUSH_MAX_ROWS: "0" })).toBe('SLUICE_FLUSH_MAX_ROWS="0": flush.max_rows must be an integer of at least 1');
-        expect(envError({ SLUICE_COMPACTION_ROW_GROUP_ROWS: "0" })).toBe('SLUICE_COMPACTION_ROW_GROUP_ROWS="0": compaction.row_group_rows must be an integer of at least 1');
+        expect(envError({ SLUICE_COMPACTION_ROW_GROUP_ROWS: "1023" })).toBe(
+            'SLUICE_COMPACTION_ROW_GROUP_ROWS="1023": compaction.row_group_rows must be an integer of at least 1024',
+        );
         expect(loadConfig({ env: { SLUICE_COMPACTION_ROW_GROUP_ROWS: "131_072" } }).compaction.row_group_rows).toBe(131_072);
         for (const bad of ["1.5", "1__0", "_1", "1_", " 1", "1e3", "0x10", ""]) {
             expect(envError({ SLUICE_FLUSH_MAX_ROWS: bad })).toContain("flush.max_rows must be an integer");

@@ -11,8 +11,9 @@ import { type Job, type JobResult, type ReadyMessage, type ReplyMessage, type Wo
 import { resultTransfer } from "./transfer.js";
 
 /** A `WebAssembly.RuntimeError` (a Rust panic or trap): the instance may be left inconsistent. */
-function isWasmTrap(error: unknown): boolean {
-    return error instanceof Error && error.name === "RuntimeError";
+export function isWasmTrap(error: unknown): boolean {
+    // A stack overflow inside wasm surfaces as a RangeError and may leave its heap as corrupt as a trap does.
+    return error instanceof Error && (error.name === "RuntimeError" || (error instanceof RangeError && error.message.includes("call stack")));
 }
 
 /**

@@ -243,7 +243,8 @@ export const CONFIG_SCHEMA = {
     "compaction.row_group_rows": {
         type: "integer",
         default: 65_536,
-        min: 1,
+        // parquet-wasm fails on files of ~10,000 row groups (a wasm trap): 1,000,000-row files of 1,024-row groups hold ~1,000.
+        min: 1024,
         doc: "Rows of a row group of a compacted file at most: rows are sorted by (tags, time), so smaller groups let readers skip the groups of other tag values by their min/max and read groups in parallel.",
     },
     "compaction.encodings": {
