@@ -7,10 +7,13 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { compactedEncodings } from "../flush/encode/compacted-encodings.js";
+import { EncodeInputError } from "../flush/encode/errors.js";
 import { encodeParquet } from "../flush/encode/parquet.js";
 import type { ColumnType } from "../src/columnar/batch.js";
 import type { EncodeOptions } from "../flush/encode/types.js";
 import { EncodeWorker } from "../flush/worker/client.js";
+import { isWasmTrap } from "../flush/worker/main.js";
 import { type Row, makeBatch, tempDir } from "./helpers/batches.js";
 import { queryDuckDB } from "./helpers/parquet.js";
 import { readWithDuckDB, readWithHyparquet } from "./helpers/two-readers.js";
@@ -19,6 +22,22 @@ import { seededRandom } from "./helpers/random.js";
 const T0 = 1_700_000_000_000_000_000n;
 const OPTIONS: EncodeOptions = { sluiceVersion: "test", dedup: true };
 const TYPES = { host: "s", dc: "s", usage: "f", count: "i", note: "s" } as const;
+
+describe("compacted encodings and wasm failures", () => {
+    it("knows flush and dense encodings only, and refuses any other name with a typed error", () => {
+        expect(compactedEncodings("flush", "ns")).toBeUndefined();
+        expect(compactedEncodings("dense", "ns")).toBeTypeOf("function");
+        expect(() => compactedEncodings("Dense" as never, "ns")).toThrow(EncodeInputError);
+    });
+
+    it("takes a wasm trap and a stack overflow for failures that retire the encode thread, other errors not", () => {
+        const trap = Object.assign(new Error("memory access out of bounds"), { name: "RuntimeError" }); // WebAssembly's type is outside this project's libs
+        expect(isWasmTrap(trap)).toBe(true);
+        expect(isWasmTrap(new RangeError("Maximum call stack size exceeded"))).toBe(true);
+        expect(isWasmTrap(new RangeError("Invalid typed array length: -1"))).toBe(false);
+        expect(isWasmTrap(new Error("disk full"))).toBe(false);
+    });
+});
 
 describe("merging a partition's files", () => {
     let dir: { path: string; cleanup: () => Promise<void> };

@@ -16,7 +16,8 @@
 import { Encoding, type WriterPropertiesBuilder } from "parquet-wasm/node";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
 import type { WriterTuning } from "./parquet.js";
-import type { CompactedEncodings, TimeUnit } from "./types.js";
+import { EncodeInputError } from "./errors.js";
+import { COMPACTED_ENCODINGS, type CompactedEncodings, type TimeUnit } from "./types.js";
 
 /** Values of a float column looked at (from its first row) to tell whether it repeats. */
 const SAMPLE_ROWS = 65_536;
@@ -37,8 +38,15 @@ function mostlyDistinct(values: Float64Array): boolean {
 
 /** The writer settings of a compacted file whose `time` is in `timeUnit` (none beyond a flush's for "flush"). */
 export function compactedEncodings(choice: CompactedEncodings, timeUnit: TimeUnit): WriterTuning | undefined {
-    if (choice === "flush") return undefined;
-    return (builder, batch) => tuneColumns(builder, batch, timeUnit === "ns");
+    switch (choice) {
+        case "flush":
+            return undefined;
+        case "dense":
+            return (builder, batch) => tuneColumns(builder, batch, timeUnit === "ns");
+        default:
+            // A request from outside the type system (the worker's messages are structured clones).
+            throw new EncodeInputError(`compacted encodings "${String(choice)}" are not one of ${COMPACTED_ENCODINGS.join(", ")}`);
+    }
 }
 
 // Invariant kept: an encoding is set only on the column types the Parquet spec defines it for.
