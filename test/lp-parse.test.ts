@@ -458,6 +458,25 @@ describe("parseLineProtocol: column and memory limits", () => {
         expect(parse("m,b=1,c=2 f0=1 2", schema).errors[0]?.message).toContain("(ingest.max_columns_per_measurement)");
     });
 
+    it("checks the measurement limit again for a measurement whose earlier lines in the body were all rejected", () => {
+        // Limit 3, a and z known: b's first line fails on its value while there is room; c then
+        // takes the last place, so b's later lines are past the limit though b met the body first.
+        const schema = limited();
+        accepted(parse("a f=1 1\nz f=1 1", schema), schema);
+        const result = parse("b f=oops 1\nc f=1 2\nb f=2 3\nc,h=x f=3 4\nd f=1 5\na,h=y f=4 6", schema);
+        expect(result.errors.map((error) => [error.line, error.message.replace(/ \(.*/, "")])).toEqual([
+            [1, expect.stringContaining("oops")],
+            [3, 'measurement "b" would be one more than the 3 measurements database "db" may have'],
+            [5, 'measurement "d" would be one more than the 3 measurements database "db" may have'],
+        ]);
+        expect(result.batches.map((b) => [b.measurement, b.rows])).toEqual([
+            ["c", 2],
+            ["a", 1],
+        ]);
+        accepted(result, schema);
+        expect(schema.measurementCount("db")).toBe(3);
+    });
+
     it("rejects the lines of a measurement beyond the database's measurement limit, naming it, and keeps the rest", () => {
         const schema = limited();
         accepted(parse("a f=1 1\nb f=1 1", schema), schema);
