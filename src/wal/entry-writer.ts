@@ -38,13 +38,18 @@ function putSizedHeader(out: Buffer, at: number, length: number, code8: number):
         out[at + 1] = length;
         return at + 2;
     }
-    if (length < 0x1_0000) {
-        out[at] = code8 + 1;
-        out.writeUInt16BE(length, at + 1);
+    return putWideHeader(out, at, length, code8 + 1);
+}
+
+/** `code16` + a 16-bit size below 2^16, else the next code + a 32-bit size: the wide forms every msgpack header shares. */
+function putWideHeader(out: Buffer, at: number, size: number, code16: number): number {
+    if (size < 0x1_0000) {
+        out[at] = code16;
+        out.writeUInt16BE(size, at + 1);
         return at + 3;
     }
-    out[at] = code8 + 2;
-    out.writeUInt32BE(length, at + 1);
+    out[at] = code16 + 1;
+    out.writeUInt32BE(size, at + 1);
     return at + 5;
 }
 
@@ -59,14 +64,7 @@ function putCollectionHeader(out: Buffer, at: number, count: number, fix: number
         out[at] = fix | count;
         return at + 1;
     }
-    if (count < 0x1_0000) {
-        out[at] = wide16;
-        out.writeUInt16BE(count, at + 1);
-        return at + 3;
-    }
-    out[at] = wide16 + 1;
-    out.writeUInt32BE(count, at + 1);
-    return at + 5;
+    return putWideHeader(out, at, count, wide16);
 }
 
 /** Writes a msgpack bin header at `at`; returns where it ends (at most 5 bytes). */
