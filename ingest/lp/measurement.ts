@@ -306,12 +306,8 @@ export class MeasurementBuilders {
         return series.builderIn(this.#parse);
     }
 
-    /** The builder of `series`' measurement in this parse (the series is bound to it at its first line in the body). */
-    of(series: Series): MeasurementBuilder {
-        return series.builderIn(this.#parse) ?? this.#bind(series);
-    }
-
-    #bind(series: Series): MeasurementBuilder {
+    /** Binds `series`, not bound in this parse yet (`boundOf` says), to the builder of its measurement. */
+    bind(series: Series): MeasurementBuilder {
         let builder = this.#byName.get(series.measurement);
         if (builder === undefined) {
             builder = new MeasurementBuilder(series.measurement, this.#arena);

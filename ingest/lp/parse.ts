@@ -166,7 +166,7 @@ class BodyParser {
         // measurements would otherwise build (and throw away) one for each refused one.
         const bound = this.#builders.boundOf(series);
         if ((bound === undefined || bound.rows === 0) && !this.#columns.measurementAllowed(series.measurement)) return REJECTED;
-        const builder = bound ?? this.#builders.of(series);
+        const builder = bound ?? this.#builders.bind(series);
         this.#builder = builder;
         if (series.id < 0 && !this.#columns.tagsFree(series, builder)) return REJECTED;
 
