@@ -2,6 +2,7 @@ import { gzipSync } from "node:zlib";
 import { InfluxDB, Point } from "@influxdata/influxdb-client";
 import { Packr, unpack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
+import { MAX_LISTED_LINE_ERRORS } from "../ingest/lp/index.js";
 import { valueAt } from "../src/columnar/batch.js";
 import { joinBatches } from "../src/columnar/batch-builder.js";
 import { listWalFiles } from "../src/wal/files.js";
@@ -86,6 +87,18 @@ describe.each(ADAPTERS)("HTTP on %s", (adapter) => {
         expect(message).toMatch(/dropped=2$/);
         expect(response.headers.get("x-influxdb-error")).toMatch(/^partial write/);
         expect(rows("d", "cpu")).toBe(2);
+    });
+
+    it("partial write of more bad lines than an answer lists: the first ones listed, every one counted", async () => {
+        await start();
+        const bad = MAX_LISTED_LINE_ERRORS + 7;
+        const body = [...Array.from({ length: bad }, (_, i) => `cpu v= ${i}`), "cpu v=1 1"].join("\n");
+        const response = await post(`${t!.url}/write?db=d`, body);
+        expect(response.status).toBe(400);
+        const message = (response.json as { error: string }).error;
+        expect(message.match(/unable to parse/g)).toHaveLength(MAX_LISTED_LINE_ERRORS);
+        expect(message).toMatch(/; and 7 more dropped=1007$/);
+        expect(rows("d", "cpu")).toBe(1);
     });
 
     it("partial write on /api/v2/write: {code: invalid, message, line}", async () => {

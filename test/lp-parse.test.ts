@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { type Column, type ColumnarBatch, type StringColumn, assertBatchShape, bitIsSet, valueAt } from "../src/columnar/batch.js";
-import { LP_LIMITS, type ParseResult, type Precision, parseLineProtocol } from "../ingest/lp/index.js";
+import { LP_LIMITS, MAX_LISTED_LINE_ERRORS, type ParseResult, type Precision, parseLineProtocol } from "../ingest/lp/index.js";
 import { SchemaRegistry } from "../ingest/schema.js";
 import { hashBytes } from "../ingest/lp/bytes.js";
 import { Series } from "../ingest/lp/measurement.js";
@@ -190,6 +190,16 @@ describe("parseLineProtocol: line numbers", () => {
         expect(values(batch(result, "m"), "s")).toEqual(["a\nb\nc", "d\r\ne"]);
     });
 
+    it("lists the first MAX_LISTED_LINE_ERRORS rejected entries and counts every one", () => {
+        const bad = MAX_LISTED_LINE_ERRORS + 500;
+        const lines = Array.from({ length: bad }, (_, i) => `m f=bad${i} ${i}`);
+        const result = parse([...lines, "m f=1 1"].join("\n"));
+        expect(result.rejected).toBe(bad);
+        expect(result.errors).toHaveLength(MAX_LISTED_LINE_ERRORS);
+        expect(result.errors.at(-1)).toMatchObject({ line: MAX_LISTED_LINE_ERRORS, text: `m f=bad${MAX_LISTED_LINE_ERRORS - 1} ${MAX_LISTED_LINE_ERRORS - 1}` });
+        expect(result.accepted).toBe(1);
+    });
+
     it("reports a rejected multi-line entry at its first line and goes on after its last", () => {
         const result = parse('m,t=a=b s="1\n2\n3" 1\nm f=oops 2\nm f=1 3');
         expect(result.errors.map((e) => [e.line, e.text])).toEqual([
@@ -352,6 +362,7 @@ describe("SeriesKeyCache (decoded series keys shared across bodies)", () => {
     it("keeps no finished body's builder alive through the shared keys (accepted or rejected lines)", () => {
         sharedSeriesKeys.clear();
         const schema = new SchemaRegistry();
+        parse("b,h=1 f=0 0", schema); // b,h=1 cached by an earlier body
         parse("a,h=1 f=1i 1\nb,h=1 f=oops 2", schema);
         for (const key of ["a,h=1", "b,h=1"]) {
             const bytes = Buffer.from(key);
@@ -365,6 +376,16 @@ describe("SeriesKeyCache (decoded series keys shared across bodies)", () => {
         }
         // A later body binds the same keys anew and parses them as before.
         expect(values(batch(parse("a,h=1 f=2i 3", schema), "a"), "f")).toEqual([2n]);
+    });
+
+    it("caches the key of an accepted line only: a key whose lines were all rejected decodes again next time", () => {
+        sharedSeriesKeys.clear();
+        parse("a,h=1 f=oops 1\nb,h=1 f=1 2\na,h=1 f=oops2 3");
+        expect(sharedSeriesKeys.size).toBe(1);
+        const bytes = Buffer.from("a,h=1");
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        expect(sharedSeriesKeys.get(view, bytes, hashBytes(view, bytes, 0, bytes.length), 0, bytes.length)).toBeUndefined();
+        expect(values(batch(parse("a,h=1 f=2 3"), "a"), "f")).toEqual([2]);
     });
 
     it("does not cache keys that failed to decode", () => {
@@ -495,6 +516,18 @@ describe("parseLineProtocol: column and memory limits", () => {
         expect(parseLineProtocol(Buffer.from("d f=1 1"), { database: "other", precision: "ns", nowNs: NOW_NS, schema }).errors).toEqual([]);
     });
 
+    it("refuses a measurement past the limit before reading its tags: the limit is the reason, nothing of the key is kept", () => {
+        const schema = limited();
+        accepted(parse("a f=1 1\nb f=1 1\nc f=1 1", schema), schema);
+        sharedSeriesKeys.clear();
+        const result = parse("d,t=x,t=y f=1 1\nd,h=1 f=1 2", schema);
+        expect(result.errors.map((error) => [error.line, error.message.replace(/ \(.*/, "")])).toEqual([
+            [1, 'measurement "d" would be one more than the 3 measurements database "db" may have'],
+            [2, 'measurement "d" would be one more than the 3 measurements database "db" may have'],
+        ]);
+        expect(sharedSeriesKeys.size).toBe(0);
+    });
+
     it("counts a body's new measurements once each, beside the registry's, however many lines exceed the limit", () => {
         const schema = limited();
         accepted(parse("a f=1 1", schema), schema);
@@ -505,8 +538,9 @@ describe("parseLineProtocol: column and memory limits", () => {
             ["a", 1],
             ["n0", 1],
         ]);
-        expect(result.errors).toHaveLength(20_000);
-        expect(result.errors.at(-1)).toMatchObject({ line: lines.length, message: expect.stringContaining('measurement "c" would be one more than the 3') });
+        expect(result.rejected).toBe(20_000);
+        expect(result.errors).toHaveLength(MAX_LISTED_LINE_ERRORS);
+        expect(result.errors[0]).toMatchObject({ line: 4, message: expect.stringContaining('measurement "n1" would be one more than the 3') });
     });
 
     it("stops accepting lines once sparse wide rows would make the batches too large", () => {

@@ -59,7 +59,8 @@ export class ColumnResolver {
     measurementAllowed(measurement: string): boolean {
         const schema = this.#schema;
         if (schema.hasMeasurement(this.#database, measurement) || schema.measurementCount(this.#database) < schema.limits.maxMeasurementsPerDatabase) return true;
-        this.#rejection.reason = measurementLimitReason(this.#database, measurement, schema.limits);
+        const database = this.#database;
+        this.#rejection.reason = () => measurementLimitReason(database, measurement, schema.limits);
         return false;
     }
 

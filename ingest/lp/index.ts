@@ -10,7 +10,8 @@
  * element), bytes (constants, hashing), byte-table (raw-bytes hash table), series-cache (decoded
  * series keys shared across requests), precision, limits.
  */
-export { type LineError, type ParseOptions, type ParseResult, parseLineProtocol } from "./parse.js";
+export { type ParseOptions, type ParseResult, parseLineProtocol } from "./parse.js";
+export { type LineError, MAX_LISTED_LINE_ERRORS } from "./rejection.js";
 export { LP_LIMITS } from "./limits.js";
 export { fieldColumnName } from "./column-resolver.js";
 export { PRECISIONS, type Precision, isPrecision } from "./precision.js";

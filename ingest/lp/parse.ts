@@ -24,20 +24,11 @@ import { COLUMN_WIDTH, type ColumnBuilder, HI, LO } from "./columns.js";
 import { type FieldSlot, type MeasurementBuilder, MeasurementBuilders, type Series } from "./measurement.js";
 import { NUMBER_FLOAT, NUMBER_INTEGER, Scanned, numberProblem, scanNumber, valueTokenEnd } from "./numbers.js";
 import type { Precision } from "./precision.js";
-import { REJECTED, Rejection, entryEnd, entryText, lineFeedsIn } from "./rejection.js";
+import { type LineError, LineErrors, REJECTED, Rejection, entryEnd, lineFeedsIn } from "./rejection.js";
 import { BodySearches } from "./searches.js";
 import { SeriesKeyReader } from "./series-key.js";
 import { StringValueReader } from "./strings.js";
 import { TimestampReader } from "./timestamps.js";
-
-export interface LineError {
-    /** The physical 1-based line on which the rejected entry starts (blank and comment lines count). */
-    readonly line: number;
-    /** The reason, e.g. `field type conflict: field "f" of measurement "m" is float, line has integer`. */
-    readonly message: string;
-    /** The rejected entry's text, at most 1 KiB. */
-    readonly text: string;
-}
 
 export interface ParseOptions {
     readonly database: string;
@@ -51,7 +42,10 @@ export interface ParseOptions {
 export interface ParseResult {
     /** One per measurement, rows in input order. */
     readonly batches: ColumnarBatch[];
+    /** The first MAX_LISTED_LINE_ERRORS rejected entries, in body order. */
     readonly errors: LineError[];
+    /** Entries rejected, listed or not. */
+    readonly rejected: number;
     /** Entries accepted. */
     readonly accepted: number;
 }
@@ -76,7 +70,7 @@ class BodyParser {
     readonly #timestamps: TimestampReader;
     readonly #budget: BatchBudget;
     readonly #builders = new MeasurementBuilders();
-    readonly #errors: LineError[] = [];
+    readonly #errors = new LineErrors();
     #accepted = 0;
 
     // The pending line.
@@ -98,8 +92,8 @@ class BodyParser {
         this.#view = body.view;
         this.#end = bytes.length;
         this.#searches = new BodySearches(bytes);
-        this.#seriesKeys = new SeriesKeyReader(body, this.#searches, this.#rejection);
         this.#columns = new ColumnResolver(body, options.database, options.schema, this.#rejection);
+        this.#seriesKeys = new SeriesKeyReader(body, this.#searches, this.#rejection, this.#columns);
         this.#strings = new StringValueReader(body, this.#searches, this.#rejection);
         this.#timestamps = new TimestampReader(body, options.precision, options.nowNs, this.#rejection, this.#scanned);
         this.#budget = new BatchBudget(bytes.length);
@@ -129,7 +123,7 @@ class BodyParser {
                 stop = this.#searches.lineFeed.after(start);
                 this.#newlines = 0;
                 const reason = commentProblem(bytes, start, stop);
-                if (reason !== null) this.#errors.push({ line, message: reason, text: entryText(bytes, start, stop) });
+                if (reason !== null) this.#errors.add(line, reason, bytes, start, stop);
             } else {
                 stop = this.#entry(start);
                 if (stop < 0) stop = this.#reject(start, line);
@@ -139,7 +133,7 @@ class BodyParser {
             // `stop` is the LF (or CR LF, or the end) that ends the entry.
             pos = bytes[stop] === CR ? stop + 2 : stop + 1;
         }
-        return { batches: this.#builders.finish(), errors: this.#errors, accepted: this.#accepted };
+        return { batches: this.#builders.finish(), errors: this.#errors.listed, rejected: this.#errors.count, accepted: this.#accepted };
     }
 
     /**
@@ -314,6 +308,7 @@ class BodyParser {
         const series = this.#series!;
         const builder = this.#builder!;
         const row = builder.rows;
+        this.#seriesKeys.keep();
         if (series.id < 0) this.#columns.declareTags(builder, builder.bind(series));
         builder.seriesIds[row] = series.id;
         if (this.#unfixed) this.#columns.fixColumns(builder, this.#fields);
@@ -327,7 +322,7 @@ class BodyParser {
         const bytes = this.#bytes;
         const stop = entryEnd(bytes, start, this.#end);
         this.#newlines = lineFeedsIn(bytes, start, stop);
-        this.#errors.push({ line, message: this.#rejection.reason, text: entryText(bytes, start, stop) });
+        this.#errors.add(line, this.#rejection.reason, bytes, start, stop);
         this.#builder?.rollbackLine(this.#fields);
         return stop;
     }

@@ -9,12 +9,43 @@
  */
 import { BACKSLASH, COMMA, CR, EQUALS, LF, QUOTE, SPACE } from "./bytes.js";
 
+/** One rejected entry as an error report shows it. */
+export interface LineError {
+    /** The physical 1-based line on which the rejected entry starts (blank and comment lines count). */
+    readonly line: number;
+    /** The reason, e.g. `field type conflict: field "f" of measurement "m" is float, line has integer`. */
+    readonly message: string;
+    /** The rejected entry's text, at most 1 KiB. */
+    readonly text: string;
+}
+
+/** How many rejected entries a parse keeps in detail for its answer; the rest are only counted. */
+export const MAX_LISTED_LINE_ERRORS = 1000;
+
+/**
+ * The rejected entries of one body. A body of 100,000 bad lines would otherwise hold 100,000
+ * reasons and texts (tens of MB) that no answer shows.
+ */
+// Invariant kept: every rejected entry is counted; the first MAX_LISTED_LINE_ERRORS are listed, in body order.
+export class LineErrors {
+    readonly listed: LineError[] = [];
+    count = 0;
+
+    add(line: number, reason: Reason, bytes: Buffer, start: number, stop: number): void {
+        this.count++;
+        if (this.listed.length < MAX_LISTED_LINE_ERRORS) this.listed.push({ line, message: typeof reason === "string" ? reason : reason(), text: entryText(bytes, start, stop) });
+    }
+}
+
 /** What a reader that returns an index or a code returns when it refuses the line. */
 export const REJECTED = -1;
 
+/** Why a line is rejected: the text, or how to write it (for reasons given to many lines of a body, written only if listed). */
+export type Reason = string | (() => string);
+
 /** Why the line being read is rejected: one per body, written by whichever reader refuses the line, read by the body loop. */
 export class Rejection {
-    reason = "";
+    reason: Reason = "";
 }
 
 /** Whether a backslash before `byte` escapes it in a name (the union of every element's escapes). */

@@ -1,7 +1,9 @@
 /**
  * Series keys: the raw `measurement,tagset` of a line → its decoded `Series`. A key seen before
  * (by any body) is found in the shared cache by its bytes, which were validated then; a new one
- * is decoded here, validated, and cached. Keys that fail to decode are never cached.
+ * is decoded here, validated, and cached once its line is accepted. Keys that fail to decode,
+ * and keys of lines rejected for another reason (a hostile body of 100,000 lines past the
+ * measurement limit), are never cached: they die young instead of filling the old generation.
  */
 import { TIME_COLUMN } from "../../src/columnar/batch.js";
 import { type Body, COMMA, EQUALS, SPACE, hashBytes } from "./bytes.js";
@@ -11,6 +13,11 @@ import { MEASUREMENT, TAG_KEY, TAG_VALUE, readName } from "./names.js";
 import type { Rejection } from "./rejection.js";
 import type { BodySearches, ByteSearch } from "./searches.js";
 import { sharedSeriesKeys } from "./series-cache.js";
+
+/** Whether a line of a measurement may be accepted (the database's measurement limit); records the reason when not. */
+export interface MeasurementGate {
+    measurementAllowed(measurement: string): boolean;
+}
 
 /** Series keys up to this long are looked up without first finding the end of the line. */
 const SHORT_KEY_BYTES = 256;
@@ -22,8 +29,12 @@ export class SeriesKeyReader {
     readonly #lineFeeds: ByteSearch;
     readonly #rejection: Rejection;
     readonly #checkUtf8: boolean;
+    readonly #gate: MeasurementGate;
+    /** The key `read` decoded last, not yet cached: cached by `keep` when its line is accepted. */
+    #fresh: { readonly hash: number; readonly start: number; readonly length: number; readonly series: Series } | null = null;
 
-    constructor(body: Body, searches: BodySearches, rejection: Rejection) {
+    constructor(body: Body, searches: BodySearches, rejection: Rejection, gate: MeasurementGate) {
+        this.#gate = gate;
         this.#bytes = body.bytes;
         this.#view = body.view;
         this.#checkUtf8 = body.checkUtf8;
@@ -37,6 +48,7 @@ export class SeriesKeyReader {
      */
     // Invariant kept: only a key that decodes cleanly and ends at `keyEnd` is returned or cached.
     read(start: number, keyEnd: number): Series | null {
+        this.#fresh = null;
         const bytes = this.#bytes;
         const view = this.#view;
         // A short candidate is looked up straight away: a known key has no LF, so a hit proves the
@@ -48,27 +60,39 @@ export class SeriesKeyReader {
             const known = sharedSeriesKeys.get(view, bytes, hash, start, keyEnd - start);
             if (known !== undefined) return known;
         }
-        const decoded = decodeSeriesKey(bytes, start, keyEnd, this.#checkUtf8);
+        const decoded = decodeSeriesKey(bytes, start, keyEnd, this.#checkUtf8, this.#gate);
+        if (decoded === null) return null;
         if (typeof decoded === "string") {
             this.#rejection.reason = decoded;
             return null;
         }
         // A key that decodes has no LF, so it was looked up above and `hash` is its hash.
-        sharedSeriesKeys.set(bytes, hash, start, keyEnd - start, decoded);
+        this.#fresh = { hash, start, length: keyEnd - start, series: decoded };
         return decoded;
+    }
+
+    /** The line of the key `read` returned last is accepted: a key it decoded joins the shared cache. */
+    keep(): void {
+        const fresh = this.#fresh;
+        if (fresh === null) return;
+        sharedSeriesKeys.set(this.#bytes, fresh.hash, fresh.start, fresh.length, fresh.series);
+        this.#fresh = null;
     }
 }
 
 /**
  * Reads and validates the series key at `start`, which a fast scan says ends at `keyEnd`: the
- * decoded series, or why the line is rejected.
+ * decoded series, why the line is rejected, or null if the gate refused its measurement (the
+ * gate recorded why). The gate is asked before the tags are read, so a body of lines past the
+ * measurement limit allocates no tags.
  */
-function decodeSeriesKey(bytes: Buffer, start: number, keyEnd: number, checkUtf8: boolean): Series | string {
+function decodeSeriesKey(bytes: Buffer, start: number, keyEnd: number, checkUtf8: boolean, gate: MeasurementGate): Series | string | null {
     const end = bytes.length;
     const measurement = readName(bytes, start, end, MEASUREMENT, checkUtf8);
     if (typeof measurement === "string") return measurement;
     let i = measurement.end;
     if (i === start) return "missing measurement";
+    if (!gate.measurementAllowed(measurement.value)) return null;
     const keys: string[] = [];
     const values: string[] = [];
     let keySet: Set<string> | null = null; // for the duplicate check once there are many tags

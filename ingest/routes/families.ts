@@ -8,9 +8,6 @@ import type { LineError } from "../lp/index.js";
 
 export type ApiFamily = "v1" | "v2" | "v3" | "arc";
 
-/** How many rejected lines an error body lists at most (the count is always given). */
-export const MAX_LISTED_LINE_ERRORS = 1000;
-
 const V2_CODES: Readonly<Record<number, string>> = {
     400: "invalid",
     401: "unauthorized",
@@ -45,20 +42,19 @@ function describe(error: LineError): string {
     return `unable to parse '${error.text}' (line ${error.line}): ${error.message}`;
 }
 
-/** The 400 for a body whose good lines were stored and whose bad lines are listed. */
-export function partialWriteReply(family: Exclude<ApiFamily, "arc">, errors: readonly LineError[]): HttpReply {
-    const listed = errors.slice(0, MAX_LISTED_LINE_ERRORS);
-    const more = errors.length > listed.length ? `; and ${errors.length - listed.length} more` : "";
+/** The 400 for a body whose good lines were stored: the `listed` bad lines (the parse's first ones), `rejected` of them in all. */
+export function partialWriteReply(family: Exclude<ApiFamily, "arc">, listed: readonly LineError[], rejected: number): HttpReply {
+    const more = rejected > listed.length ? `; and ${rejected - listed.length} more` : "";
     switch (family) {
         case "v1": {
-            const message = `partial write: ${listed.map(describe).join("\n")}${more} dropped=${errors.length}`;
+            const message = `partial write: ${listed.map(describe).join("\n")}${more} dropped=${rejected}`;
             return jsonReply(400, { error: message }, { "x-influxdb-error": headerSafe(message) });
         }
         case "v2":
             return jsonReply(400, {
                 code: "invalid",
-                message: `partial write: ${listed.map(describe).join("\n")}${more} dropped=${errors.length}`,
-                line: errors[0]!.line,
+                message: `partial write: ${listed.map(describe).join("\n")}${more} dropped=${rejected}`,
+                line: listed[0]!.line,
             });
         case "v3":
             return jsonReply(400, {

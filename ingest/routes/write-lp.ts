@@ -98,11 +98,11 @@ export async function writeLineProtocol(path: LpPath, request: HttpRequest, cont
     const body = await decodedBody(request, context.maxBodyBytes);
     if (body.length === 0 && endpoint.family === "v3") throw new BadRequestError("incoming write was empty");
     const parsed = parseLineProtocol(body, { database, precision, nowNs: context.nowNs(), schema: context.schema });
-    context.metrics.linesRejected.inc({ endpoint: path }, parsed.errors.length);
-    if (!partial && parsed.errors.length > 0) return rejectedWriteReply(parsed.errors[0]!);
+    context.metrics.linesRejected.inc({ endpoint: path }, parsed.rejected);
+    if (!partial && parsed.rejected > 0) return rejectedWriteReply(parsed.errors[0]!);
     const misnamed = parsed.batches.map((batch) => nameProblem("measurement", batch.measurement)).find((problem) => problem !== undefined);
     if (misnamed !== undefined) throw new BadRequestError(misnamed);
     await context.writePath.write(database, parsed.batches);
     context.metrics.linesAccepted.inc({ endpoint: path }, parsed.accepted);
-    return parsed.errors.length > 0 ? partialWriteReply(endpoint.family, parsed.errors) : { status: 204 };
+    return parsed.rejected > 0 ? partialWriteReply(endpoint.family, parsed.errors, parsed.rejected) : { status: 204 };
 }
