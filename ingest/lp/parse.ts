@@ -308,8 +308,10 @@ class BodyParser {
         const series = this.#series!;
         const builder = this.#builder!;
         const row = builder.rows;
-        this.#seriesKeys.keep();
-        if (series.id < 0) this.#columns.declareTags(builder, builder.bind(series));
+        if (series.id < 0) {
+            this.#seriesKeys.keep(series);
+            this.#columns.declareTags(builder, builder.bind(series));
+        }
         builder.seriesIds[row] = series.id;
         if (this.#unfixed) this.#columns.fixColumns(builder, this.#fields);
         this.#budget.add(builder, this.#addedWidth);

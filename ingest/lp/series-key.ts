@@ -30,7 +30,7 @@ export class SeriesKeyReader {
     readonly #rejection: Rejection;
     readonly #checkUtf8: boolean;
     readonly #gate: MeasurementGate;
-    /** The key `read` decoded last, not yet cached: cached by `keep` when its line is accepted. */
+    /** The key `read` decoded last: cached by `keep` when a line of it is accepted. */
     #fresh: { readonly hash: number; readonly start: number; readonly length: number; readonly series: Series } | null = null;
 
     constructor(body: Body, searches: BodySearches, rejection: Rejection, gate: MeasurementGate) {
@@ -48,7 +48,6 @@ export class SeriesKeyReader {
      */
     // Invariant kept: only a key that decodes cleanly and ends at `keyEnd` is returned or cached.
     read(start: number, keyEnd: number): Series | null {
-        this.#fresh = null;
         const bytes = this.#bytes;
         const view = this.#view;
         // A short candidate is looked up straight away: a known key has no LF, so a hit proves the
@@ -71,10 +70,10 @@ export class SeriesKeyReader {
         return decoded;
     }
 
-    /** The line of the key `read` returned last is accepted: a key it decoded joins the shared cache. */
-    keep(): void {
+    /** The first accepted line of `series` in this body: if `read` decoded it (it was not cached), it joins the shared cache. */
+    keep(series: Series): void {
         const fresh = this.#fresh;
-        if (fresh === null) return;
+        if (fresh?.series !== series) return;
         sharedSeriesKeys.set(this.#bytes, fresh.hash, fresh.start, fresh.length, fresh.series);
         this.#fresh = null;
     }
