@@ -205,6 +205,25 @@ describe("tiny files next to parquet-wasm's files of the same measurement", () =
         ]);
     });
 
+    it("DuckDB's filters on the tiny file's statistics find every row (long strings, uint64 above 2^63, time)", async () => {
+        const long = "é".repeat(40);
+        const rows: Row[] = [
+            { time: T0 + 7n, host: `${long}a`, u: U64_MAX, s: `${long}z` },
+            { time: T0 + 9n, host: `${long}b`, u: 2n ** 63n, s: long },
+        ];
+        const path = await save(encode(rows, { ...SMALL })[0]!.bytes);
+        const count = async (where: string) => {
+            const [row] = (await connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet('${path}') WHERE ${where}`)).getRowObjects();
+            return Number(row!["n"]);
+        };
+        expect(await count(`host = '${long}b'`)).toBe(1);
+        expect(await count(`host > '${long}a'`)).toBe(1);
+        expect(await count(`s >= '${long}z'`)).toBe(1);
+        expect(await count(`u >= 9223372036854775808`)).toBe(2);
+        expect(await count(`u = 18446744073709551615`)).toBe(1);
+        expect(await count(`epoch_ns(time) >= ${T0 + 8n}`)).toBe(1);
+    });
+
     describe("compaction (parquet-wasm's reader) merges them", () => {
         let worker: EncodeWorker;
         beforeAll(() => {

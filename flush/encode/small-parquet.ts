@@ -139,6 +139,8 @@ export function writeSmallParquet(
         schema: [{ name: "arrow_schema", num_children: elements.length }, ...elements],
         codec: SMALL_FILE_CODECS[options.compression],
         rowGroupSize: options.maxRowGroupRows,
+        // Whole string bounds, as parquet-rs writes them: no truncated bound for a reader to prune by.
+        statisticsTruncateLength: Number.POSITIVE_INFINITY,
         kvMetadata: [...keyValues].map(([key, value]) => ({ key, value })),
         createdBy: `sluice ${options.sluiceVersion} (hyparquet-writer)`,
     });
