@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- manyflush [--measurements N] [--rounds R] [--baseline DIR]`: the cost of
+ * `npm run bench -- manyflush [--measurements N] [--rounds R] [--baseline DIR] [--variant K=V]`: the cost of
  * flushing many small measurements (issue 13 item 4). Each run starts a fresh `sluice serve`,
  * POSTs one request of N one-row measurements (as Prometheus remote write makes them), then
  * times `POST /api/v1/flush`, which writes N Parquet files (and N partition directories) and
@@ -8,7 +8,8 @@
  * With `--baseline DIR` (a checkout with a built dist/, e.g. `git worktree add /tmp/mf-base
  * <commit>` then `npx tsc` there) the runs alternate between it and this checkout (interleaved,
  * so a machine that slows down slows both); the table gives each run, the medians and their
- * ratio. Run under `flock /tmp/sluice-bench.lock` when other benchmarks may run.
+ * ratio. `--variant K=V` adds runs of this build with `--set K=V` (e.g. `parquet.small_file_rows=0`:
+ * every file by parquet-wasm), interleaved the same way. Run under `flock /tmp/sluice-bench.lock` when other benchmarks may run.
  */
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -30,6 +31,8 @@ interface Build {
     readonly label: string;
     readonly cli: string;
     readonly description: string;
+    /** `--set` pairs of this build's runs beyond the bench's own. */
+    readonly sets: readonly string[];
 }
 
 interface RunResult {
@@ -59,7 +62,7 @@ async function countParquet(dir: string): Promise<number> {
 async function runOnce(build: Build, round: number, measurements: number, payload: string, scratch: string): Promise<RunResult> {
     const dataDir = join(scratch, `${build.label}-${round}`);
     // Nothing flushes by itself during the run: only the timed POST /api/v1/flush.
-    const sets = ["flush.max_age_ms=3600000", "compaction.enabled=false", `ingest.max_measurements_per_database=${Math.max(10_000, measurements)}`];
+    const sets = ["flush.max_age_ms=3600000", "compaction.enabled=false", `ingest.max_measurements_per_database=${Math.max(10_000, measurements)}`, ...build.sets];
     const sluice = await startSluice({ dataDir, sets, cli: build.cli });
     try {
         const write = await fetch(`${sluice.url}/write?db=${DATABASE}`, { method: "POST", body: payload, signal: AbortSignal.timeout(120_000) });
@@ -122,11 +125,13 @@ async function run(options: BenchOptions): Promise<number> {
         const machine = await machineInfo(scratch.path);
         progress(machineLine(machine));
         const current: BuildSnapshot = await snapshotBuild(scratch.path);
-        const builds: Build[] = [{ label: "this", cli: current.cli, description: current.description }];
+        const builds: Build[] = [{ label: "this", cli: current.cli, description: current.description, sets: [] }];
         if (typeof options.values.baseline === "string") {
             const root = resolve(options.values.baseline);
-            builds.push({ label: "baseline", cli: join(root, "dist", "src", "cli", "main.js"), description: root });
+            builds.push({ label: "baseline", cli: join(root, "dist", "src", "cli", "main.js"), description: root, sets: [] });
         }
+        const variant = options.values.variant;
+        if (typeof variant === "string") builds.push({ label: "variant", cli: current.cli, description: `this build with --set ${variant}`, sets: [variant] });
         const payload = body(measurements);
         const results: RunResult[] = [];
         for (let round = 1; round <= rounds; round++) {
@@ -136,7 +141,8 @@ async function run(options: BenchOptions): Promise<number> {
         }
         const exact = (r: RunResult) => r.rows === measurements && r.files === measurements && r.filesOnDisk === measurements;
         const medians = builds.map((build) => ({ build: build.label, flushMs: median(results.filter((r) => r.build === build.label).map((r) => r.flushMs)) }));
-        const ratio = medians.length === 2 ? medians[1]!.flushMs / medians[0]!.flushMs : undefined;
+        const baselineMedian = medians.find((median) => median.build === "baseline");
+        const ratio = baselineMedian === undefined ? undefined : baselineMedian.flushMs / medians[0]!.flushMs;
         if (options.json) {
             process.stdout.write(`${JSON.stringify({ machine, measurements, rounds, builds, results, medians, ratio })}\n`);
         } else {
@@ -160,6 +166,7 @@ async function run(options: BenchOptions): Promise<number> {
             for (const build of builds) process.stdout.write(`${build.label}: ${build.description}\n`);
             for (const { build, flushMs } of medians) process.stdout.write(`median flush (${build}): ${fixed(flushMs, 0)} ms for ${measurements} one-row measurements\n`);
             if (ratio !== undefined) process.stdout.write(`baseline / this: ${fixed(ratio, 1)}× (target ≥ 10×)\n`);
+            for (const { build, flushMs } of medians.slice(1)) if (build !== "baseline") process.stdout.write(`${build} / this: ${fixed(flushMs / medians[0]!.flushMs, 2)}×\n`);
         }
         return results.every(exact) ? 0 : 1;
     } finally {
@@ -168,11 +175,12 @@ async function run(options: BenchOptions): Promise<number> {
 }
 
 export const benchmark: Benchmark = {
-    options: { measurements: { type: "string" }, rounds: { type: "string" }, baseline: { type: "string" } },
+    options: { measurements: { type: "string" }, rounds: { type: "string" }, baseline: { type: "string" }, variant: { type: "string" } },
     optionHelp: [
         "  --measurements N  one-row measurements in the request (default 10,000)",
         "  --rounds R        runs per build, interleaved (default 3)",
         "  --baseline DIR    a checkout with a built dist/ to compare against",
+        "  --variant K=V     also runs this build with --set K=V, interleaved (e.g. parquet.small_file_rows=0)",
     ],
     run,
 };

@@ -41,6 +41,10 @@ const BENCHMARKS: Readonly<Record<string, { readonly summary: string; load(): Pr
         summary: "10,000 one-row measurements in one request, then POST /api/v1/flush: flush time, /health meanwhile; --baseline DIR compares interleaved",
         load: async () => (await import("./manyflush.bench.js")).benchmark,
     },
+    smallfile: {
+        summary: "one flush file of 1-1,024 rows encoded by parquet-wasm vs hyparquet-writer (parquet.small_file_rows): CPU ms and bytes per file",
+        load: async () => (await import("./smallfile.bench.js")).benchmark,
+    },
     s3: {
         summary: "lines/s with the S3 lake (S3 test server, also with added latency) vs the local lake, interleaved, ratio of medians; Parquet upload MB/s, RSS; stored = acked",
         load: async () => (await import("./s3.bench.js")).benchmark,

@@ -31,17 +31,30 @@ export interface EncoderSettings {
     readonly dedup?: boolean;
     /** The unit of the files' `time` column (parquet.time_unit). */
     readonly timeUnit?: TimeUnit;
+    /** Flush files of at most this many rows are written by hyparquet-writer (parquet.small_file_rows). */
+    readonly smallFileRows?: number;
 }
 
 /** The encoder settings a configuration asks for (every process that writes Parquet uses these). */
 export function encoderSettings(config: Config): EncoderSettings {
-    return { nice: config.flush.worker_nice, mergeNice: config.compaction.worker_nice, dedup: config.dedup.enabled, timeUnit: config.parquet.time_unit };
+    return {
+        nice: config.flush.worker_nice,
+        mergeNice: config.compaction.worker_nice,
+        dedup: config.dedup.enabled,
+        timeUnit: config.parquet.time_unit,
+        smallFileRows: config.parquet.small_file_rows,
+    };
 }
 
 export function createEncoder(settings: EncoderSettings = {}): ClosableEncoder {
     const worker = new EncodeWorker(settings.nice === undefined ? {} : { nice: settings.nice });
     const merger = new EncodeWorker(settings.mergeNice === undefined ? {} : { nice: settings.mergeNice });
-    const options: EncodeOptions = { sluiceVersion: SLUICE_VERSION, dedup: settings.dedup ?? true, ...(settings.timeUnit === undefined ? {} : { timeUnit: settings.timeUnit }) };
+    const options: EncodeOptions = {
+        sluiceVersion: SLUICE_VERSION,
+        dedup: settings.dedup ?? true,
+        ...(settings.timeUnit === undefined ? {} : { timeUnit: settings.timeUnit }),
+        ...(settings.smallFileRows === undefined ? {} : { smallFileRows: settings.smallFileRows }),
+    };
     return {
         options,
         encode: (input) => worker.encode(input, options),

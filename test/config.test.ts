@@ -83,7 +83,7 @@ describe("loadConfig", () => {
             dedup: { enabled: true },
             prometheus: { database: "prometheus" },
             flush: { max_rows: 1_000_000, max_age_ms: 60_000, worker_nice: 0 },
-            parquet: { time_unit: "ns" },
+            parquet: { time_unit: "ns", small_file_rows: 64 },
             storage: { backend: "local" },
             s3: { endpoint: "", bucket: "", prefix: "", region: "us-east-1", force_path_style: false, access_key_id: "", secret_access_key: "", lease_ttl_ms: 30_000 },
             compaction: {

@@ -109,135 +109,158 @@ describe("the microsecond split (flush/encode/time-unit.ts)", () => {
 // ---------------------------------------------------------------------------------------------
 // Every type, both readers, both units
 
-describe.each(TIME_UNITS)("every type Sluice writes, time in %s, read by DuckDB and hyparquet", (timeUnit) => {
-    const types = { "zone ü": "s", host: "s", f: "f", i: "i", u: "u", b: "b", s: "s", température: "f" } as const;
-    const tags = ["host", "zone ü"];
-    const TIMES = [
-        I64_MIN, // 1677-09-21 00:12:43.145224192, the first int64 nanosecond
-        I64_MIN + 1n,
-        -2_208_988_800_000_000_001n, // 1899-12-31 23:59:59.999999999
-        -1500n, // before 1970 with sub-µs digits: floor, not truncation
-        -1n,
-        0n,
-        1n,
-        999n,
-        1000n,
-        T0, // whole seconds (Telegraf's usual)
-        T0 + 123_456_000n, // whole µs
-        T0 + 123_456_789n, // sub-µs digits
-        T0 + 123_456_790n, // the same µs, 1 ns later: another point
-        I64_MAX - 1n,
-        I64_MAX, // 2262-04-11 23:47:16.854775807, the last one
-    ];
-    const SERIES: Record<string, string | null>[] = [
-        { host: "a", "zone ü": "eu" },
-        { host: "é", "zone ü": null },
-        { host: "🦆 duck", "zone ü": "日本" },
-        { host: "with space,comma=eq", "zone ü": "" },
-        { host: null, "zone ü": "only zone" },
-    ];
-    const F: (number | null)[] = [0, -0, NaN, Infinity, -Infinity, 5e-324, Number.MAX_VALUE, -1.5, 0.1, null];
-    const I: (bigint | null)[] = [I64_MIN, I64_MAX, 0n, -1n, 2n ** 53n + 1n, null];
-    const U: (bigint | null)[] = [0n, 2n ** 63n, U64_MAX, 2n ** 53n + 1n, 2n ** 63n - 1n, 1n, null];
-    const B: (boolean | null)[] = [true, false, null];
-    const S: (string | null)[] = ["", "🦆", "héllo wörld", "日本語", 'quote " and \\ backslash', "line\nbreak", "nul\u0000byte", "x".repeat(5000), null];
-    const rows: Row[] = [];
-    for (const series of SERIES) {
-        for (const time of TIMES) {
-            const k = rows.length;
-            rows.push({
-                time,
-                ...series,
-                f: F[k % F.length],
-                i: I[k % I.length],
-                u: U[k % U.length],
-                b: B[k % B.length],
-                s: S[k % S.length],
-                température: k % 4 === 0 ? null : k / 8,
-            });
-        }
-    }
-    const expected: PlainRow[] = rows.map((row) => Object.fromEntries(["time", ...Object.keys(types)].map((name) => [name, row[name] ?? null])));
+/** Both writers of flush files: parquet-wasm (`parquet.small_file_rows = 0`), and hyparquet-writer for every file here (small-parquet.ts). */
+const WRITERS = [
+    { writer: "parquet-wasm", smallFileRows: 0, createdBy: /^parquet-rs / },
+    { writer: "hyparquet-writer", smallFileRows: 1_000, createdBy: /\(hyparquet-writer\)$/ },
+] as const;
 
-    let encoder: ClosableEncoder;
-    let paths: string[];
-    beforeAll(async () => {
-        encoder = createEncoder({ timeUnit });
-        const files = await encoder.encode({ database: "db", segments: [makeBatch("every type", tags, types, rows)], minSequence: 1, maxSequence: 9 });
-        paths = await Promise.all(files.map((file) => save(file.bytes)));
-    });
-    afterAll(async () => {
-        await encoder.close();
-    });
-
-    it("both readers see every row, value for value, NULLs as NULLs, time to the nanosecond", async () => {
-        expect(paths.length).toBeGreaterThan(3);
-        const back = await readAll(paths, timeUnit);
-        expect(back).toHaveLength(rows.length);
-        expect(byKey(back, tags)).toEqual(byKey(expected, tags));
-    });
-
-    it("declares time REQUIRED and not adjusted to UTC, the nanoseconds column REQUIRED INT(16), the rest OPTIONAL", async () => {
-        for (const path of paths) {
-            const { schema } = await readWithHyparquet(path);
-            const time = schema.get("time")!;
-            expect(time.type).toBe("INT64");
-            expect(time.repetition_type).toBe("REQUIRED");
-            expect(time.logical_type).toEqual({ type: "TIMESTAMP", isAdjustedToUTC: false, unit: timeUnit === "ns" ? "NANOS" : "MICROS" });
-            if (timeUnit === "us") {
-                const nanos = schema.get("time_nanos")!;
-                expect(nanos).toMatchObject({ type: "INT32", repetition_type: "REQUIRED", logical_type: { type: "INTEGER", bitWidth: 16, isSigned: true } });
-            } else {
-                expect(schema.has("time_nanos")).toBe(false);
-            }
-            expect(schema.get("u")!.logical_type).toEqual({ type: "INTEGER", bitWidth: 64, isSigned: false });
-            for (const name of Object.keys(types)) expect(schema.get(name)!.repetition_type, name).toBe("OPTIONAL");
-            const described = (await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${path}', hive_partitioning = false)`)).getRowObjects();
-            expect(Object.fromEntries(described.map((row) => [row["column_name"], row["column_type"]]))).toEqual({
-                time: timeUnit === "ns" ? "TIMESTAMP_NS" : "TIMESTAMP",
-                ...(timeUnit === "us" ? { time_nanos: "SMALLINT" } : {}),
-                host: "VARCHAR",
-                "zone ü": "VARCHAR",
-                f: "DOUBLE",
-                i: "BIGINT",
-                u: "UBIGINT",
-                b: "BOOLEAN",
-                s: "VARCHAR",
-                température: "DOUBLE",
-            });
-        }
-    });
-
-    it("writes statistics both readers agree with: signed time and int64, unsigned uint64 (above 2^63 too)", async () => {
-        for (const path of paths) {
-            const { metadata, rows: fileRows } = await readWithHyparquet(path);
-            const statsQuery = `SELECT path_in_schema AS name, stats_min_value AS min, stats_max_value AS max FROM parquet_metadata('${path}')`;
-            if (timeUnit === "ns" && fileRows.some((row) => row["time"] === I64_MIN)) {
-                // DuckDB 1.5 reads INT64_MIN ns exactly (epoch_ns) but cannot render it as text, so
-                // neither `time::VARCHAR` nor parquet_metadata() works on this file (µs renders fine).
-                await expect(connection.runAndReadAll(statsQuery)).rejects.toThrow(/Date out of range in timestamp_ns conversion/);
-                continue;
-            }
-            const duck = (await connection.runAndReadAll(statsQuery)).getRowObjects();
-            for (const name of ["time", "i", "u"]) {
-                const values = fileRows.map((row) => row[name]).filter((value): value is bigint => typeof value === "bigint");
-                if (values.length === 0) continue;
-                // The file's own values (time in its unit: µs is the floor of ns / 1000).
-                const stored = name === "time" && timeUnit === "us" ? values.map((ns) => (ns % 1000n < 0n ? ns / 1000n - 1n : ns / 1000n)) : values;
-                const min = stored.reduce((a, b) => (b < a ? b : a));
-                const max = stored.reduce((a, b) => (b > a ? b : a));
-                const chunk = metadata.row_groups[0]!.columns.find((column) => column.meta_data?.path_in_schema[0] === name)!;
-                expect([chunk.meta_data!.statistics!.min_value, chunk.meta_data!.statistics!.max_value], `${path} ${name}`).toEqual([min, max]);
-                const stats = duck.find((row) => row["name"] === name)!;
-                if (name !== "time") expect([stats["min"], stats["max"]], `${path} ${name}`).toEqual([String(min), String(max)]);
+describe.each(TIME_UNITS.flatMap((timeUnit) => WRITERS.map((writer) => ({ timeUnit, ...writer }))))(
+    "every type Sluice writes, time in $timeUnit, by $writer, read by DuckDB and hyparquet",
+    ({ timeUnit, smallFileRows, createdBy, writer }) => {
+        const types = { "zone ü": "s", host: "s", f: "f", i: "i", u: "u", b: "b", s: "s", température: "f" } as const;
+        const tags = ["host", "zone ü"];
+        const TIMES = [
+            I64_MIN, // 1677-09-21 00:12:43.145224192, the first int64 nanosecond
+            I64_MIN + 1n,
+            -2_208_988_800_000_000_001n, // 1899-12-31 23:59:59.999999999
+            -1500n, // before 1970 with sub-µs digits: floor, not truncation
+            -1n,
+            0n,
+            1n,
+            999n,
+            1000n,
+            T0, // whole seconds (Telegraf's usual)
+            T0 + 123_456_000n, // whole µs
+            T0 + 123_456_789n, // sub-µs digits
+            T0 + 123_456_790n, // the same µs, 1 ns later: another point
+            I64_MAX - 1n,
+            I64_MAX, // 2262-04-11 23:47:16.854775807, the last one
+        ];
+        const SERIES: Record<string, string | null>[] = [
+            { host: "a", "zone ü": "eu" },
+            { host: "é", "zone ü": null },
+            { host: "🦆 duck", "zone ü": "日本" },
+            { host: "with space,comma=eq", "zone ü": "" },
+            { host: null, "zone ü": "only zone" },
+        ];
+        const F: (number | null)[] = [0, -0, NaN, Infinity, -Infinity, 5e-324, Number.MAX_VALUE, -1.5, 0.1, null];
+        const I: (bigint | null)[] = [I64_MIN, I64_MAX, 0n, -1n, 2n ** 53n + 1n, null];
+        const U: (bigint | null)[] = [0n, 2n ** 63n, U64_MAX, 2n ** 53n + 1n, 2n ** 63n - 1n, 1n, null];
+        const B: (boolean | null)[] = [true, false, null];
+        const S: (string | null)[] = ["", "🦆", "héllo wörld", "日本語", 'quote " and \\ backslash', "line\nbreak", "nul\u0000byte", "x".repeat(5000), null];
+        const rows: Row[] = [];
+        for (const series of SERIES) {
+            for (const time of TIMES) {
+                const k = rows.length;
+                rows.push({
+                    time,
+                    ...series,
+                    f: F[k % F.length],
+                    i: I[k % I.length],
+                    u: U[k % U.length],
+                    b: B[k % B.length],
+                    s: S[k % S.length],
+                    température: k % 4 === 0 ? null : k / 8,
+                });
             }
         }
-        // DuckDB prunes by these statistics: a wrong uint64 order would lose rows here.
-        const list = paths.map((path) => `'${path}'`).join(",");
-        const [count] = (await connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet([${list}], union_by_name = true) WHERE u >= 9223372036854775808`)).getRowObjects();
-        expect(count!["n"]).toBe(BigInt(rows.filter((row) => typeof row["u"] === "bigint" && row["u"] >= 2n ** 63n).length));
-    });
-});
+        const expected: PlainRow[] = rows.map((row) => Object.fromEntries(["time", ...Object.keys(types)].map((name) => [name, row[name] ?? null])));
+
+        let encoder: ClosableEncoder;
+        let paths: string[];
+        beforeAll(async () => {
+            encoder = createEncoder({ timeUnit, smallFileRows });
+            const files = await encoder.encode({ database: "db", segments: [makeBatch("every type", tags, types, rows)], minSequence: 1, maxSequence: 9 });
+            paths = await Promise.all(files.map((file) => save(file.bytes)));
+        });
+        afterAll(async () => {
+            await encoder.close();
+        });
+
+        it("both readers see every row, value for value, NULLs as NULLs, time to the nanosecond", async () => {
+            expect(paths.length).toBeGreaterThan(3);
+            const back = await readAll(paths, timeUnit);
+            expect(back).toHaveLength(rows.length);
+            expect(byKey(back, tags)).toEqual(byKey(expected, tags));
+        });
+
+        /**
+         * hyparquet-writer files carry an integer's converted type only (its IntType.bitWidth, a
+         * Thrift i8, would be written as a varint: small-parquet.ts); DuckDB's types below are the same.
+         */
+        const integerType = (bitWidth: number, isSigned: boolean) => (writer === "parquet-wasm" ? { type: "INTEGER", bitWidth, isSigned } : undefined);
+
+        it("is the writer asked for, for every file", async () => {
+            for (const path of paths) expect((await readWithHyparquet(path)).metadata.created_by, path).toMatch(createdBy);
+        });
+
+        it("declares time REQUIRED and not adjusted to UTC, the nanoseconds column REQUIRED INT(16), the rest OPTIONAL", async () => {
+            for (const path of paths) {
+                const { schema } = await readWithHyparquet(path);
+                const time = schema.get("time")!;
+                expect(time.type).toBe("INT64");
+                expect(time.repetition_type).toBe("REQUIRED");
+                expect(time.logical_type).toEqual({ type: "TIMESTAMP", isAdjustedToUTC: false, unit: timeUnit === "ns" ? "NANOS" : "MICROS" });
+                if (timeUnit === "us") {
+                    const nanos = schema.get("time_nanos")!;
+                    expect(nanos).toMatchObject({ type: "INT32", repetition_type: "REQUIRED", converted_type: "INT_16" });
+                    expect(nanos.logical_type).toEqual(integerType(16, true));
+                } else {
+                    expect(schema.has("time_nanos")).toBe(false);
+                }
+                expect(schema.get("u")).toMatchObject({ type: "INT64", converted_type: "UINT_64" });
+                expect(schema.get("u")!.logical_type).toEqual(integerType(64, false));
+                for (const name of Object.keys(types)) expect(schema.get(name)!.repetition_type, name).toBe("OPTIONAL");
+                const described = (await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${path}', hive_partitioning = false)`)).getRowObjects();
+                expect(Object.fromEntries(described.map((row) => [row["column_name"], row["column_type"]]))).toEqual({
+                    time: timeUnit === "ns" ? "TIMESTAMP_NS" : "TIMESTAMP",
+                    ...(timeUnit === "us" ? { time_nanos: "SMALLINT" } : {}),
+                    host: "VARCHAR",
+                    "zone ü": "VARCHAR",
+                    f: "DOUBLE",
+                    i: "BIGINT",
+                    u: "UBIGINT",
+                    b: "BOOLEAN",
+                    s: "VARCHAR",
+                    température: "DOUBLE",
+                });
+            }
+        });
+
+        it("writes statistics both readers agree with: signed time and int64, unsigned uint64 (above 2^63 too)", async () => {
+            for (const path of paths) {
+                const { metadata, rows: fileRows } = await readWithHyparquet(path);
+                const statsQuery = `SELECT path_in_schema AS name, stats_min_value AS min, stats_max_value AS max FROM parquet_metadata('${path}')`;
+                if (timeUnit === "ns" && fileRows.some((row) => row["time"] === I64_MIN)) {
+                    // DuckDB 1.5 reads INT64_MIN ns exactly (epoch_ns) but cannot render it as text, so
+                    // neither `time::VARCHAR` nor parquet_metadata() works on this file (µs renders fine).
+                    await expect(connection.runAndReadAll(statsQuery)).rejects.toThrow(/Date out of range in timestamp_ns conversion/);
+                    continue;
+                }
+                const duck = (await connection.runAndReadAll(statsQuery)).getRowObjects();
+                for (const name of ["time", "i", "u"]) {
+                    const values = fileRows.map((row) => row[name]).filter((value): value is bigint => typeof value === "bigint");
+                    if (values.length === 0) continue;
+                    // The file's own values (time in its unit: µs is the floor of ns / 1000).
+                    const stored = name === "time" && timeUnit === "us" ? values.map((ns) => (ns % 1000n < 0n ? ns / 1000n - 1n : ns / 1000n)) : values;
+                    const min = stored.reduce((a, b) => (b < a ? b : a));
+                    const max = stored.reduce((a, b) => (b > a ? b : a));
+                    const chunk = metadata.row_groups[0]!.columns.find((column) => column.meta_data?.path_in_schema[0] === name)!;
+                    expect([chunk.meta_data!.statistics!.min_value, chunk.meta_data!.statistics!.max_value], `${path} ${name}`).toEqual([min, max]);
+                    const stats = duck.find((row) => row["name"] === name)!;
+                    if (name !== "time") expect([stats["min"], stats["max"]], `${path} ${name}`).toEqual([String(min), String(max)]);
+                }
+            }
+            // DuckDB prunes by these statistics: a wrong uint64 order would lose rows here.
+            const list = paths.map((path) => `'${path}'`).join(",");
+            const [count] = (
+                await connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet([${list}], union_by_name = true) WHERE u >= 9223372036854775808`)
+            ).getRowObjects();
+            expect(count!["n"]).toBe(BigInt(rows.filter((row) => typeof row["u"] === "bigint" && row["u"] >= 2n ** 63n).length));
+        });
+    },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Microseconds: point identity, the column name, and a lake of both units

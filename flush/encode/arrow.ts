@@ -164,7 +164,8 @@ export function buildArrowTable(
     return { table, rows, minTimeNs: min, maxTimeNs: max };
 }
 
-function timeRange(time: BigInt64Array, rows: number): { min: bigint; max: bigint } {
+/** The lowest and highest of the first `rows` times. */
+export function timeRange(time: BigInt64Array, rows: number): { min: bigint; max: bigint } {
     const words = int64Words(time);
     let min = 0;
     let max = 0;

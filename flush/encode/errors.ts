@@ -8,7 +8,7 @@ export class EncodeInputError extends EncodeError {
     readonly code = "encode-bad-input";
 }
 
-/** Arrow or parquet-wasm failed on a valid input (a wasm panic or allocation failure). */
+/** Arrow, parquet-wasm or hyparquet-writer failed on a valid input (a wasm panic or allocation failure). */
 export class EncodeFailedError extends EncodeError {
     readonly code = "encode-failed";
     override readonly retryable = true;

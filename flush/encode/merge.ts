@@ -145,8 +145,10 @@ const UNSORTED_FACTOR = 4;
 // Invariant kept: every input row is in exactly one output file, or merged into a row of the
 // same point in the same file; output files are sorted and hold at most `targetRows` rows, but
 // for the rows of one merge step, which are never split.
-export async function mergeParquetFiles(request: MergeRequest, options: EncodeOptions): Promise<MergeResult> {
+export async function mergeParquetFiles(request: MergeRequest, flushOptions: EncodeOptions): Promise<MergeResult> {
     const facts = await Promise.all(request.inputs.map((path) => describeParquet(path)));
+    // A compacted file, however small, is parquet-wasm's, with the configured codec (ZSTD): never the flush's uncompressed tiny writer.
+    const options: EncodeOptions = { ...flushOptions, smallFileRows: 0 };
     try {
         return await mergeStreams(request, options, facts);
     } catch (error) {

@@ -21,6 +21,7 @@ import { type ArrowRows, buildArrowTable } from "./arrow.js";
 import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
 import { hourLabels } from "./hour.js";
 import { mergeDuplicates } from "./dedup.js";
+import { writeSmallParquet } from "./small-parquet.js";
 import { footerMetadata, withTimeRange } from "./footer.js";
 import { compareCodePoints, orderRows } from "./sort.js";
 import { timeLayout } from "./time-unit.js";
@@ -50,6 +51,7 @@ export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOpti
         timeEncoding: options.timeEncoding ?? ENCODE_DEFAULTS.timeEncoding,
         dedup: options.dedup ?? ENCODE_DEFAULTS.dedup,
         timeUnit: options.timeUnit ?? ENCODE_DEFAULTS.timeUnit,
+        smallFileRows: options.smallFileRows ?? ENCODE_DEFAULTS.smallFileRows,
         sluiceVersion: options.sluiceVersion,
     };
     if (!isCompression(resolved.compression)) throw new EncodeInputError(`compression "${String(resolved.compression)}" is not one of zstd, snappy, none`);
@@ -61,6 +63,9 @@ export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOpti
     }
     if (!(TIME_UNITS as readonly string[]).includes(resolved.timeUnit)) {
         throw new EncodeInputError(`timeUnit "${resolved.timeUnit}" is not one of ${TIME_UNITS.join(", ")}`);
+    }
+    if (!Number.isSafeInteger(resolved.smallFileRows) || resolved.smallFileRows < 0) {
+        throw new EncodeInputError(`smallFileRows must be a non-negative integer, got ${resolved.smallFileRows}`);
     }
     if (typeof resolved.sluiceVersion !== "string" || resolved.sluiceVersion.length === 0) throw new EncodeInputError("sluiceVersion is missing");
     return resolved;
@@ -141,6 +146,16 @@ function wasmTable(build: () => ArrowRows, lap: (stage: "arrowMs" | "ipcMs") => 
     return { ...facts, table };
 }
 
+/** One hour's Parquet file by parquet-wasm, from the rows `build` makes, with the properties `properties` gives for them. */
+function wasmFile(
+    build: () => ArrowRows,
+    lap: (stage: "arrowMs" | "ipcMs") => void,
+    properties: (facts: Omit<ArrowRows, "table">) => WriterProperties,
+): Omit<ArrowRows, "table"> & { readonly bytes: Uint8Array } {
+    const { table, ...facts } = wasmTable(build, lap);
+    return { ...facts, bytes: writeParquet(table, properties(facts)) };
+}
+
 /** parquet-wasm's linear memory (its .d.ts names WebAssembly.Memory, a type outside this project's libs). */
 function wasmHeapBytes(): number {
     return (wasmMemory() as unknown as { readonly buffer: ArrayBuffer }).buffer.byteLength;
@@ -172,14 +187,21 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
         for (const [index, range] of (merged?.hours ?? order.hours).entries()) {
             const rowsInOrder = permutation?.subarray(range.start, range.end);
             const fieldOrders = merged === undefined ? undefined : new Map([...merged.fieldOrders].map(([name, rows]) => [name, rows.subarray(range.start, range.end)]));
-            const hour = wasmTable(() => buildArrowTable(batch, order.tags, rowsInOrder, layout, fieldOrders), lap);
-            const bytes = writeParquet(hour.table, writerProperties(resolved, withTimeRange(metadata, hour.minTimeNs, hour.maxTimeNs), batch, tuning));
+            // Compaction's tuned files are always parquet-wasm's; a flush's tiny ones are not worth its set-up.
+            const hour =
+                tuning === undefined && range.end - range.start <= resolved.smallFileRows
+                    ? writeSmallParquet(batch, order.tags, rowsInOrder, layout, fieldOrders, resolved, metadata)
+                    : wasmFile(
+                          () => buildArrowTable(batch, order.tags, rowsInOrder, layout, fieldOrders),
+                          lap,
+                          (facts) => writerProperties(resolved, withTimeRange(metadata, facts.minTimeNs, facts.maxTimeNs), batch, tuning),
+                      );
             lap("parquetMs");
             const before = order.hours[index]!;
             files.push({
                 ...hourLabels(range.hour),
                 rows: hour.rows,
-                bytes,
+                bytes: hour.bytes,
                 minTimeNs: hour.minTimeNs,
                 maxTimeNs: hour.maxTimeNs,
                 merged: before.end - before.start - hour.rows,

@@ -49,7 +49,15 @@ export interface EncodeOptions {
     readonly dedup?: boolean;
     /** The unit of the `time` column (`parquet.time_unit`); points keep their nanoseconds in both. */
     readonly timeUnit?: TimeUnit;
+    /**
+     * An hour-file of at most this many rows is written by hyparquet-writer rather than
+     * parquet-wasm (`parquet.small_file_rows`; small-parquet.ts); 0: never.
+     */
+    readonly smallFileRows?: number;
 }
+
+/** The default of `parquet.small_file_rows`. */
+export const SMALL_FILE_ROWS_DEFAULT = 64;
 
 export const ENCODE_DEFAULTS = {
     compression: "zstd",
@@ -59,6 +67,8 @@ export const ENCODE_DEFAULTS = {
     timeEncoding: "delta",
     dedup: true,
     timeUnit: "ns",
+    // Below ~N rows the pure-JS writer is the cheaper one (README "Many small measurements").
+    smallFileRows: SMALL_FILE_ROWS_DEFAULT,
 } as const satisfies { [K in keyof Required<Omit<EncodeOptions, "sluiceVersion">>]: EncodeOptions[K] };
 
 export type ResolvedEncodeOptions = Required<EncodeOptions>;

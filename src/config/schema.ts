@@ -4,7 +4,7 @@
  * type and the test that pins `config/default.toml` are all derived from this table.
  */
 import { ARC_TIME_UNITS } from "../columnar/time-units.js";
-import { COMPACTED_ENCODINGS, TIME_UNITS } from "../../flush/encode/types.js";
+import { COMPACTED_ENCODINGS, SMALL_FILE_ROWS_DEFAULT, TIME_UNITS } from "../../flush/encode/types.js";
 import { NICE_RANGE } from "../../flush/worker/client.js";
 import { LOG_FORMATS, LOG_LEVELS } from "../log.js";
 import { SYNC_MODES } from "../wal/writer.js";
@@ -192,6 +192,12 @@ export const CONFIG_SCHEMA = {
         values: TIME_UNITS,
         default: "ns",
         doc: "Unit of the time column of new Parquet files: ns (TIMESTAMP(NANOS)) | us (TIMESTAMP(MICROS), for Spark 3.x, plus a time_nanos column with the nanoseconds past each microsecond).",
+    },
+    "parquet.small_file_rows": {
+        type: "integer",
+        default: SMALL_FILE_ROWS_DEFAULT,
+        min: 0,
+        doc: "A flush file of at most this many rows is written by the pure-JS hyparquet-writer, ~10x cheaper than parquet-wasm for a few rows, UNCOMPRESSED when compression would be zstd (compaction rewrites it with zstd); 0: every file by parquet-wasm.",
     },
     "storage.backend": {
         type: "enum",
