@@ -12,9 +12,9 @@
  * 0.17.0 writes IntType.bitWidth, a Thrift i8, as a zigzag varint, so readers would see 32 for 16
  * and fail on the footer for 64.
  *
- * One difference: hyparquet-writer has no ZSTD encoder (nor has Node 20), so with the default
- * `zstd` codec these files are UNCOMPRESSED (a page of a few values does not compress anyway;
- * compaction rewrites them with ZSTD). `snappy` and `none` are written as configured.
+ * The configured codec is the file's codec. hyparquet-writer has no ZSTD encoder (nor has Node
+ * 20), so with `zstd` each page is a Zstandard frame that stores its bytes (zstd-stored.ts): a
+ * page of a few values does not compress anyway, and compaction rewrites such files with ZSTD.
  */
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { type Column, type ColumnarBatch, type TimeColumn, TIME_COLUMN, valueAt } from "../../src/columnar/batch.js";
@@ -24,6 +24,7 @@ import { withTimeRange } from "./footer.js";
 import { gatherWide } from "./gather.js";
 import type { RankedDictionary } from "./sort.js";
 import { type TimeLayout, splitMicros } from "./time-unit.js";
+import { zstdStored } from "./zstd-stored.js";
 import type { Compression, ResolvedEncodeOptions } from "./types.js";
 
 type WriteOptions = Parameters<typeof parquetWriteBuffer>[0];
@@ -31,9 +32,9 @@ type ColumnSource = WriteOptions["columnData"][number];
 type SchemaElement = NonNullable<WriteOptions["schema"]>[number];
 type CompressionCodec = NonNullable<WriteOptions["codec"]>;
 
-/** The codec a small file is written with, for each configured one (no ZSTD encoder in pure JS: see above). */
+/** The codec a small file is written with, for each configured one: the same as parquet-wasm's. */
 export const SMALL_FILE_CODECS = {
-    zstd: "UNCOMPRESSED",
+    zstd: "ZSTD",
     snappy: "SNAPPY",
     none: "UNCOMPRESSED",
 } as const satisfies Record<Compression, CompressionCodec>;
@@ -138,6 +139,7 @@ export function writeSmallParquet(
         columnData: sources,
         schema: [{ name: "arrow_schema", num_children: elements.length }, ...elements],
         codec: SMALL_FILE_CODECS[options.compression],
+        compressors: { ZSTD: zstdStored },
         rowGroupSize: options.maxRowGroupRows,
         // Whole string bounds, as parquet-rs writes them: no truncated bound for a reader to prune by.
         statisticsTruncateLength: Number.POSITIVE_INFINITY,
