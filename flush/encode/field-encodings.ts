@@ -1,0 +1,68 @@
+/**
+ * Column encodings of the fields of every file Sluice writes, flushes and compactions alike (so
+ * a compacted file keeps a flush's encodings, DESIGN.md §4), all of them read by Spark 3.3+'s
+ * vectorized reader, parquet-mr, pyarrow, DuckDB and hyparquet:
+ *
+ * - int64 / uint64 fields: DELTA_BINARY_PACKED, no dictionary (counters and gauges move by
+ *   little from one row of a series to the next, and rows are sorted by series);
+ * - float64 fields whose values are mostly distinct (drifting gauges, ratios at full precision):
+ *   PLAIN, no dictionary, compressed with Snappy when the file is ZSTD. A dictionary of such a
+ *   column holds every value and costs a lookup per row; ZSTD's entropy stage saves ~7 % on their
+ *   mantissa noise but is most of the time a reader spends on them. Floats that repeat (load
+ *   averages with 2 decimals, constants) keep their dictionary and the file's codec;
+ * - strings and booleans: as every other column (dictionary, the file's codec).
+ *
+ * Measured on the cpu measurement of a day of bench/lib/telegraf-day.ts (24 hourly files,
+ * 65,536-row groups), DuckDB's CPU for "group by host" (min of 21 runs): 55 ms with dictionaries
+ * everywhere, 39 ms with these floats PLAIN and ZSTD, 27.5 ms PLAIN and Snappy, 32.5 ms
+ * BYTE_STREAM_SPLIT and ZSTD; 194 → 166 MB.
+ */
+import { Compression as WasmCompression, Encoding, type WriterPropertiesBuilder } from "parquet-wasm/node";
+import type { ColumnarBatch } from "../../src/columnar/batch.js";
+import type { Compression } from "./types.js";
+
+const CODECS = {
+    zstd: WasmCompression.ZSTD,
+    snappy: WasmCompression.SNAPPY,
+    none: WasmCompression.UNCOMPRESSED,
+} as const satisfies Record<Compression, WasmCompression>;
+
+/** parquet-wasm's codec of a compression setting. */
+export function wasmCodec(compression: Compression): WasmCompression {
+    return CODECS[compression];
+}
+
+/** Values of a float column looked at (from its first row) to tell whether it repeats. */
+const SAMPLE_ROWS = 65_536;
+/** A float column repeats when its sample holds at most this share of distinct values. */
+const REPEATING_SHARE = 1 / 8;
+
+/** Whether most of a float column's sampled values differ (a dictionary would hold them all). */
+export function mostlyDistinct(values: Float64Array): boolean {
+    const sample = values.subarray(0, SAMPLE_ROWS);
+    const limit = Math.max(1, Math.floor(sample.length * REPEATING_SHARE));
+    const seen = new Set<number>();
+    for (const value of sample) {
+        seen.add(value);
+        if (seen.size > limit) return true;
+    }
+    return false;
+}
+
+/** The codec of a mostly distinct float column in a file compressed with `compression`. */
+function distinctFloatCodec(compression: Compression): WasmCompression {
+    return compression === "zstd" ? WasmCompression.SNAPPY : wasmCodec(compression);
+}
+
+// Invariant kept: an encoding is set only on the column types the Parquet spec defines it for.
+export function fieldEncodings(builder: WriterPropertiesBuilder, batch: ColumnarBatch, compression: Compression): WriterPropertiesBuilder {
+    let tuned = builder;
+    for (const [name, column] of batch.columns) {
+        if (column.type === "i" || column.type === "u") {
+            tuned = tuned.setColumnDictionaryEnabled(name, false).setColumnEncoding(name, Encoding.DELTA_BINARY_PACKED);
+        } else if (column.type === "f" && mostlyDistinct(column.values)) {
+            tuned = tuned.setColumnDictionaryEnabled(name, false).setColumnEncoding(name, Encoding.PLAIN).setColumnCompression(name, distinctFloatCodec(compression));
+        }
+    }
+    return tuned;
+}
