@@ -2,7 +2,8 @@
  * Column encodings of compaction's outputs. By default ("flush") a compacted file has a flush's
  * (field-encodings.ts: readable by Spark 3.3+). "dense" trades that for bytes: float64 fields
  * whose values are mostly distinct are BYTE_STREAM_SPLIT (the bytes of one significance
- * together) in the file's codec, which ZSTD packs, instead of PLAIN with Snappy. Not in files
+ * together) in the file's codec, which ZSTD packs, instead of PLAIN with Snappy, and more of
+ * them are (over 1 in 8 distinct rather than 1 in 2). Not in files
  * written for Spark 3.x (`parquet.time_unit = "us"`): its vectorized reader has no
  * BYTE_STREAM_SPLIT before Spark 4 (SPARK-56894).
  *
@@ -29,11 +30,14 @@ export function compactedEncodings(choice: CompactedEncodings, timeUnit: TimeUni
     }
 }
 
+/** Dense files split the floats of which more than this share of the sampled values differ (dense's rule since it was added). */
+const SPLIT_SHARE = 1 / 8;
+
 // Invariant kept: BYTE_STREAM_SPLIT is set only on float columns, which the Parquet spec defines it for.
 function splitFloats(builder: WriterPropertiesBuilder, batch: ColumnarBatch, compression: Compression): WriterPropertiesBuilder {
     let tuned = builder;
     for (const [name, column] of batch.columns) {
-        if (column.type === "f" && mostlyDistinct(column.values)) {
+        if (column.type === "f" && mostlyDistinct(column.values, SPLIT_SHARE)) {
             tuned = tuned.setColumnDictionaryEnabled(name, false).setColumnEncoding(name, Encoding.BYTE_STREAM_SPLIT).setColumnCompression(name, wasmCodec(compression));
         }
     }

@@ -5,8 +5,8 @@
  *
  * - int64 / uint64 fields: DELTA_BINARY_PACKED, no dictionary (counters and gauges move by
  *   little from one row of a series to the next, and rows are sorted by series);
- * - float64 fields whose values are mostly distinct (drifting gauges, ratios at full precision):
- *   PLAIN, no dictionary, compressed with Snappy when the file is ZSTD. A dictionary of such a
+ * - float64 fields whose values are mostly distinct (over half of the first 65,536 rows: drifting
+ *   gauges, ratios at full precision): PLAIN, no dictionary, compressed with Snappy when the file is ZSTD. A dictionary of such a
  *   column holds every value and costs a lookup per row; ZSTD's entropy stage saves ~7 % on their
  *   mantissa noise but is most of the time a reader spends on them. Floats that repeat (load
  *   averages with 2 decimals, constants) keep their dictionary and the file's codec;
@@ -34,13 +34,17 @@ export function wasmCodec(compression: Compression): WasmCompression {
 
 /** Values of a float column looked at (from its first row) to tell whether it repeats. */
 const SAMPLE_ROWS = 65_536;
-/** A float column repeats when its sample holds at most this share of distinct values. */
-const REPEATING_SHARE = 1 / 8;
+/**
+ * A float column is written without a dictionary when more than this share of its sampled values
+ * differ. Below it a dictionary pays: 2-decimal values drawn from 10,000 (15 % distinct) took
+ * 0.64 MB per 262,144 rows with one, 1.25 MB PLAIN with Snappy; at ~80 % distinct both took 1.27 MB.
+ */
+export const DISTINCT_SHARE = 1 / 2;
 
-/** Whether most of a float column's sampled values differ (a dictionary would hold them all). */
-export function mostlyDistinct(values: Float64Array): boolean {
+/** Whether more than `share` of a float column's sampled values differ (a dictionary would hold most of them). */
+export function mostlyDistinct(values: Float64Array, share: number): boolean {
     const sample = values.subarray(0, SAMPLE_ROWS);
-    const limit = Math.max(1, Math.floor(sample.length * REPEATING_SHARE));
+    const limit = Math.max(1, Math.floor(sample.length * share));
     const seen = new Set<number>();
     for (const value of sample) {
         seen.add(value);
@@ -60,7 +64,7 @@ export function fieldEncodings(builder: WriterPropertiesBuilder, batch: Columnar
     for (const [name, column] of batch.columns) {
         if (column.type === "i" || column.type === "u") {
             tuned = tuned.setColumnDictionaryEnabled(name, false).setColumnEncoding(name, Encoding.DELTA_BINARY_PACKED);
-        } else if (column.type === "f" && mostlyDistinct(column.values)) {
+        } else if (column.type === "f" && mostlyDistinct(column.values, DISTINCT_SHARE)) {
             tuned = tuned.setColumnDictionaryEnabled(name, false).setColumnEncoding(name, Encoding.PLAIN).setColumnCompression(name, distinctFloatCodec(compression));
         }
     }
