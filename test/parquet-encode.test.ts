@@ -251,14 +251,21 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
             count: k < ints.length ? ints[k]! : k % 11 === 0 ? null : BigInt(k * 7),
             big: k < uints.length ? uints[k]! : k % 17 === 0 ? null : BigInt(k),
             note: k % 3 === 0 ? null : `n${k % 5}`,
+            // 35 % and 70 % of the values distinct: either side of the half that decides.
+            some: (k % 700) / 4,
+            most: (k % 1400) / 4,
         }));
-        const types = { host: "s", drift: "f", level: "f", count: "i", big: "u", note: "s" } as const;
+        const types = { host: "s", drift: "f", level: "f", count: "i", big: "u", note: "s", some: "f", most: "f" } as const;
         const { path } = await encodeOne(makeBatch("cpu", ["host"], types, rows));
         const layout = await columnLayout(path.slice(1, -1));
-        expect(layout.encodings.get("drift")).toEqual(new Set(["PLAIN", "RLE"]));
-        expect(layout.codecs.get("drift")).toEqual(new Set(["SNAPPY"]));
-        expect(layout.encodings.get("level")).toContain("RLE_DICTIONARY");
-        expect(layout.codecs.get("level")).toEqual(new Set(["ZSTD"]));
+        for (const name of ["drift", "most"]) {
+            expect(layout.encodings.get(name), name).toEqual(new Set(["PLAIN", "RLE"]));
+            expect(layout.codecs.get(name), name).toEqual(new Set(["SNAPPY"]));
+        }
+        for (const name of ["level", "some"]) {
+            expect(layout.encodings.get(name), name).toContain("RLE_DICTIONARY");
+            expect(layout.codecs.get(name), name).toEqual(new Set(["ZSTD"]));
+        }
         for (const name of ["count", "big"]) {
             expect(layout.encodings.get(name), name).toContain("DELTA_BINARY_PACKED");
             expect(layout.encodings.get(name), name).not.toContain("RLE_DICTIONARY");
