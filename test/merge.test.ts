@@ -3,7 +3,7 @@
  * streams into as few files as the target allows, every point once, the later file's non-null
  * fields winning; a stream never reads more than a batch of each input at a time.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import type { EncodeOptions } from "../flush/encode/types.js";
 import { EncodeWorker } from "../flush/worker/client.js";
 import { isWasmTrap } from "../flush/worker/main.js";
 import { type Row, makeBatch, tempDir } from "./helpers/batches.js";
+import { type ColumnLayout, columnLayout } from "./helpers/column-layout.js";
 import { queryDuckDB } from "./helpers/parquet.js";
 import { readWithDuckDB, readWithHyparquet } from "./helpers/two-readers.js";
 import { seededRandom } from "./helpers/random.js";
@@ -141,22 +142,35 @@ describe("merging a partition's files", () => {
         for (let i = 1; i < keys.length; i++) expect(keys[i - 1]![0] < keys[i]![0] || (keys[i - 1]![0] === keys[i]![0] && keys[i - 1]![1] < keys[i]![1]), `row ${i}`).toBe(true);
     });
 
-    /** Each column's encodings and the row groups of a file, from DuckDB's parquet_metadata. */
-    async function layoutOf(bytes: Uint8Array): Promise<{ rowGroups: number; encodings: Map<string, Set<string>> }> {
+    /** The layout (column-layout.ts) of a file's bytes. */
+    async function layoutOf(bytes: Uint8Array): Promise<ColumnLayout> {
         const path = join(dir.path, `layout-${counter++}.parquet`);
         await writeFile(path, bytes);
-        const rows = await queryDuckDB(`select row_group_id, path_in_schema, encodings from parquet_metadata('${path}')`);
-        const encodings = new Map<string, Set<string>>();
-        for (const row of rows) {
-            const column = String(row.path_in_schema);
-            const set = encodings.get(column) ?? new Set<string>();
-            for (const encoding of String(row.encodings).split(",")) set.add(encoding.trim());
-            encodings.set(column, set);
-        }
-        return { rowGroups: new Set(rows.map((row) => row.row_group_id)).size, encodings };
+        return columnLayout(path);
     }
 
-    it("with dense encodings writes ints delta-coded, mostly distinct floats byte-stream-split and repeating floats with a dictionary, in row groups of maxRowGroupRows, read back equal", async () => {
+    /** A merged file's rows against its inputs' by DuckDB, and DuckDB's against hyparquet's. */
+    async function expectValuesKept(bytes: Uint8Array, inputs: readonly string[]): Promise<Record<string, unknown>[]> {
+        const out = join(dir.path, `merged-${counter++}.parquet`);
+        await writeFile(out, bytes);
+        const select = (source: string) =>
+            `select epoch_ns(time)::VARCHAR t, host, drift::VARCHAR drift, "level"::VARCHAR "level", count::VARCHAR count, big::VARCHAR big, "on", note from ${source} order by host, time`;
+        const merged = await queryDuckDB(select(`read_parquet('${out}')`));
+        const flushed = await queryDuckDB(select(`read_parquet([${inputs.map((path) => `'${path}'`).join(",")}], union_by_name = true)`));
+        expect(merged).toEqual(flushed);
+        const instance = await DuckDBInstance.create(":memory:");
+        const connection = await instance.connect();
+        try {
+            const duck = await readWithDuckDB(connection, out);
+            expect((await readWithHyparquet(out)).rows).toEqual(duck.rows);
+        } finally {
+            connection.closeSync();
+            instance.closeSync();
+        }
+        return merged;
+    }
+
+    it("writes a flush's encodings by default (ints delta-coded, mostly distinct floats PLAIN, repeating floats with a dictionary), dense floats byte-stream-split, in row groups of maxRowGroupRows, every value read back equal", async () => {
         const types = { host: "s", drift: "f", level: "f", count: "i", big: "u", on: "b", note: "s" } as const;
         const next = seededRandom(7);
         const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, Number.MIN_VALUE, Number.MAX_VALUE];
@@ -166,10 +180,10 @@ describe("merging a partition's files", () => {
             rows.push({
                 time: T0 + BigInt(i % 1000) * 1_000_000_000n,
                 host: `h${Math.floor(i / 1000)}`,
-                drift: i < specials.length ? specials[i]! : next() * 100,
-                level: i % 7 === 0 ? null : Math.round(next() * 300) / 100,
+                drift: i < specials.length ? specials[i]! : i % 13 === 0 ? null : next() * 100,
+                level: i % 7 === 0 ? null : i < 12 ? specials[i % specials.length]! : Math.round(next() * 300) / 100,
                 count: i < ints.length ? ints[i]! : i % 11 === 0 ? null : BigInt(i * 1000 + Math.floor(next() * 50)),
-                big: i === 5 ? 2n ** 64n - 1n : BigInt(i),
+                big: i === 5 ? 2n ** 64n - 1n : i === 6 ? 2n ** 63n : i % 17 === 0 ? null : BigInt(i),
                 on: i % 3 === 0,
                 note: i % 500 === 0 ? `n${i}` : null,
             });
@@ -189,59 +203,64 @@ describe("merging a partition's files", () => {
                 types,
             ),
         ];
+        /** The encodings every file gets (field-encodings.ts), whatever floats repeat in it. */
+        const expectFieldEncodings = (layout: ColumnLayout, what: string) => {
+            for (const column of ["count", "big"]) {
+                expect(layout.encodings.get(column), `${what}: ${column}`).toContain("DELTA_BINARY_PACKED");
+                expect(layout.encodings.get(column), `${what}: ${column}`).not.toContain("RLE_DICTIONARY");
+                expect(layout.codecs.get(column), `${what}: ${column}`).toEqual(new Set(["ZSTD"]));
+            }
+            expect(layout.encodings.get("host"), `${what}: host`).toContain("RLE_DICTIONARY");
+            expect(layout.codecs.get("host"), `${what}: host`).toEqual(new Set(["ZSTD"]));
+        };
         for (const flushed of inputs) {
-            const layout = await layoutOf(await readFile(flushed));
-            expect(layout.encodings.get("count"), "a flush file keeps its dictionary").toContain("RLE_DICTIONARY");
+            const layout = await columnLayout(flushed);
+            expectFieldEncodings(layout, "flush file");
+            expect(layout.encodings.get("drift"), "flush file: drift").toEqual(new Set(["PLAIN", "RLE"]));
+            expect(layout.codecs.get("drift"), "flush file: drift").toEqual(new Set(["ZSTD"]));
         }
-        // By default (compaction.encodings = "flush") a compacted file keeps a flush's encodings.
-        const plain = await worker.merge({ database: "db", measurement: "m", inputs, targetRows: 10_000, batchRows: 256 }, OPTIONS);
+        // By default (compaction.encodings = "flush") a compacted file gets a flush's encodings.
+        const plain = await worker.merge({ database: "db", measurement: "m", inputs, targetRows: 10_000, batchRows: 256 }, { ...OPTIONS, maxRowGroupRows: 1000 });
+        expect(plain.files).toHaveLength(1);
         const plainLayout = await layoutOf(plain.files[0]!.bytes);
-        for (const column of ["count", "big", "drift", "level", "host"]) expect(plainLayout.encodings.get(column), column).toContain("RLE_DICTIONARY");
-        for (const column of ["count", "drift"]) expect(plainLayout.encodings.get(column), column).not.toContain(column === "count" ? "DELTA_BINARY_PACKED" : "BYTE_STREAM_SPLIT");
-        const result = await worker.merge(
+        expect(plainLayout.rowGroups).toBe(3);
+        expectFieldEncodings(plainLayout, "compacted");
+        expect(plainLayout.encodings.get("drift"), "compacted: drift").toEqual(new Set(["PLAIN", "RLE"]));
+        expect(plainLayout.codecs.get("drift"), "compacted: drift").toEqual(new Set(["ZSTD"]));
+        // 300 values in 3,000 rows: a dictionary pays, and the file's codec stays.
+        expect(plainLayout.encodings.get("level"), "compacted: level").toContain("RLE_DICTIONARY");
+        expect(plainLayout.codecs.get("level"), "compacted: level").toEqual(new Set(["ZSTD"]));
+        const merged = await expectValuesKept(plain.files[0]!.bytes, inputs);
+        expect(merged).toHaveLength(3000);
+        expect(merged.slice(0, 6).map((row) => row.drift)).toEqual(["nan", "inf", "-inf", "-0.0", "5e-324", "1.7976931348623157e+308"]);
+        expect(merged.slice(1, 6).map((row) => row.level)).toEqual(["inf", "-inf", "-0.0", "5e-324", "1.7976931348623157e+308"]);
+        expect(merged.filter((row) => row.drift === null)).toHaveLength(rows.filter((row) => row.drift === null).length);
+        expect(merged.find((row) => row.big === String(2n ** 64n - 1n))).toBeDefined();
+        expect(merged.find((row) => row.big === String(2n ** 63n))).toBeDefined();
+        expect(merged.find((row) => row.count === String(-(2n ** 63n)))).toBeDefined();
+        expect(merged.find((row) => row.count === String(2n ** 63n - 1n))).toBeDefined();
+
+        const dense = await worker.merge(
             { database: "db", measurement: "m", inputs, targetRows: 10_000, batchRows: 256, encodings: "dense" },
             { ...OPTIONS, maxRowGroupRows: 1000 },
         );
-        expect(result.files).toHaveLength(1);
-        const layout = await layoutOf(result.files[0]!.bytes);
+        expect(dense.files).toHaveLength(1);
+        const layout = await layoutOf(dense.files[0]!.bytes);
         expect(layout.rowGroups).toBe(3);
-        expect(layout.encodings.get("count")).toContain("DELTA_BINARY_PACKED");
-        expect(layout.encodings.get("count")).not.toContain("RLE_DICTIONARY");
-        expect(layout.encodings.get("big")).toContain("DELTA_BINARY_PACKED");
+        expectFieldEncodings(layout, "dense");
         expect(layout.encodings.get("drift")).toContain("BYTE_STREAM_SPLIT");
+        expect(layout.codecs.get("drift")).toEqual(new Set(["ZSTD"]));
         expect(layout.encodings.get("level")).toContain("RLE_DICTIONARY");
-        expect(layout.encodings.get("host")).toContain("RLE_DICTIONARY");
-
-        // Every value as written: the merged file against the flush files, by DuckDB.
-        const out = join(dir.path, `merged-${counter++}.parquet`);
-        await writeFile(out, result.files[0]!.bytes);
-        const select = (source: string) =>
-            `select epoch_ns(time)::VARCHAR t, host, drift::VARCHAR drift, level, count::VARCHAR count, big::VARCHAR big, "on", note from ${source} order by host, time`;
-        const merged = await queryDuckDB(select(`read_parquet('${out}')`));
-        const flushed = await queryDuckDB(select(`read_parquet([${inputs.map((path) => `'${path}'`).join(",")}], union_by_name = true)`));
-        expect(merged).toHaveLength(3000);
-        expect(merged).toEqual(flushed);
-        expect(merged.slice(0, 6).map((row) => row.drift)).toEqual(["nan", "inf", "-inf", "-0.0", "5e-324", "1.7976931348623157e+308"]);
-        expect(merged.find((row) => row.big === String(2n ** 64n - 1n))).toBeDefined();
-        expect(merged.find((row) => row.count === String(-(2n ** 63n)))).toBeDefined();
-        // A second, independent reader decodes every encoding to the same values.
-        const instance = await DuckDBInstance.create(":memory:");
-        const connection = await instance.connect();
-        try {
-            const duck = await readWithDuckDB(connection, out);
-            expect((await readWithHyparquet(out)).rows).toEqual(duck.rows);
-        } finally {
-            connection.closeSync();
-            instance.closeSync();
-        }
+        expect(await expectValuesKept(dense.files[0]!.bytes, inputs)).toEqual(merged);
     });
 
-    it("with dense encodings leaves floats dictionary-coded in files for Spark 3.x (parquet.time_unit us): no BYTE_STREAM_SPLIT", async () => {
+    it("with dense encodings leaves floats as a flush writes them in files for Spark 3.x (parquet.time_unit us): no BYTE_STREAM_SPLIT", async () => {
         const rows: Row[] = Array.from({ length: 500 }, (_, i) => ({ time: T0 + BigInt(i), host: "a", usage: i / 7, count: BigInt(i) }));
         const inputs = [await flushFile(rows.slice(0, 250), ["host"], 1), await flushFile(rows.slice(250), ["host"], 2)];
         const result = await worker.merge({ database: "db", measurement: "m", inputs, targetRows: 1000, batchRows: 100, encodings: "dense" }, { ...OPTIONS, timeUnit: "us" });
         const layout = await layoutOf(result.files[0]!.bytes);
-        expect(layout.encodings.get("usage")).not.toContain("BYTE_STREAM_SPLIT");
+        expect(layout.encodings.get("usage")).toEqual(new Set(["PLAIN", "RLE"]));
+        expect(layout.codecs.get("usage")).toEqual(new Set(["ZSTD"]));
         expect(layout.encodings.get("count")).toContain("DELTA_BINARY_PACKED");
     });
 

@@ -20,6 +20,8 @@ import type { EncodeInput, EncodeOptions, EncodedFile } from "../flush/encode/ty
 import { createEncoder } from "../flush/encoder.js";
 import { EncodeWorker, defaultWorkerUrl } from "../flush/worker/client.js";
 import { type Row, type Value, makeBatch, tempDir } from "./helpers/batches.js";
+import { columnLayout } from "./helpers/column-layout.js";
+import { readWithDuckDB, readWithHyparquet } from "./helpers/two-readers.js";
 
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
@@ -198,15 +200,18 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
         expect(byName["ok"]).toMatchObject({ type: "BOOLEAN", repetition_type: "OPTIONAL" });
     });
 
-    it("ZSTD by default, DELTA_BINARY_PACKED without a dictionary on time, dictionaries on strings, statistics", async () => {
+    it("ZSTD by default on every column, DELTA_BINARY_PACKED without a dictionary on time and ints, dictionaries on strings, statistics", async () => {
         const { path } = await encodeOne(batch());
         const meta = await query(
             `SELECT path_in_schema AS name, compression, encodings, stats_min_value AS min, stats_max_value AS max, stats_null_count AS nulls FROM parquet_metadata(${path})`,
         );
         const byName = Object.fromEntries(meta.map((r) => [r["name"] as string, r]));
-        for (const row of meta) expect(row["compression"]).toBe("ZSTD");
-        expect(byName["time"]!["encodings"]).toContain("DELTA_BINARY_PACKED");
-        expect(byName["time"]!["encodings"]).not.toMatch(/DICTIONARY/);
+        for (const row of meta) expect(row["compression"], String(row["name"])).toBe("ZSTD");
+        for (const name of ["time", "count", "big"]) {
+            expect(byName[name]!["encodings"], name).toContain("DELTA_BINARY_PACKED");
+            expect(byName[name]!["encodings"], name).not.toMatch(/DICTIONARY/);
+        }
+        expect(byName["usage"]!["encodings"]).not.toMatch(/DICTIONARY|BYTE_STREAM_SPLIT/);
         for (const name of ["host", "note"]) expect(byName[name]!["encodings"]).toContain("RLE_DICTIONARY");
         // 300 rows, 1.000000007 s apart from T0 = 2023-11-14 22:13:20.000000007
         expect(byName["time"]).toMatchObject({ min: "2023-11-14 22:13:20.000000007", max: "2023-11-14 22:18:19.0000021", nulls: 0n });
@@ -231,6 +236,52 @@ describe("encodeParquet: the Parquet schema, encodings and footer", () => {
             expect(time!["encodings"]).not.toMatch(/DELTA|DICTIONARY/);
             expect((await query(`SELECT count(*) AS n FROM read_parquet(${path})`))[0]!["n"]).toBe(300n);
         }
+    });
+
+    it("encodes fields by one rule (field-encodings.ts): ints and uint64s delta-coded, mostly distinct floats PLAIN, repeating floats dictionary-coded; DuckDB and hyparquet read back every value", async () => {
+        const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0, Number.MIN_VALUE, Number.MAX_VALUE, -Number.MAX_VALUE];
+        const ints = [I64_MIN, I64_MAX, 0n, -1n, 2n ** 53n + 1n];
+        const uints = [0n, 2n ** 63n, U64_MAX, 2n ** 63n - 1n];
+        const next = seededRandom(11);
+        const rows: Row[] = Array.from({ length: 2000 }, (_, k) => ({
+            time: T0 + BigInt(k) * 1_000_000_000n,
+            host: "h",
+            drift: k < specials.length ? specials[k]! : k % 13 === 0 ? null : next() * 100,
+            level: k % 9 === 1 ? null : k < specials.length ? specials[k]! : Math.round(next() * 20) / 4,
+            count: k < ints.length ? ints[k]! : k % 11 === 0 ? null : BigInt(k * 7),
+            big: k < uints.length ? uints[k]! : k % 17 === 0 ? null : BigInt(k),
+            note: k % 3 === 0 ? null : `n${k % 5}`,
+            // 35 % and 70 % of the values distinct: either side of the half that decides.
+            some: (k % 700) / 4,
+            most: (k % 1400) / 4,
+        }));
+        const types = { host: "s", drift: "f", level: "f", count: "i", big: "u", note: "s", some: "f", most: "f" } as const;
+        const { path } = await encodeOne(makeBatch("cpu", ["host"], types, rows));
+        const layout = await columnLayout(path.slice(1, -1));
+        for (const name of ["drift", "most"]) {
+            expect(layout.encodings.get(name), name).toEqual(new Set(["PLAIN", "RLE"]));
+            expect(layout.codecs.get(name), name).toEqual(new Set(["ZSTD"]));
+        }
+        for (const name of ["level", "some"]) {
+            expect(layout.encodings.get(name), name).toContain("RLE_DICTIONARY");
+            expect(layout.codecs.get(name), name).toEqual(new Set(["ZSTD"]));
+        }
+        for (const name of ["count", "big"]) {
+            expect(layout.encodings.get(name), name).toContain("DELTA_BINARY_PACKED");
+            expect(layout.encodings.get(name), name).not.toContain("RLE_DICTIONARY");
+            expect(layout.codecs.get(name), name).toEqual(new Set(["ZSTD"]));
+        }
+        const file = path.slice(1, -1);
+        const duck = await readWithDuckDB(connection, file);
+        const expected = rows.map((row) => Object.fromEntries(["time", ...Object.keys(types)].map((name) => [name, row[name] ?? null])));
+        expect(duck.rows).toEqual(expected);
+        const hy = (await readWithHyparquet(file)).rows;
+        expect(hy).toEqual(expected);
+        for (const back of [duck.rows, hy])
+            expect(
+                [back[3]!["drift"], back[3]!["level"]].every((value) => Object.is(value, -0)),
+                "-0 stays -0",
+            ).toBe(true);
     });
 
     it("writes the footer key-values with the raw names", async () => {

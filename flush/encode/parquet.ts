@@ -5,20 +5,12 @@
  */
 import { performance } from "node:perf_hooks";
 import { tableToIPC } from "apache-arrow";
-import {
-    Compression as WasmCompression,
-    EnabledStatistics,
-    Encoding,
-    Table as WasmTable,
-    WriterPropertiesBuilder,
-    type WriterProperties,
-    wasmMemory,
-    writeParquet,
-} from "parquet-wasm/node";
+import { EnabledStatistics, Encoding, Table as WasmTable, WriterPropertiesBuilder, type WriterProperties, wasmMemory, writeParquet } from "parquet-wasm/node";
 import { BatchShapeError, type ColumnType, type ColumnarBatch, TIME_COLUMN, assertBatchShape } from "../../src/columnar/batch.js";
 import { joinBatches } from "../../src/columnar/batch-builder.js";
 import { type ArrowRows, buildArrowTable } from "./arrow.js";
 import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
+import { fieldEncodings, wasmCodec } from "./field-encodings.js";
 import { hourLabels } from "./hour.js";
 import { mergeDuplicates } from "./dedup.js";
 import { writeSmallParquet } from "./small-parquet.js";
@@ -26,7 +18,6 @@ import { footerMetadata, withTimeRange } from "./footer.js";
 import { compareCodePoints, orderRows } from "./sort.js";
 import { timeLayout } from "./time-unit.js";
 import {
-    type Compression,
     type EncodeInput,
     type EncodeOptions,
     type EncodeTimings,
@@ -37,12 +28,6 @@ import {
     TIME_UNITS,
     isCompression,
 } from "./types.js";
-
-const CODECS = {
-    zstd: WasmCompression.ZSTD,
-    snappy: WasmCompression.SNAPPY,
-    none: WasmCompression.UNCOMPRESSED,
-} as const satisfies Record<Compression, WasmCompression>;
 
 export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOptions {
     const resolved = {
@@ -106,25 +91,27 @@ function checkedBatch(input: EncodeInput): ColumnarBatch {
 
 /**
  * Changes a caller makes to a file's writer properties (compaction's own column encodings), given
- * the rows of the call (a merge's: one hour of one measurement); applied after the defaults, so its settings win.
+ * the rows of the call (a merge's: one hour of one measurement) and the file's codec; applied
+ * after the defaults, so its settings win.
  */
 export type WriterTuning = (builder: WriterPropertiesBuilder, batch: ColumnarBatch) => WriterPropertiesBuilder;
 
 /**
  * parquet-wasm writer properties (consumed by `writeParquet`, so built once per file):
- * dictionary encoding on (tags and strings), page statistics, and for `time` no dictionary
- * and DELTA_BINARY_PACKED; then `tuning`'s changes.
+ * dictionary encoding on (tags and strings), page statistics, for `time` no dictionary and
+ * DELTA_BINARY_PACKED, the fields' encodings (field-encodings.ts); then `tuning`'s changes.
  */
 function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, string>, batch: ColumnarBatch, tuning: WriterTuning | undefined): WriterProperties {
     const builder = new WriterPropertiesBuilder()
-        .setCompression(CODECS[options.compression])
+        .setCompression(wasmCodec(options.compression))
         .setDictionaryEnabled(true)
         .setStatisticsEnabled(EnabledStatistics.Page)
         .setMaxRowGroupSize(options.maxRowGroupRows)
         .setKeyValueMetadata(metadata)
         .setColumnDictionaryEnabled(TIME_COLUMN, false)
         .setColumnEncoding(TIME_COLUMN, options.timeEncoding === "delta" ? Encoding.DELTA_BINARY_PACKED : Encoding.PLAIN);
-    return (tuning === undefined ? builder : tuning(builder, batch)).build();
+    const fields = fieldEncodings(builder, batch);
+    return (tuning === undefined ? fields : tuning(fields, batch)).build();
 }
 
 /** An hour's rows as Arrow IPC bytes, and the facts of its table (which is unreachable once this returns). */
