@@ -5,9 +5,7 @@
  * microsecond split itself; compaction of a lake whose files were written partly in ns and
  * partly in µs; and the option end to end through a real server.
  */
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ClosableEncoder, createEncoder } from "../flush/encoder.js";
@@ -18,6 +16,7 @@ import { TIME_UNITS, type TimeUnit } from "../flush/encode/types.js";
 import { type Row, makeBatch, tempDir } from "./helpers/batches.js";
 import { parquetFiles } from "./helpers/parquet.js";
 import { type TestServer, startTestServer } from "./helpers/server.js";
+import { duckdbScratch } from "./helpers/duckdb-scratch.js";
 import { type PlainRow, readWithDuckDB, readWithHyparquet } from "./helpers/two-readers.js";
 
 const I64_MIN = -(2n ** 63n);
@@ -27,27 +26,8 @@ const HOUR = 3_600_000_000_000n;
 /** 2023-11-14 22:00 UTC: the start of an hour. */
 const T0 = 1_700_000_000_000_000_000n - (1_700_000_000_000_000_000n % HOUR);
 
-let instance: DuckDBInstance;
-let connection: DuckDBConnection;
-let dir: { path: string; cleanup: () => Promise<void> };
-let counter = 0;
-
-beforeAll(async () => {
-    instance = await DuckDBInstance.create(":memory:");
-    connection = await instance.connect();
-    dir = await tempDir("sluice-readers-");
-});
-afterAll(async () => {
-    connection.closeSync();
-    instance.closeSync();
-    await dir.cleanup();
-});
-
-async function save(bytes: Uint8Array): Promise<string> {
-    const path = join(dir.path, `f${counter++}.parquet`);
-    await writeFile(path, bytes);
-    return path;
-}
+const scratch = duckdbScratch("sluice-readers-");
+const save = (bytes: Uint8Array) => scratch.save(bytes);
 
 /** A row's identity as a string: its tag values and its time. */
 function keyOf(row: PlainRow, tags: readonly string[]): string {
@@ -62,7 +42,7 @@ function byKey(rows: readonly PlainRow[], tags: readonly string[]): PlainRow[] {
 async function readAll(paths: readonly string[], expectedTimeType: TimeUnit): Promise<PlainRow[]> {
     const rows: PlainRow[] = [];
     for (const path of paths) {
-        const duck = await readWithDuckDB(connection, path);
+        const duck = await readWithDuckDB(scratch.connection, path);
         const hy = await readWithHyparquet(path);
         expect(hy.rows, path).toEqual(duck.rows);
         expect(duck.timeType).toBe(expectedTimeType === "ns" ? "TIMESTAMP_NS" : "TIMESTAMP");
@@ -212,7 +192,7 @@ describe.each(TIME_UNITS.flatMap((timeUnit) => WRITERS.map((writer) => ({ timeUn
                 expect(schema.get("u")).toMatchObject({ type: "INT64", converted_type: "UINT_64" });
                 expect(schema.get("u")!.logical_type).toEqual(integerType(64, false));
                 for (const name of Object.keys(types)) expect(schema.get(name)!.repetition_type, name).toBe("OPTIONAL");
-                const described = (await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${path}', hive_partitioning = false)`)).getRowObjects();
+                const described = (await scratch.connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${path}', hive_partitioning = false)`)).getRowObjects();
                 expect(Object.fromEntries(described.map((row) => [row["column_name"], row["column_type"]]))).toEqual({
                     time: timeUnit === "ns" ? "TIMESTAMP_NS" : "TIMESTAMP",
                     ...(timeUnit === "us" ? { time_nanos: "SMALLINT" } : {}),
@@ -235,10 +215,10 @@ describe.each(TIME_UNITS.flatMap((timeUnit) => WRITERS.map((writer) => ({ timeUn
                 if (timeUnit === "ns" && fileRows.some((row) => row["time"] === I64_MIN)) {
                     // DuckDB 1.5 reads INT64_MIN ns exactly (epoch_ns) but cannot render it as text, so
                     // neither `time::VARCHAR` nor parquet_metadata() works on this file (µs renders fine).
-                    await expect(connection.runAndReadAll(statsQuery)).rejects.toThrow(/Date out of range in timestamp_ns conversion/);
+                    await expect(scratch.connection.runAndReadAll(statsQuery)).rejects.toThrow(/Date out of range in timestamp_ns conversion/);
                     continue;
                 }
-                const duck = (await connection.runAndReadAll(statsQuery)).getRowObjects();
+                const duck = (await scratch.connection.runAndReadAll(statsQuery)).getRowObjects();
                 for (const name of ["time", "i", "u"]) {
                     const values = fileRows.map((row) => row[name]).filter((value): value is bigint => typeof value === "bigint");
                     if (values.length === 0) continue;
@@ -255,7 +235,7 @@ describe.each(TIME_UNITS.flatMap((timeUnit) => WRITERS.map((writer) => ({ timeUn
             // DuckDB prunes by these statistics: a wrong uint64 order would lose rows here.
             const list = paths.map((path) => `'${path}'`).join(",");
             const [count] = (
-                await connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet([${list}], union_by_name = true) WHERE u >= 9223372036854775808`)
+                await scratch.connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet([${list}], union_by_name = true) WHERE u >= 9223372036854775808`)
             ).getRowObjects();
             expect(count!["n"]).toBe(BigInt(rows.filter((row) => typeof row["u"] === "bigint" && row["u"] >= 2n ** 63n).length));
         });
@@ -290,7 +270,7 @@ describe('parquet.time_unit = "us": identity stays the nanosecond', () => {
     it("names the nanoseconds column time_nanos_2 when the measurement has its own time_nanos, and says so in the footer", async () => {
         const [file] = encode([{ time: T0 + 7n, host: "a", v: 1, time_nanos: 42n }], "us", { time_nanos: "i" });
         const path = await save(file!.bytes);
-        const duck = await readWithDuckDB(connection, path);
+        const duck = await readWithDuckDB(scratch.connection, path);
         expect(duck.nanosColumn).toBe("time_nanos_2");
         expect(await readAll([path], "us")).toEqual([{ time: T0 + 7n, host: "a", v: 1, note: null, time_nanos: 42n }]);
     });
@@ -339,10 +319,10 @@ describe('parquet.time_unit = "us": identity stays the nanosecond', () => {
     });
 
     it("reads a foreign microsecond file (no footer key) as whole microseconds, and refuses milliseconds", async () => {
-        const us = join(dir.path, `duckdb-us-${counter++}.parquet`);
-        const ms = join(dir.path, `duckdb-ms-${counter++}.parquet`);
-        await connection.run(`COPY (SELECT TIMESTAMP '2023-11-14 22:13:20.123456' AS time, 'a' AS host, 1.5::DOUBLE AS v) TO '${us}' (FORMAT parquet)`);
-        await connection.run(`COPY (SELECT TIMESTAMP_MS '2023-11-14 22:13:20.123' AS time, 'a' AS host) TO '${ms}' (FORMAT parquet)`);
+        const us = scratch.pathFor("duckdb-us");
+        const ms = scratch.pathFor("duckdb-ms");
+        await scratch.connection.run(`COPY (SELECT TIMESTAMP '2023-11-14 22:13:20.123456' AS time, 'a' AS host, 1.5::DOUBLE AS v) TO '${us}' (FORMAT parquet)`);
+        await scratch.connection.run(`COPY (SELECT TIMESTAMP_MS '2023-11-14 22:13:20.123' AS time, 'a' AS host) TO '${ms}' (FORMAT parquet)`);
         const encoder = createEncoder({ timeUnit: "ns" });
         try {
             const [facts] = await encoder.describe([us]);
@@ -408,7 +388,7 @@ describe("parquet.time_unit through a real server", () => {
         expect(both).toHaveLength(2);
         // Before compaction DuckDB's union_by_name widens time to TIMESTAMP_NS; time_nanos adds the rest.
         const [mixed] = (
-            await connection.runAndReadAll(
+            await scratch.connection.runAndReadAll(
                 `SELECT count(*) AS n, count(DISTINCT epoch_ns(time) + coalesce(time_nanos, 0)) AS distinct_ns, any_value(typeof(time)) AS type FROM read_parquet([${both.map((path) => `'${path}'`).join(",")}], union_by_name = true)`,
             )
         ).getRowObjects();

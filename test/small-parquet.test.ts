@@ -5,9 +5,6 @@
  * the same; the codec is the documented one; DuckDB reads both kinds of file of a measurement
  * together; and compaction (parquet-wasm's reader) merges them with parquet-wasm's files.
  */
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { type Schema, tableFromIPC } from "apache-arrow";
 import fc from "fast-check";
 import { type FileMetaData, parquetMetadata } from "hyparquet";
@@ -18,7 +15,8 @@ import { describeParquet } from "../flush/encode/read-parquet.js";
 import { SMALL_FILE_CODECS } from "../flush/encode/small-parquet.js";
 import { COMPRESSIONS, type EncodeOptions, type EncodedFile, TIME_UNITS, type TimeUnit } from "../flush/encode/types.js";
 import { EncodeWorker } from "../flush/worker/client.js";
-import { type Row, makeBatch, tempDir } from "./helpers/batches.js";
+import { type Row, makeBatch } from "./helpers/batches.js";
+import { duckdbScratch } from "./helpers/duckdb-scratch.js";
 import { type PlainRow, readWithDuckDB, readWithHyparquet } from "./helpers/two-readers.js";
 
 const I64_MIN = -(2n ** 63n);
@@ -32,27 +30,8 @@ const TAGS = ["host", "dc"];
 const WASM = { smallFileRows: 0 } as const;
 const SMALL = { smallFileRows: 1_000_000 } as const;
 
-let instance: DuckDBInstance;
-let connection: DuckDBConnection;
-let dir: { path: string; cleanup: () => Promise<void> };
-let counter = 0;
-
-beforeAll(async () => {
-    instance = await DuckDBInstance.create(":memory:");
-    connection = await instance.connect();
-    dir = await tempDir("sluice-small-parquet-");
-});
-afterAll(async () => {
-    connection.closeSync();
-    instance.closeSync();
-    await dir.cleanup();
-});
-
-async function save(bytes: Uint8Array): Promise<string> {
-    const path = join(dir.path, `f${counter++}.parquet`);
-    await writeFile(path, bytes);
-    return path;
-}
+const scratch = duckdbScratch("sluice-small-parquet-");
+const save = (bytes: Uint8Array) => scratch.save(bytes);
 
 function encode(rows: readonly Row[], options: Partial<EncodeOptions>, measurement = "m", types: Record<string, "s" | "f" | "i" | "u" | "b"> = TYPES): EncodedFile[] {
     return encodeParquet({ database: "db", segments: [makeBatch(measurement, TAGS, types, rows)], minSequence: 3, maxSequence: 8 }, { sluiceVersion: "test", ...options });
@@ -82,13 +61,13 @@ function factsOf(file: EncodedFile): Omit<EncodedFile, "bytes"> {
 }
 
 async function duckTypes(path: string): Promise<Record<string, string>> {
-    const rows = (await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${path}', hive_partitioning = false)`)).getRowObjects();
+    const rows = (await scratch.connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${path}', hive_partitioning = false)`)).getRowObjects();
     return Object.fromEntries(rows.map((row) => [String(row["column_name"]), String(row["column_type"])]));
 }
 
 /** What both readers make of a file; they must agree with each other. */
 async function readBoth(path: string): Promise<{ rows: PlainRow[]; types: Record<string, string> }> {
-    const duck = await readWithDuckDB(connection, path);
+    const duck = await readWithDuckDB(scratch.connection, path);
     const hy = await readWithHyparquet(path);
     expect(hy.rows, path).toEqual(duck.rows);
     return { rows: duck.rows, types: await duckTypes(path) };
@@ -199,7 +178,7 @@ describe("tiny files next to parquet-wasm's files of the same measurement", () =
         const small = await save(encode([{ time: T0, host: "a", f: 1, s: "tiny" }], { ...SMALL }, "m", { host: "s", dc: "s", f: "f", s: "s" })[0]!.bytes);
         const wasm = await save(encode([{ time: T0 + 1n, host: "b", dc: "x", i: 7n, u: U64_MAX }], { ...WASM }, "m", { host: "s", dc: "s", i: "i", u: "u" })[0]!.bytes);
         const sql = `SELECT epoch_ns(time)::VARCHAR AS t, host, dc, f, s, i, u FROM read_parquet(['${small}', '${wasm}'], union_by_name = true) ORDER BY time`;
-        expect((await connection.runAndReadAll(sql)).getRowObjects()).toEqual([
+        expect((await scratch.connection.runAndReadAll(sql)).getRowObjects()).toEqual([
             { t: String(T0), host: "a", dc: null, f: 1, s: "tiny", i: null, u: null },
             { t: String(T0 + 1n), host: "b", dc: "x", f: null, s: null, i: 7n, u: U64_MAX },
         ]);
@@ -213,7 +192,7 @@ describe("tiny files next to parquet-wasm's files of the same measurement", () =
         ];
         const path = await save(encode(rows, { ...SMALL })[0]!.bytes);
         const count = async (where: string) => {
-            const [row] = (await connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet('${path}') WHERE ${where}`)).getRowObjects();
+            const [row] = (await scratch.connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet('${path}') WHERE ${where}`)).getRowObjects();
             return Number(row!["n"]);
         };
         expect(await count(`host = '${long}b'`)).toBe(1);
