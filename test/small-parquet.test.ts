@@ -184,6 +184,23 @@ describe("tiny files next to parquet-wasm's files of the same measurement", () =
         ]);
     });
 
+    it.each([
+        ["parquet-wasm", WASM],
+        ["hyparquet-writer", SMALL],
+    ] as const)("%s: a float column holding NaN has no min/max, so DuckDB's filters find the NaN rows", async (_, writer) => {
+        const rows: Row[] = [Number.NaN, 1, 1, 1].map((f, k) => ({ time: T0 + BigInt(k), host: "a", f, i: BigInt(k) }));
+        const [file] = encode(rows, { ...writer }, "m", { host: "s", dc: "s", f: "f", i: "i" });
+        const statistics = new Map(metadataOf(file!.bytes).row_groups[0]!.columns.map((chunk) => [chunk.meta_data!.path_in_schema.join("."), chunk.meta_data!.statistics]));
+        expect(statistics.get("f")?.min_value ?? statistics.get("f")?.min).toBeUndefined();
+        expect(statistics.get("i")?.min_value ?? statistics.get("i")?.min).toBe(0n);
+        const path = await save(file!.bytes);
+        const count = async (where: string) =>
+            Number((await scratch.connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet('${path}') WHERE ${where}`)).getRowObjects()[0]!["n"]);
+        expect(await count("f > 100")).toBe(1);
+        expect(await count("f = 'NaN'")).toBe(1);
+        expect(await count("i >= 1")).toBe(3);
+    });
+
     it("DuckDB's filters on the tiny file's statistics find every row (long strings, uint64 above 2^63, time)", async () => {
         const long = "é".repeat(40);
         const rows: Row[] = [

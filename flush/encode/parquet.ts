@@ -13,6 +13,7 @@ import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
 import { fieldEncodings, wasmCodec } from "./field-encodings.js";
 import { hourLabels } from "./hour.js";
 import { mergeDuplicates } from "./dedup.js";
+import { nanStatistics } from "./nan-statistics.js";
 import { writeSmallParquet } from "./small-parquet.js";
 import { footerMetadata, withTimeRange } from "./footer.js";
 import { compareCodePoints, orderRows } from "./sort.js";
@@ -99,7 +100,8 @@ export type WriterTuning = (builder: WriterPropertiesBuilder, batch: ColumnarBat
 /**
  * parquet-wasm writer properties (consumed by `writeParquet`, so built once per file):
  * dictionary encoding on (tags and strings), page statistics, for `time` no dictionary and
- * DELTA_BINARY_PACKED, the fields' encodings (field-encodings.ts); then `tuning`'s changes.
+ * DELTA_BINARY_PACKED, the fields' encodings (field-encodings.ts), no statistics on float
+ * columns holding NaN (nan-statistics.ts); then `tuning`'s changes.
  */
 function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, string>, batch: ColumnarBatch, tuning: WriterTuning | undefined): WriterProperties {
     const builder = new WriterPropertiesBuilder()
@@ -110,7 +112,7 @@ function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, 
         .setKeyValueMetadata(metadata)
         .setColumnDictionaryEnabled(TIME_COLUMN, false)
         .setColumnEncoding(TIME_COLUMN, options.timeEncoding === "delta" ? Encoding.DELTA_BINARY_PACKED : Encoding.PLAIN);
-    const fields = fieldEncodings(builder, batch);
+    const fields = nanStatistics(fieldEncodings(builder, batch), batch);
     return (tuning === undefined ? fields : tuning(fields, batch)).build();
 }
 

@@ -14,13 +14,14 @@
  *
  * The configured codec is the file's codec. hyparquet-writer has no ZSTD encoder (nor has Node
  * 20), so with `zstd` each page is a Zstandard frame that stores its bytes (zstd-stored.ts): a
- * page of a few values does not compress anyway, and compaction rewrites such files with ZSTD.
+ * page of a few values does not compress anyway; compacting their partition rewrites them with ZSTD.
  */
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { type Column, type ColumnarBatch, type TimeColumn, TIME_COLUMN, valueAt } from "../../src/columnar/batch.js";
 import { ARROW_SCHEMA_KEY, arrowSchemaValue } from "./arrow-schema.js";
 import { timeRange } from "./arrow.js";
 import { withTimeRange } from "./footer.js";
+import { holdsNaN } from "./nan-statistics.js";
 import { gatherWide } from "./gather.js";
 import type { RankedDictionary } from "./sort.js";
 import { type TimeLayout, splitMicros } from "./time-unit.js";
@@ -125,7 +126,7 @@ export function writeSmallParquet(
     const { sources, elements } = timeColumns(time, layout, options.timeEncoding === "delta" ? "DELTA_BINARY_PACKED" : "PLAIN");
     const tagNames = new Set(batch.tags);
     const add = (name: string, column: Exclude<Column, TimeColumn>, rowOrder: Uint32Array | undefined) => {
-        sources.push({ name, data: cellsThrough(column, rowOrder, rows), nullable: true, ...columnEncoding(column) });
+        sources.push({ name, data: cellsThrough(column, rowOrder, rows), nullable: true, statistics: !holdsNaN(column), ...columnEncoding(column) });
         elements.push(fieldElement(name, column));
     };
     for (const name of batch.tags) add(name, batch.columns.get(name) as Exclude<Column, TimeColumn>, order);
