@@ -176,7 +176,7 @@ function runScenario(scenario: string, bodies: readonly Buffer[], lines: number,
         for (const body of bodies) {
             const result = parseLineProtocol(body, { database: "bench", precision: "ns", nowNs: NOW_NS, schema });
             accepted += result.accepted;
-            errors += result.errors.length;
+            errors += result.rejected;
             results.push(result);
         }
         const elapsed = performance.now() - start;

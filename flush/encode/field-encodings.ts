@@ -1,7 +1,8 @@
 /**
- * Column encodings of the fields of every file Sluice writes, flushes and compactions alike (so
- * a compacted file keeps a flush's encodings, DESIGN.md §4), all of them ones Spark 3.3+'s
- * vectorized reader supports (no BYTE_STREAM_SPLIT):
+ * Column encodings of the fields of every file parquet-wasm writes, flushes and compactions
+ * alike (so a compacted file keeps a flush's encodings, DESIGN.md §4), all of them ones Spark
+ * 3.3+'s vectorized reader supports (no BYTE_STREAM_SPLIT). Tiny flush files (small-parquet.ts)
+ * are hyparquet-writer's: floats PLAIN, ints as it chooses, until their partition is compacted.
  *
  * - int64 / uint64 fields: DELTA_BINARY_PACKED, no dictionary (counters and gauges move by
  *   little from one row of a series to the next, and rows are sorted by series);

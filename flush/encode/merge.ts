@@ -147,7 +147,7 @@ const UNSORTED_FACTOR = 4;
 // for the rows of one merge step, which are never split.
 export async function mergeParquetFiles(request: MergeRequest, flushOptions: EncodeOptions): Promise<MergeResult> {
     const facts = await Promise.all(request.inputs.map((path) => describeParquet(path)));
-    // A compacted file, however small, is parquet-wasm's, with the configured codec (ZSTD): never the flush's uncompressed tiny writer.
+    // A compacted file, however small, is parquet-wasm's, with the configured codec (ZSTD): never the flush's tiny writer, whose ZSTD pages are stored uncompressed.
     const options: EncodeOptions = { ...flushOptions, smallFileRows: 0 };
     try {
         return await mergeStreams(request, options, facts);

@@ -3,7 +3,7 @@
  * tiny Parquet file written without a ZSTD encoder (Node 20 has none; hyparquet-writer ships
  * none) still declares the ZSTD codec that DESIGN.md §4 promises, and every ZSTD reader (DuckDB,
  * parquet-wasm, pyarrow, Spark) decodes it. A page of a few values does not compress anyway;
- * compaction rewrites such files with real ZSTD.
+ * compacting their partition rewrites such files with real ZSTD.
  */
 
 const MAGIC = 0xfd2fb528;
