@@ -23,6 +23,7 @@
  */
 import { Compression as WasmCompression, Encoding, type WriterPropertiesBuilder } from "parquet-wasm/node";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
+import type { ColumnSettings } from "./parquet.js";
 import type { Compression } from "./types.js";
 
 const CODECS = {
@@ -57,15 +58,21 @@ export function mostlyDistinct(values: Float64Array, share: number): boolean {
     return false;
 }
 
+/** `encoding` without a dictionary on each of `columns`. */
+export function undictionaried(columns: readonly string[], encoding: Encoding): ColumnSettings {
+    return (builder: WriterPropertiesBuilder) => columns.reduce((tuned, name) => tuned.setColumnDictionaryEnabled(name, false).setColumnEncoding(name, encoding), builder);
+}
+
+/** The fields' encodings for every file of `batch`, decided once from all its rows. */
 // Invariant kept: an encoding is set only on the column types the Parquet spec defines it for.
-export function fieldEncodings(builder: WriterPropertiesBuilder, batch: ColumnarBatch): WriterPropertiesBuilder {
-    let tuned = builder;
+export function fieldEncodings(batch: ColumnarBatch): ColumnSettings {
+    const delta: string[] = [];
+    const plain: string[] = [];
     for (const [name, column] of batch.columns) {
-        if (column.type === "i" || column.type === "u") {
-            tuned = tuned.setColumnDictionaryEnabled(name, false).setColumnEncoding(name, Encoding.DELTA_BINARY_PACKED);
-        } else if (column.type === "f" && mostlyDistinct(column.values, DISTINCT_SHARE)) {
-            tuned = tuned.setColumnDictionaryEnabled(name, false).setColumnEncoding(name, Encoding.PLAIN);
-        }
+        if (column.type === "i" || column.type === "u") delta.push(name);
+        else if (column.type === "f" && mostlyDistinct(column.values, DISTINCT_SHARE)) plain.push(name);
     }
-    return tuned;
+    const deltaCoded = undictionaried(delta, Encoding.DELTA_BINARY_PACKED);
+    const plainCoded = undictionaried(plain, Encoding.PLAIN);
+    return (builder) => plainCoded(deltaCoded(builder));
 }

@@ -5,19 +5,23 @@
  * `WHERE f = 'NaN'` skip the NaN rows. Prometheus sends NaN as a value; with no statistics the
  * reader reads the column instead of pruning it, which is what DuckDB's own writer does.
  */
-import { EnabledStatistics, type WriterPropertiesBuilder } from "parquet-wasm/node";
+import { EnabledStatistics } from "parquet-wasm/node";
 import type { Column, ColumnarBatch } from "../../src/columnar/batch.js";
+import type { ColumnSettings } from "./parquet.js";
 
 /** Whether `column` is a float column with a NaN among its values (a null's slot holds 0, never NaN). */
-export function holdsNaN(column: Column): boolean {
+function holdsNaN(column: Column): boolean {
     if (column.type !== "f") return false;
     for (const value of column.values) if (value !== value) return true;
     return false;
 }
 
+/** The float columns of `batch` that hold NaN: written without statistics in every file of it. */
+export function columnsWithNaN(batch: ColumnarBatch): ReadonlySet<string> {
+    return new Set([...batch.columns].filter(([, column]) => holdsNaN(column)).map(([name]) => name));
+}
+
 // Invariant kept: no float column holding NaN gets min/max statistics a reader could prune it by.
-export function nanStatistics(builder: WriterPropertiesBuilder, batch: ColumnarBatch): WriterPropertiesBuilder {
-    let tuned = builder;
-    for (const [name, column] of batch.columns) if (holdsNaN(column)) tuned = tuned.setColumnStatisticsEnabled(name, EnabledStatistics.None);
-    return tuned;
+export function withoutStatistics(columns: ReadonlySet<string>): ColumnSettings {
+    return (builder) => [...columns].reduce((tuned, name) => tuned.setColumnStatisticsEnabled(name, EnabledStatistics.None), builder);
 }

@@ -13,7 +13,7 @@ import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
 import { fieldEncodings, wasmCodec } from "./field-encodings.js";
 import { hourLabels } from "./hour.js";
 import { mergeDuplicates } from "./dedup.js";
-import { nanStatistics } from "./nan-statistics.js";
+import { columnsWithNaN, withoutStatistics } from "./nan-statistics.js";
 import { writeSmallParquet } from "./small-parquet.js";
 import { footerMetadata, withTimeRange } from "./footer.js";
 import { compareCodePoints, orderRows } from "./sort.js";
@@ -90,20 +90,22 @@ function checkedBatch(input: EncodeInput): ColumnarBatch {
     return batch;
 }
 
+/** Changes to a file's writer properties, decided once from all rows of a batch and made to each of its files. */
+export type ColumnSettings = (builder: WriterPropertiesBuilder) => WriterPropertiesBuilder;
+
 /**
- * Changes a caller makes to a file's writer properties (compaction's own column encodings), given
- * the rows of the call (a merge's: one hour of one measurement) and the file's codec; applied
- * after the defaults, so its settings win.
+ * A caller's column settings for the rows of a call (compaction's own column encodings; a
+ * merge's rows: one hour of one measurement), made after the defaults, so its settings win.
  */
-export type WriterTuning = (builder: WriterPropertiesBuilder, batch: ColumnarBatch) => WriterPropertiesBuilder;
+export type WriterTuning = (batch: ColumnarBatch) => ColumnSettings;
 
 /**
  * parquet-wasm writer properties (consumed by `writeParquet`, so built once per file):
  * dictionary encoding on (tags and strings), page statistics, for `time` no dictionary and
- * DELTA_BINARY_PACKED, the fields' encodings (field-encodings.ts), no statistics on float
- * columns holding NaN (nan-statistics.ts); then `tuning`'s changes.
+ * DELTA_BINARY_PACKED; then `settings`, in order (the fields' encodings, field-encodings.ts; no
+ * statistics on float columns holding NaN, nan-statistics.ts; a caller's tuning).
  */
-function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, string>, batch: ColumnarBatch, tuning: WriterTuning | undefined): WriterProperties {
+function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, string>, settings: readonly ColumnSettings[]): WriterProperties {
     const builder = new WriterPropertiesBuilder()
         .setCompression(wasmCodec(options.compression))
         .setDictionaryEnabled(true)
@@ -112,8 +114,7 @@ function writerProperties(options: ResolvedEncodeOptions, metadata: Map<string, 
         .setKeyValueMetadata(metadata)
         .setColumnDictionaryEnabled(TIME_COLUMN, false)
         .setColumnEncoding(TIME_COLUMN, options.timeEncoding === "delta" ? Encoding.DELTA_BINARY_PACKED : Encoding.PLAIN);
-    const fields = nanStatistics(fieldEncodings(builder, batch), batch);
-    return (tuning === undefined ? fields : tuning(fields, batch)).build();
+    return settings.reduce((tuned, apply) => apply(tuned), builder).build();
 }
 
 /** An hour's rows as Arrow IPC bytes, and the facts of its table (which is unreachable once this returns). */
@@ -172,6 +173,9 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
         const merged = resolved.dedup ? mergeDuplicates(batch, order) : undefined;
         const permutation = merged?.permutation ?? order.permutation;
         lap("sortMs");
+        // Decided once from all rows, for every file of the batch.
+        const withNaN = columnsWithNaN(batch);
+        const settings = [fieldEncodings(batch), withoutStatistics(withNaN), ...(tuning === undefined ? [] : [tuning(batch)])];
         const files: EncodedFile[] = [];
         for (const [index, range] of (merged?.hours ?? order.hours).entries()) {
             const rowsInOrder = permutation?.subarray(range.start, range.end);
@@ -179,11 +183,11 @@ export function encodeParquet(input: EncodeInput, options: EncodeOptions, timing
             // Compaction's tuned files are always parquet-wasm's; a flush's tiny ones are not worth its set-up.
             const hour =
                 tuning === undefined && range.end - range.start <= resolved.smallFileRows
-                    ? writeSmallParquet(batch, order.tags, rowsInOrder, layout, fieldOrders, resolved, metadata)
+                    ? writeSmallParquet(batch, order.tags, rowsInOrder, layout, fieldOrders, resolved, metadata, withNaN)
                     : wasmFile(
                           () => buildArrowTable(batch, order.tags, rowsInOrder, layout, fieldOrders),
                           lap,
-                          (facts) => writerProperties(resolved, withTimeRange(metadata, facts.minTimeNs, facts.maxTimeNs), batch, tuning),
+                          (facts) => writerProperties(resolved, withTimeRange(metadata, facts.minTimeNs, facts.maxTimeNs), settings),
                       );
             lap("parquetMs");
             const before = order.hours[index]!;

@@ -1,8 +1,8 @@
 /**
  * The Parquet file of an hour of few rows (`parquet.small_file_rows`), written by the pure-JS
  * hyparquet-writer straight from the batch's columns: no Arrow table, no IPC, no wasm writer
- * set-up, which cost ~0.48 ms per one-row file against ~0.05 ms here (README "Many small
- * measurements"). The same contract as parquet-wasm's files (DESIGN.md §4): the same columns in
+ * set-up, which cost ~0.31 ms of CPU per one-row file against ~0.16 ms here (`npm run bench --
+ * smallfile`). The same contract as parquet-wasm's files (DESIGN.md §4): the same columns in
  * the same order with the same Parquet and reader-visible types, `time` REQUIRED and DELTA_BINARY_PACKED
  * (or PLAIN), strings UTF-8 and dictionary-encoded, the same footer key-values and `ARROW:schema`.
  *
@@ -21,7 +21,6 @@ import { type Column, type ColumnarBatch, type TimeColumn, TIME_COLUMN, valueAt 
 import { ARROW_SCHEMA_KEY, arrowSchemaValue } from "./arrow-schema.js";
 import { timeRange } from "./arrow.js";
 import { withTimeRange } from "./footer.js";
-import { holdsNaN } from "./nan-statistics.js";
 import { gatherWide } from "./gather.js";
 import type { RankedDictionary } from "./sort.js";
 import { type TimeLayout, splitMicros } from "./time-unit.js";
@@ -109,7 +108,8 @@ function timeColumns(time: BigInt64Array, layout: TimeLayout, encoding: NonNulla
  * The Parquet file of `order`'s rows of `batch` (all rows in place when undefined), columns as
  * `buildArrowTable` lays them out: `time`, the tags in `batch.tags` order, then the fields in
  * batch order, a field in `fieldOrders` taking its rows through that order. `metadata` is the
- * file's footer key-values without its time range, which is added here.
+ * file's footer key-values without its time range, which is added here; the columns in
+ * `noStatistics` (floats holding NaN, nan-statistics.ts) get no statistics.
  */
 // Invariant kept: the columns, the types readers give them and the footer key-values are those parquet-wasm writes for the same rows.
 export function writeSmallParquet(
@@ -120,13 +120,14 @@ export function writeSmallParquet(
     fieldOrders: ReadonlyMap<string, Uint32Array> | undefined,
     options: ResolvedEncodeOptions,
     metadata: ReadonlyMap<string, string>,
+    noStatistics: ReadonlySet<string>,
 ): SmallFile {
     const rows = order === undefined ? batch.rows : order.length;
     const time = gatherWide((batch.columns.get(TIME_COLUMN) as TimeColumn).values, order, (b, l) => new BigInt64Array(b, 0, l));
     const { sources, elements } = timeColumns(time, layout, options.timeEncoding === "delta" ? "DELTA_BINARY_PACKED" : "PLAIN");
     const tagNames = new Set(batch.tags);
     const add = (name: string, column: Exclude<Column, TimeColumn>, rowOrder: Uint32Array | undefined) => {
-        sources.push({ name, data: cellsThrough(column, rowOrder, rows), nullable: true, statistics: !holdsNaN(column), ...columnEncoding(column) });
+        sources.push({ name, data: cellsThrough(column, rowOrder, rows), nullable: true, statistics: !noStatistics.has(name), ...columnEncoding(column) });
         elements.push(fieldElement(name, column));
     };
     for (const name of batch.tags) add(name, batch.columns.get(name) as Exclude<Column, TimeColumn>, order);
