@@ -138,7 +138,6 @@ interface EncodedPart {
 /** One buffer's rows on their way to Parquet. */
 interface Flight {
     readonly key: string;
-    readonly buffer: DrainableBuffer;
     readonly drained: DrainedRows;
     readonly bytes: number;
     readonly temps: string[];
@@ -365,7 +364,7 @@ export class Flusher {
             const bytes = buffer.bytes;
             const drained = buffer.drain();
             this.#inFlight.set(key, { minSequence: drained.minSequence, bytes, oldestAppendMs: drained.oldestAppendMs });
-            flights.push({ key, buffer, drained, bytes, temps: [], adds: [], encoded: [], merged: 0 });
+            flights.push({ key, drained, bytes, temps: [], adds: [], encoded: [], merged: 0 });
         }
         let encodeMs = 0;
         let staging: Promise<void> | undefined;
@@ -603,7 +602,10 @@ export class Flusher {
      */
     async #putBack(flight: Flight): Promise<void> {
         try {
-            flight.buffer.restore(await this.#deps.readBack(flight.drained), flight.drained.oldestAppendMs);
+            const rows = await this.#deps.readBack(flight.drained);
+            // Opened only now: a buffer left empty may have been dropped while the rows were read.
+            const { database, measurement, oldestAppendMs } = flight.drained;
+            this.#deps.source.open(database, measurement).restore(rows, oldestAppendMs);
         } catch (error) {
             this.#unrestored.set(flight.key, flight);
             this.#deps.log.error(`reading a failed flush's rows back from the WAL failed; they stay pinned in the WAL and are tried again`, {

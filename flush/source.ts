@@ -39,6 +39,8 @@ export interface BufferSource {
     readonly maxBytes: number;
     /** The buffers holding rows. */
     nonEmpty(): DrainableBuffer[];
+    /** The buffer of (database, measurement), made when there is none (a drained buffer may be gone: a failed flush puts its rows back through this). */
+    open(database: string, measurement: string): DrainableBuffer;
     /** The lowest WAL sequence any buffer holds (Infinity when all are empty). */
     lowestSequence(): number;
 }

@@ -66,6 +66,43 @@ describe("flusher", () => {
         }
     });
 
+    it("drops drained buffers, and puts a failed flush's rows back in front of rows written meanwhile, in a buffer of their own", async () => {
+        const buffers = new Buffers({ maxBytes: 64 * 1024 * 1024 });
+        await buffered(buffers, 3);
+        const drained = buffers.get("db", "cpu")!;
+        let fail = true;
+        const real = createEncoder();
+        const encoder: BatchEncoder = {
+            encode: async (input) => {
+                if (!fail) return real.encode(input);
+                // While the flush is under way its buffer is empty: listing the buffers drops it, and a write makes a new one.
+                expect(buffers.nonEmpty()).toEqual([]);
+                expect(buffers.get("db", "cpu")).toBeUndefined();
+                await buffered(buffers, 1);
+                throw new Error("disk on fire");
+            },
+        };
+        const flusher = fixture.flusherOf(buffers, encoder, { retryBaseMs: 10 });
+        try {
+            await expect(flusher.flushAll()).rejects.toThrow(/disk on fire/);
+            const buffer = buffers.get("db", "cpu")!;
+            expect(buffer).not.toBe(drained);
+            expect(buffers.nonEmpty()).toEqual([buffer]);
+            expect(buffer.rows).toBe(40);
+            expect(buffer.minSequence).toBe(0);
+            fail = false;
+            const files = await flusher.flushAll();
+            expect(files.reduce((sum, file) => sum + file.rows, 0)).toBe(40);
+            expect(buffers.nonEmpty()).toEqual([]);
+            expect(buffers.get("db", "cpu")).toBeUndefined();
+            const rows = await queryDuckDB(`select count(*)::INT as n, count(distinct time)::INT as t from read_parquet('${join(fixture.data, "parquet")}/**/*.parquet')`);
+            expect(rows).toEqual([{ n: 40, t: 40 }]);
+        } finally {
+            await flusher.close();
+            await real.close();
+        }
+    });
+
     it("logs one line per flush: what it wrote and how long the encode and the whole flush took", async () => {
         const buffers = new Buffers({ maxBytes: 64 * 1024 * 1024 });
         await buffered(buffers, 2);

@@ -122,9 +122,15 @@ export class Buffers implements BufferSource {
         return buffer;
     }
 
-    /** The buffers holding rows. */
+    // Invariant kept: a buffer is dropped only while it holds no rows (a drained one's rows come back through `open`).
+    /** The buffers holding rows; empty ones are dropped, so that every measurement ever written does not keep a buffer. */
     nonEmpty(): MeasurementBuffer[] {
-        return [...this.#buffers.values()].filter((buffer) => buffer.rows > 0);
+        const held: MeasurementBuffer[] = [];
+        for (const [key, buffer] of this.#buffers) {
+            if (buffer.rows > 0) held.push(buffer);
+            else this.#buffers.delete(key);
+        }
+        return held;
     }
 
     /** When the oldest row any buffer holds arrived (Infinity when all are empty): one look per buffer, for /metrics. */
