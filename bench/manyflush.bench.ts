@@ -62,7 +62,13 @@ async function countParquet(dir: string): Promise<number> {
 async function runOnce(build: Build, round: number, measurements: number, payload: string, scratch: string): Promise<RunResult> {
     const dataDir = join(scratch, `${build.label}-${round}`);
     // Nothing flushes by itself during the run: only the timed POST /api/v1/flush.
-    const sets = ["flush.max_age_ms=3600000", "compaction.enabled=false", `ingest.max_measurements_per_database=${Math.max(10_000, measurements)}`, ...build.sets];
+    const sets = [
+        "flush.max_age_ms=3600000",
+        "compaction.enabled=false",
+        `ingest.max_measurements_per_database=${Math.max(10_000, measurements)}`,
+        `ingest.max_measurements=${Math.max(100_000, measurements)}`,
+        ...build.sets,
+    ];
     const sluice = await startSluice({ dataDir, sets, cli: build.cli });
     try {
         const write = await fetch(`${sluice.url}/write?db=${DATABASE}`, { method: "POST", body: payload, signal: AbortSignal.timeout(120_000) });

@@ -50,11 +50,17 @@ export type DeclarationKind = "tag" | FieldType;
 export interface SchemaLimits {
     /** Measurements one database may have (InfluxDB 3 Enterprise's default table limit is of this order). */
     readonly maxMeasurementsPerDatabase: number;
+    /** Measurements all databases together may have (InfluxDB 3 Core: 2,000 tables across its databases). */
+    readonly maxMeasurements: number;
     /** Tag and field columns one measurement may have (InfluxDB 3: 500 with time; Clustered up to 1,000). */
     readonly maxColumnsPerMeasurement: number;
 }
 
-export const UNLIMITED: SchemaLimits = { maxMeasurementsPerDatabase: Number.MAX_SAFE_INTEGER, maxColumnsPerMeasurement: Number.MAX_SAFE_INTEGER };
+export const UNLIMITED: SchemaLimits = {
+    maxMeasurementsPerDatabase: Number.MAX_SAFE_INTEGER,
+    maxMeasurements: Number.MAX_SAFE_INTEGER,
+    maxColumnsPerMeasurement: Number.MAX_SAFE_INTEGER,
+};
 
 /** What a decoder may ask of the schema. */
 export interface SchemaView {
@@ -65,6 +71,8 @@ export interface SchemaView {
     columnCount(database: string, measurement: string): number;
     hasMeasurement(database: string, measurement: string): boolean;
     measurementCount(database: string): number;
+    /** Measurements of every database. */
+    totalMeasurementCount(): number;
 }
 
 export abstract class SchemaError extends SluiceError {}
@@ -82,7 +90,7 @@ export class SchemaConflictError extends SchemaError {
     }
 }
 
-/** A declaration beyond ingest.max_measurements_per_database or ingest.max_columns_per_measurement. */
+/** A declaration beyond ingest.max_measurements_per_database, ingest.max_measurements or ingest.max_columns_per_measurement. */
 export class SchemaLimitError extends SchemaError {
     readonly code = "schema-limit";
 }
@@ -92,8 +100,20 @@ export class SchemaSnapshotError extends SchemaError {
     readonly code = "schema-snapshot";
 }
 
-export function measurementLimitReason(database: string, measurement: string, limits: SchemaLimits): string {
-    return `measurement "${measurement}" would be one more than the ${limits.maxMeasurementsPerDatabase} measurements database "${database}" may have (ingest.max_measurements_per_database)`;
+/** The measurement limit a new measurement would pass. */
+export type MeasurementLimit = "database" | "total";
+
+/** Which limit one more new measurement in `database` would pass, beyond the view's and `pending` others the caller is adding. */
+export function measurementLimitHit(view: SchemaView, database: string, pending = 0): MeasurementLimit | undefined {
+    if (view.measurementCount(database) + pending >= view.limits.maxMeasurementsPerDatabase) return "database";
+    if (view.totalMeasurementCount() + pending >= view.limits.maxMeasurements) return "total";
+    return undefined;
+}
+
+export function measurementLimitReason(database: string, measurement: string, limits: SchemaLimits, hit: MeasurementLimit): string {
+    return hit === "database"
+        ? `measurement "${measurement}" would be one more than the ${limits.maxMeasurementsPerDatabase} measurements database "${database}" may have (ingest.max_measurements_per_database)`
+        : `measurement "${measurement}" of database "${database}" would be one more than the ${limits.maxMeasurements} measurements all databases together may have (ingest.max_measurements)`;
 }
 
 export function columnLimitReason(measurement: string, columns: number, limits: SchemaLimits): string {
@@ -108,6 +128,8 @@ interface MeasurementEntry {
 /** Declarations by database and measurement, with the checks every declaration passes. */
 class Declarations {
     readonly databases = new Map<string, Map<string, MeasurementEntry>>();
+    /** Measurements of every database. */
+    measurements = 0;
 
     get(database: string, measurement: string): MeasurementEntry | undefined {
         return this.databases.get(database)?.get(measurement);
@@ -123,6 +145,7 @@ class Declarations {
         if (entry === undefined) {
             entry = { tags: new Set(), fields: new Map() };
             measurements.set(measurement, entry);
+            this.measurements++;
         }
         return entry;
     }
@@ -190,6 +213,15 @@ export class SchemaRegistry implements SchemaView {
         const committed = this.#committed.databases.get(database);
         let count = committed?.size ?? 0;
         for (const measurement of this.#reserved.get(database)?.keys() ?? []) if (committed?.has(measurement) !== true) count++;
+        return count;
+    }
+
+    totalMeasurementCount(): number {
+        let count = this.#committed.measurements;
+        for (const [database, measurements] of this.#reserved) {
+            const committed = this.#committed.databases.get(database);
+            for (const measurement of measurements.keys()) if (committed?.has(measurement) !== true) count++;
+        }
         return count;
     }
 
@@ -274,9 +306,8 @@ export class SchemaRegistry implements SchemaView {
                 columns.add(column);
             }
         }
-        if (newMeasurements.size > 0 && this.measurementCount(database) + newMeasurements.size > this.limits.maxMeasurementsPerDatabase) {
-            throw new SchemaLimitError(measurementLimitReason(database, [...newMeasurements][0]!, this.limits));
-        }
+        const hit = newMeasurements.size > 0 ? measurementLimitHit(this, database, newMeasurements.size - 1) : undefined;
+        if (hit !== undefined) throw new SchemaLimitError(measurementLimitReason(database, [...newMeasurements][0]!, this.limits, hit));
         for (const [measurement, columns] of newColumns) {
             const total = this.columnCount(database, measurement) + columns.size;
             if (total > this.limits.maxColumnsPerMeasurement) throw new SchemaLimitError(columnLimitReason(measurement, total, this.limits));
@@ -344,6 +375,7 @@ export class SchemaOverlay implements SchemaView {
     readonly #own = new Declarations();
     /** Per database: measurements the request declared that the registry did not hold then (kept, not recounted per line). */
     readonly #added = new Map<string, number>();
+    #addedTotal = 0;
 
     constructor(readonly base: SchemaView) {}
 
@@ -372,12 +404,19 @@ export class SchemaOverlay implements SchemaView {
         return this.base.measurementCount(database) + (this.#added.get(database) ?? 0);
     }
 
+    totalMeasurementCount(): number {
+        return this.base.totalMeasurementCount() + this.#addedTotal;
+    }
+
     // Invariant kept: what the request declares agrees with the registry and with itself.
     declare(database: string, measurement: string, column: string, kind: DeclarationKind): void {
         if (kind === "tag" ? this.isTag(database, measurement, column) : this.fieldType(database, measurement, column) === kind) return;
         const reason = conflict(this, database, measurement, column, kind);
         if (reason !== undefined) throw new SchemaConflictError(database, measurement, column, reason);
-        if (!this.hasMeasurement(database, measurement)) this.#added.set(database, (this.#added.get(database) ?? 0) + 1);
+        if (!this.hasMeasurement(database, measurement)) {
+            this.#added.set(database, (this.#added.get(database) ?? 0) + 1);
+            this.#addedTotal++;
+        }
         const entry = this.#own.entry(database, measurement);
         if (kind === "tag") entry.tags.add(column);
         else entry.fields.set(column, kind);

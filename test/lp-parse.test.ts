@@ -454,7 +454,7 @@ describe("parseLineProtocol: no quadratic blow-up on hostile bodies", () => {
 
 describe("parseLineProtocol: column and memory limits", () => {
     const max = 50;
-    const limited = () => new SchemaRegistry({ maxMeasurementsPerDatabase: 3, maxColumnsPerMeasurement: max });
+    const limited = (maxMeasurements = 100) => new SchemaRegistry({ maxMeasurementsPerDatabase: 3, maxMeasurements, maxColumnsPerMeasurement: max });
 
     it("rejects a line that would take a measurement past the column limit, and keeps the rest", () => {
         const schema = limited();
@@ -514,6 +514,22 @@ describe("parseLineProtocol: column and memory limits", () => {
         expect(parse("d f=1 1", schema).errors).toHaveLength(1);
         // Another database has its own count.
         expect(parseLineProtocol(Buffer.from("d f=1 1"), { database: "other", precision: "ns", nowNs: NOW_NS, schema }).errors).toEqual([]);
+    });
+
+    it("rejects the lines of a measurement beyond the measurements of all databases together (ingest.max_measurements), naming it", () => {
+        const schema = limited(4);
+        const at = (database: string, body: string) => parseLineProtocol(Buffer.from(body), { database, precision: "ns", nowNs: NOW_NS, schema });
+        accepted(at("one", "a f=1 1\nb f=1 1\nc f=1 1"), schema, "one");
+        const result = at("two", "a f=1 1\nb f=1 2\na f=2 3");
+        expect(result.errors.map((error) => [error.line, error.message])).toEqual([
+            [2, 'measurement "b" of database "two" would be one more than the 4 measurements all databases together may have (ingest.max_measurements)'],
+        ]);
+        accepted(result, schema, "two");
+        expect(schema.totalMeasurementCount()).toBe(4);
+        // Known measurements still take lines; the per-database limit is named first when both are reached.
+        expect(at("one", "a f=2 2\nc f=2 2").errors).toEqual([]);
+        expect(at("one", "z f=1 1").errors[0]?.message).toContain("(ingest.max_measurements_per_database)");
+        expect(() => schema.reserve("three", parse("x f=1 1").batches)).toThrow(/the 4 measurements all databases together may have \(ingest\.max_measurements\)/);
     });
 
     it("refuses a measurement past the limit before reading its tags: the limit is the reason, nothing of the key is kept", () => {

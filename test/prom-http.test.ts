@@ -108,6 +108,23 @@ describe.each(ADAPTERS)("Prometheus remote write on %s", (adapter) => {
         expect(await walEntries(t!.dataDir)).toEqual([{ database: "prometheus", measurement: "up", rows: 4, sequence: 0 }]);
     });
 
+    it("counts measurements of every database against ingest.max_measurements, in line protocol and remote write alike", async () => {
+        await start({ "ingest.max_measurements": 3 });
+        const metric = (name: string) => ({ labels: [["__name__", name]] as const, samples: [{ value: 1, timestamp: T0 }] });
+        expect((await post(`${t!.url}/api/v1/write?db=a`, remoteWriteBody({ timeseries: [metric("up"), metric("load")] }))).status).toBe(204);
+        expect((await fetch(`${t!.url}/write?db=b`, { method: "POST", body: "cpu f=1" })).status).toBe(204);
+        const refusedLp = await fetch(`${t!.url}/write?db=b`, { method: "POST", body: "cpu f=2\nmem f=1" });
+        expect([refusedLp.status, await refusedLp.text()]).toEqual([
+            400,
+            expect.stringContaining(
+                'measurement \\"mem\\" of database \\"b\\" would be one more than the 3 measurements all databases together may have (ingest.max_measurements)',
+            ),
+        ]);
+        const refusedProm = await post(`${t!.url}/api/v1/write?db=c`, remoteWriteBody({ timeseries: [metric("disk")] }));
+        expect([refusedProm.status, refusedProm.text]).toEqual([400, expect.stringContaining("(ingest.max_measurements)")]);
+        expect((await walEntries(t!.dataDir)).map((entry) => `${entry.database}/${entry.measurement}`).sort()).toEqual(["a/load", "a/up", "b/cpu", "b/cpu"]);
+    });
+
     it("answers 503 with Retry-After when the WAL cannot write, and stores the retry", async () => {
         const fs = new FaultyFileSystem();
         await start({}, { fileSystem: fs });

@@ -6,7 +6,7 @@
  * accepted line adds is declared into the request's overlay, never into the registry.
  */
 import { TIME_COLUMN } from "../../src/columnar/batch.js";
-import { FIELD_TYPE_NAMES, type FieldType, SchemaOverlay, type SchemaView, columnLimitReason, measurementLimitReason } from "../schema.js";
+import { FIELD_TYPE_NAMES, type FieldType, SchemaOverlay, type SchemaView, columnLimitReason, measurementLimitHit, measurementLimitReason } from "../schema.js";
 import { BACKSLASH, type Body, COMMA, DEL, EQUALS, SPACE, hashBytes } from "./bytes.js";
 import { ColumnBuilder } from "./columns.js";
 import { FieldSlot, type MeasurementBuilder, type Series, type TagColumn } from "./measurement.js";
@@ -55,12 +55,14 @@ export class ColumnResolver {
         this.#newColumns = 0;
     }
 
-    /** Whether a line of `measurement` may be accepted: a new measurement must stay within the database's limit. */
+    /** Whether a line of `measurement` may be accepted: a new measurement must stay within the database's and the total limit. */
     measurementAllowed(measurement: string): boolean {
         const schema = this.#schema;
-        if (schema.hasMeasurement(this.#database, measurement) || schema.measurementCount(this.#database) < schema.limits.maxMeasurementsPerDatabase) return true;
+        if (schema.hasMeasurement(this.#database, measurement)) return true;
+        const hit = measurementLimitHit(schema, this.#database);
+        if (hit === undefined) return true;
         const database = this.#database;
-        this.#rejection.reason = () => measurementLimitReason(database, measurement, schema.limits);
+        this.#rejection.reason = () => measurementLimitReason(database, measurement, schema.limits, hit);
         return false;
     }
 

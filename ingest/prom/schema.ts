@@ -5,7 +5,7 @@
  * Every remote-write measurement has the same shape: each label but `__name__` a tag (string),
  * one float field `value`.
  */
-import { FIELD_TYPE_NAMES, type SchemaView, columnLimitReason, measurementLimitReason } from "../schema.js";
+import { FIELD_TYPE_NAMES, type SchemaView, columnLimitReason, measurementLimitHit, measurementLimitReason } from "../schema.js";
 import type { PromSeries } from "./series-cache.js";
 
 /** The field every sample's value is stored in. */
@@ -52,8 +52,8 @@ export function admitSeries(registry: SchemaView, database: string, series: Prom
     if (columns > registry.limits.maxColumnsPerMeasurement) return columnLimitReason(measurement, columns, registry.limits);
     const newMeasurements = [...new Set([...needed.tags.keys(), ...needed.values])].filter((name) => !registry.hasMeasurement(database, name)).length;
     if (!registry.hasMeasurement(database, measurement) && !needed.values.has(measurement) && !needed.tags.has(measurement)) {
-        if (registry.measurementCount(database) + newMeasurements >= registry.limits.maxMeasurementsPerDatabase)
-            return measurementLimitReason(database, measurement, registry.limits);
+        const hit = measurementLimitHit(registry, database, newMeasurements);
+        if (hit !== undefined) return measurementLimitReason(database, measurement, registry.limits, hit);
     }
     if (newValue) needed.values.add(measurement);
     if (added.length > 0) {

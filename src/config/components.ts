@@ -38,7 +38,11 @@ export function flusherOptions(config: Config): FlusherOptions {
 }
 
 export function schemaLimits(config: Config): SchemaLimits {
-    return { maxMeasurementsPerDatabase: config.ingest.max_measurements_per_database, maxColumnsPerMeasurement: config.ingest.max_columns_per_measurement };
+    return {
+        maxMeasurementsPerDatabase: config.ingest.max_measurements_per_database,
+        maxMeasurements: config.ingest.max_measurements,
+        maxColumnsPerMeasurement: config.ingest.max_columns_per_measurement,
+    };
 }
 
 export function compactionOptions(config: Config): CompactionOptions {

@@ -156,6 +156,12 @@ export const CONFIG_SCHEMA = {
         min: 1,
         doc: "Measurements one database may have; a line of one more is rejected (400) naming this limit.",
     },
+    "ingest.max_measurements": {
+        type: "integer",
+        default: 100_000,
+        min: 1,
+        doc: "Measurements all databases together may have (each costs memory for as long as Sluice runs: its schema, ~1 KB); a line of one more is rejected (400) naming this limit.",
+    },
     "ingest.max_columns_per_measurement": {
         type: "integer",
         default: 1_000,
