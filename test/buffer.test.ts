@@ -3,13 +3,15 @@
  * columns are null before they appear, sealed segments go to the encode worker without a copy,
  * and a large drain is cut into near-equal parts of at most flush.max_rows.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { splitIntoParts } from "../flush/flusher.js";
 import { transferableSegments } from "../flush/worker/transfer.js";
-import { SEGMENT_ROWS, MeasurementBuffer } from "../ingest/buffer/measurement-buffer.js";
+import { BUFFER_OVERHEAD_BYTES, SEGMENT_ROWS, MeasurementBuffer } from "../ingest/buffer/measurement-buffer.js";
+import { PACKED_MAX_ROWS, packedBytes, packedCapacity } from "../ingest/buffer/packed-rows.js";
 import { joinBatches } from "../src/columnar/batch-builder.js";
-import { type Column, type ColumnarBatch, bitIsSet, valueAt } from "../src/columnar/batch.js";
-import { cpuBatch } from "./helpers/batches.js";
+import { type Column, type ColumnType, type ColumnarBatch, bitIsSet, valueAt } from "../src/columnar/batch.js";
+import { type Row, type Value, cpuBatch, makeBatch } from "./helpers/batches.js";
 
 function times(batch: ColumnarBatch): bigint[] {
     const time = batch.columns.get("time")!;
@@ -116,5 +118,87 @@ describe("flush parts", () => {
         expect(rows).toEqual([47_024, 47_024, 47_024]);
         expect(parts.flatMap((part) => times(joinBatches(part)))).toEqual(times(cpuBatch(2 * SEGMENT_ROWS + 10_000)));
         expect(splitIntoParts(drained.segments, drained.rows, 1_000_000)).toEqual([drained.segments]);
+    });
+});
+
+/** Every row of the batches, in order, as `{ column: value }` (absent columns and nulls alike omitted). */
+function rowsOf(batches: readonly ColumnarBatch[]): Record<string, unknown>[] {
+    return batches.flatMap((batch) =>
+        Array.from({ length: batch.rows }, (_, i) => {
+            const row: Record<string, unknown> = {};
+            for (const [name, column] of batch.columns) {
+                const value = valueAt(column, i);
+                if (value !== null) row[name] = value;
+            }
+            return row;
+        }),
+    );
+}
+
+const COLUMN_POOL: Readonly<Record<string, ColumnType>> = { host: "s", region: "s", f: "f", i: "i", u: "u", b: "b", s: "s" };
+const VALUE_OF: { readonly [K in ColumnType]: fc.Arbitrary<Value> } = {
+    t: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    f: fc.double(),
+    i: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    u: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    b: fc.boolean(),
+    s: fc.string({ unit: "binary", maxLength: 12 }),
+};
+
+/** A small batch of some of the pool's columns (tags: host and region), nulls anywhere but `time`. */
+const smallBatch = fc.record({ columns: fc.subarray(Object.keys(COLUMN_POOL)), rows: fc.integer({ min: 1, max: 40 }) }).chain(({ columns, rows }) =>
+    fc
+        .array(fc.record(Object.fromEntries([["time", VALUE_OF.t], ...columns.map((name) => [name, fc.option(VALUE_OF[COLUMN_POOL[name]!], { nil: null })])])), {
+            minLength: rows,
+            maxLength: rows,
+        })
+        .map((data) =>
+            makeBatch(
+                "m",
+                columns.filter((name) => name === "host" || name === "region"),
+                Object.fromEntries(columns.map((name) => [name, COLUMN_POOL[name]!])),
+                data as Row[],
+            ),
+        ),
+);
+
+describe("packed rows of small measurements", () => {
+    it("drain every row appended, in order, with its values, types and tags, packed or not (property)", () => {
+        fc.assert(
+            fc.property(fc.array(smallBatch, { minLength: 1, maxLength: 8 }), (batches) => {
+                const buffer = new MeasurementBuffer("db", "m");
+                batches.forEach((batch, i) => {
+                    buffer.append(batch, i, 1_000);
+                });
+                const drained = buffer.drain();
+                expect(drained.rows).toBe(batches.reduce((sum, batch) => sum + batch.rows, 0));
+                expect([drained.minSequence, drained.maxSequence]).toEqual([0, batches.length - 1]);
+                expect(rowsOf(drained.segments)).toEqual(rowsOf(batches));
+                const joined = joinBatches(drained.segments);
+                for (const batch of batches) for (const [name, column] of batch.columns) expect(joined.columns.get(name)?.type).toBe(column.type);
+                expect(new Set(joined.tags)).toEqual(new Set(batches.flatMap((batch) => batch.tags)));
+                expect(buffer.rows).toBe(0);
+            }),
+            { numRuns: 300 },
+        );
+    });
+
+    it("counts a packed buffer at its array plus BUFFER_OVERHEAD_BYTES.packed, and a larger one as segments", () => {
+        const buffer = new MeasurementBuffer("db", "cpu");
+        buffer.append(cpuBatch(1), 0, 1_000);
+        const batch = cpuBatch(1);
+        expect(buffer.bytes).toBe(packedCapacity(packedBytes(batch)) + BUFFER_OVERHEAD_BYTES.packed);
+        expect(buffer.bytes).toBeLessThan(BUFFER_OVERHEAD_BYTES.measurement);
+        buffer.append(cpuBatch(PACKED_MAX_ROWS, 1), 1, 1_001);
+        const columns = batch.columns.size;
+        expect(buffer.bytes).toBeGreaterThan(BUFFER_OVERHEAD_BYTES.measurement + columns * BUFFER_OVERHEAD_BYTES.column);
+        expect(times(joinBatches(buffer.drain().segments))).toEqual(Array.from({ length: PACKED_MAX_ROWS + 1 }, (_, i) => times(cpuBatch(PACKED_MAX_ROWS + 1))[i]));
+    });
+
+    it("refuses a batch that would change the type of a packed column", () => {
+        const buffer = new MeasurementBuffer("db", "m");
+        buffer.append(makeBatch("m", [], { f: "f" }, [{ time: 1n, f: 1.5 }]), 0, 1_000);
+        expect(buffer.accepts(makeBatch("m", [], { f: "i" }, [{ time: 2n, f: 2n }]))).toBe(false);
+        expect(buffer.accepts(makeBatch("m", [], { f: "f", g: "i" }, [{ time: 2n, f: 2, g: 1n }]))).toBe(true);
     });
 });

@@ -6,6 +6,7 @@ import type { BufferSource } from "../../flush/source.js";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
 import { BeyondBudgetError, UnavailableError } from "../errors.js";
 import { BUFFER_OVERHEAD_BYTES, MeasurementBuffer } from "./measurement-buffer.js";
+import { PACKED_MAX_ROWS, packedBytes, packedCapacity } from "./packed-rows.js";
 
 export interface BuffersOptions {
     /** The budget: above it writes are refused with 503 + Retry-After. */
@@ -15,10 +16,12 @@ export interface BuffersOptions {
 }
 
 /**
- * Bytes a batch will take once buffered: its arrays, its dictionary strings at two bytes a
- * character, and a buffer's overhead per measurement and column (as if its buffer were new).
+ * Bytes a batch will take once buffered, as if its buffer were new: packed (at most
+ * PACKED_MAX_ROWS rows), or its arrays, its dictionary strings at two bytes a character, and a
+ * buffer's overhead per measurement and column.
  */
 export function estimateBytes(batch: ColumnarBatch): number {
+    if (batch.rows <= PACKED_MAX_ROWS) return packedCapacity(packedBytes(batch)) + BUFFER_OVERHEAD_BYTES.packed;
     let bytes = BUFFER_OVERHEAD_BYTES.measurement + BUFFER_OVERHEAD_BYTES.column * batch.columns.size;
     for (const column of batch.columns.values()) {
         if (column.type === "s") {

@@ -3,13 +3,15 @@
  * from. Rows go into segments of at most SEGMENT_ROWS rows; a full segment is sealed and never
  * copied again: a flush hands the segments' arrays to the encode worker as they are (each
  * sealed segment's arrays cover their memory exactly, so they are transferred, not copied), and
- * the buffer never holds one huge array that must double.
+ * the buffer never holds one huge array that must double. A buffer's first few rows are packed
+ * instead (packed-rows.ts): most of many measurements never hold more than a few.
  */
 import type { DrainableBuffer, DrainedRows } from "../../flush/source.js";
 import { BatchBuilder } from "../../src/columnar/batch-builder.js";
 import type { ColumnType, ColumnarBatch } from "../../src/columnar/batch.js";
 import { sliceBatch } from "../../src/columnar/slice.js";
 import type { SequencedBatch } from "../../src/wal/index.js";
+import { PACKED_MAX_ROWS, PackedRows } from "./packed-rows.js";
 
 /** Rows per segment: a power of two, so a filled segment's arrays are exactly their memory. */
 export const SEGMENT_ROWS = 65_536;
@@ -35,16 +37,19 @@ export interface StagedRows {
  * accumulators, and the allocator's overhead on small arrays. Measured as process RSS with
  * 20,000 one-row measurements of 3, 13 and 23 columns (Node 20): about 3.3, 7.2 and 12.3 KB
  * each, where the arrays alone are 0.26, 0.9 and 1.5 KB (issue 13 item 3: 100,000 small
- * measurements once counted 26 MB against the budget and took 1.1 GB).
+ * measurements once counted 26 MB against the budget and took 1.1 GB). `packed`: a buffer whose
+ * rows are all packed costs its object, its map entry and the packed rows' object, names and
+ * array object beyond the array's bytes.
  */
-export const BUFFER_OVERHEAD_BYTES = { measurement: 2048, column: 384 } as const;
+export const BUFFER_OVERHEAD_BYTES = { measurement: 2048, column: 384, packed: 512 } as const;
 
 export class MeasurementBuffer implements DrainableBuffer {
     #sealed: ColumnarBatch[] = [];
     #sealedBytes = 0;
-    #current: BatchBuilder;
-    /** Every column held, in any segment, and its type. */
-    #types = new Map<string, ColumnType>();
+    /** The open segment (made at the first row stored in segments). */
+    #current: BatchBuilder | undefined;
+    /** Every column held, in any segment, and its type (made with the first segment row). */
+    #types: Map<string, ColumnType> | undefined;
     #rows = 0;
     #minSequence = Number.POSITIVE_INFINITY;
     #maxSequence = -1;
@@ -55,9 +60,7 @@ export class MeasurementBuffer implements DrainableBuffer {
     constructor(
         readonly database: string,
         readonly measurement: string,
-    ) {
-        this.#current = new BatchBuilder(measurement);
-    }
+    ) {}
 
     get rows(): number {
         return this.#rows;
@@ -76,21 +79,42 @@ export class MeasurementBuffer implements DrainableBuffer {
     /** Bytes the rows held take: their arrays (the open segment's spare capacity included) and the buffer's overhead (none when empty). */
     get bytes(): number {
         if (this.#rows === 0) return 0;
-        return this.#sealedBytes + this.#current.bytes + (this.#staged?.bytes ?? 0) + BUFFER_OVERHEAD_BYTES.measurement + BUFFER_OVERHEAD_BYTES.column * this.#types.size;
+        const staged = this.#staged?.bytes ?? 0;
+        if (this.#types === undefined) return staged + (this.#staged instanceof PackedRows ? BUFFER_OVERHEAD_BYTES.packed : BUFFER_OVERHEAD_BYTES.measurement);
+        return this.#sealedBytes + (this.#current?.bytes ?? 0) + staged + BUFFER_OVERHEAD_BYTES.measurement + BUFFER_OVERHEAD_BYTES.column * this.#types.size;
     }
 
     /** Whether `batch` fits the columns held: no column changes type. */
     accepts(batch: ColumnarBatch): boolean {
         for (const [name, column] of batch.columns) {
-            const held = this.#types.get(name) ?? this.#staged?.columnType(name);
+            const held = this.#types?.get(name) ?? this.#staged?.columnType(name);
             if (held !== undefined && held !== column.type) return false;
         }
         return true;
     }
 
     append(batch: ColumnarBatch, sequence: number, nowMs: number): void {
+        const packed = this.#packedFor(batch);
+        if (packed !== undefined) {
+            packed.add(batch);
+            this.#count(batch.rows, sequence, sequence, nowMs);
+            return;
+        }
         this.#settle();
         this.#append(batch, sequence, sequence, nowMs);
+    }
+
+    /** The packed rows `batch` joins, when the buffer holds nothing but packed rows and stays within PACKED_MAX_ROWS. */
+    #packedFor(batch: ColumnarBatch): PackedRows | undefined {
+        if (this.#types !== undefined) return undefined;
+        const staged = this.#staged;
+        if (staged === undefined) {
+            if (batch.rows > PACKED_MAX_ROWS) return undefined;
+            const packed = new PackedRows(this.measurement);
+            this.#staged = packed;
+            return packed;
+        }
+        return staged instanceof PackedRows && staged.rows + batch.rows <= PACKED_MAX_ROWS ? staged : undefined;
     }
 
     /** Counts `rows` rows the writer just added to `staged` (WAL sequence `sequence`), and keeps it attached. */
@@ -135,26 +159,35 @@ export class MeasurementBuffer implements DrainableBuffer {
 
     // Invariant kept: segments hold the rows in append order, every one but the open one full.
     #store(batch: ColumnarBatch): void {
-        for (const [name, column] of batch.columns) this.#types.set(name, column.type);
+        const types = (this.#types ??= new Map());
+        for (const [name, column] of batch.columns) types.set(name, column.type);
         for (let start = 0; start < batch.rows;) {
-            const end = Math.min(batch.rows, start + SEGMENT_ROWS - this.#current.rows);
-            this.#current.append(sliceBatch(batch, start, end));
+            const current = (this.#current ??= new BatchBuilder(this.measurement));
+            const end = Math.min(batch.rows, start + SEGMENT_ROWS - current.rows);
+            current.append(sliceBatch(batch, start, end));
             start = end;
-            if (this.#current.rows === SEGMENT_ROWS) this.#seal();
+            if (current.rows === SEGMENT_ROWS) this.#seal(current);
         }
     }
 
-    /** Closes the open segment and opens an empty one. */
-    #seal(): void {
-        this.#sealedBytes += this.#current.bytes;
-        this.#sealed.push(this.#current.take());
-        this.#current = new BatchBuilder(this.measurement);
+    /** Closes the open segment (the next row opens another). */
+    #seal(current: BatchBuilder): void {
+        this.#sealedBytes += current.bytes;
+        this.#sealed.push(current.take());
+        this.#current = undefined;
     }
 
     /** Takes every row out, as its segments, and empties the buffer. */
     drain(): DrainedRows {
-        this.#settle();
-        if (this.#current.rows > 0) this.#seal();
+        const staged = this.#staged;
+        if (this.#types === undefined && staged !== undefined) {
+            // Only staged rows: they are the one segment, taken without a copy into a builder.
+            this.#staged = undefined;
+            if (staged.rows > 0) this.#sealed.push(staged.take());
+        } else {
+            this.#settle();
+            if (this.#current !== undefined && this.#current.rows > 0) this.#seal(this.#current);
+        }
         const drained: DrainedRows = {
             database: this.database,
             measurement: this.measurement,
@@ -166,7 +199,8 @@ export class MeasurementBuffer implements DrainableBuffer {
         };
         this.#sealed = [];
         this.#sealedBytes = 0;
-        this.#types = new Map();
+        this.#current = undefined;
+        this.#types = undefined;
         this.#rows = 0;
         this.#minSequence = Number.POSITIVE_INFINITY;
         this.#maxSequence = -1;
