@@ -10,7 +10,8 @@
 import type { ColumnarBatch } from "../src/columnar/batch.js";
 import { sliceBatch } from "../src/columnar/slice.js";
 import { type AppendResult, WalEntryTooLargeError, WalError, type WalWriter } from "../src/wal/index.js";
-import { type Buffers, type Reservation, estimateBytes } from "./buffer/buffers.js";
+import type { Buffers, Reservation } from "./buffer/buffers.js";
+import { segmentBytes } from "./buffer/costs.js";
 import type { Clock } from "../src/clock.js";
 import { BadRequestError, PayloadTooLargeError, UnavailableError } from "./errors.js";
 import { SchemaError, type SchemaRegistry, type SchemaReservation } from "./schema.js";
@@ -24,8 +25,8 @@ export interface WriteUnit {
     readonly rows: number;
     /** Batches naming the columns it needs declared, by measurement (their rows are not read). */
     readonly declares: readonly ColumnarBatch[];
-    /** Bytes its rows take once buffered (estimated). */
-    readonly bufferBytes: number;
+    /** Bytes its rows may add to the buffers, estimated from what they hold now. */
+    bufferBytes(buffers: Buffers, database: string): number;
     /** A measurement whose buffered columns it would change the type of, if there is one. */
     conflict(buffers: Buffers, database: string): string | undefined;
     /** Appends its entries to the WAL as one unit (`onDurable` as in WalWriter.appendAll). */
@@ -38,7 +39,7 @@ export interface WriteUnit {
 
 /** Slices of a batch, each estimated under MAX_ENTRY_BYTES (the WAL caps an entry at 100 MiB). */
 function splitForWal(batch: ColumnarBatch): ColumnarBatch[] {
-    const bytes = estimateBytes(batch);
+    const bytes = segmentBytes(batch);
     if (bytes <= MAX_ENTRY_BYTES) return [batch];
     const parts = Math.ceil(bytes / MAX_ENTRY_BYTES);
     const rowsPerPart = Math.ceil(batch.rows / parts);
@@ -51,12 +52,14 @@ function splitForWal(batch: ColumnarBatch): ColumnarBatch[] {
 export class BatchesUnit implements WriteUnit {
     readonly #batches: ColumnarBatch[];
     readonly rows: number;
-    readonly bufferBytes: number;
 
     constructor(batches: readonly ColumnarBatch[]) {
         this.#batches = batches.filter((batch) => batch.rows > 0).flatMap(splitForWal);
         this.rows = this.#batches.reduce((sum, batch) => sum + batch.rows, 0);
-        this.bufferBytes = this.#batches.reduce((sum, batch) => sum + estimateBytes(batch), 0);
+    }
+
+    bufferBytes(buffers: Buffers, database: string): number {
+        return this.#batches.reduce((sum, batch) => sum + buffers.estimate(database, batch), 0);
     }
 
     get declares(): readonly ColumnarBatch[] {
@@ -118,7 +121,7 @@ export class WritePath {
         }
         let room: Reservation;
         try {
-            room = this.buffers.admit(unit.bufferBytes);
+            room = this.buffers.admit(unit.bufferBytes(this.buffers, database));
         } catch (error) {
             columns.release();
             throw error;

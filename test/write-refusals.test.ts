@@ -5,7 +5,7 @@
  * request that could never fit the buffer budget gets 413, not an endless 503.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { BUFFER_OVERHEAD_BYTES } from "../ingest/buffer/measurement-buffer.js";
+import { BUFFER_OVERHEAD_BYTES } from "../ingest/buffer/costs.js";
 import { SchemaConflictError, SchemaRegistry } from "../ingest/schema.js";
 import { cpuBatch } from "./helpers/batches.js";
 import { FaultyFileSystem } from "./helpers/faulty-fs.js";

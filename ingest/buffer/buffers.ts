@@ -5,32 +5,20 @@
 import type { BufferSource } from "../../flush/source.js";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
 import { BeyondBudgetError, UnavailableError } from "../errors.js";
-import { BUFFER_OVERHEAD_BYTES, MeasurementBuffer } from "./measurement-buffer.js";
-import { PACKED_MAX_ROWS, packedBytes, packedCapacity } from "./packed-rows.js";
+import { segmentBytes } from "./costs.js";
+import { MeasurementBuffer } from "./measurement-buffer.js";
+import { PACKED_MAX_ROWS, packedCost } from "./packed-rows.js";
+
+/** Bytes a batch will take once buffered, as if its buffer were new: packed (at most PACKED_MAX_ROWS rows), or as segments. */
+export function estimateBytes(batch: ColumnarBatch): number {
+    return batch.rows <= PACKED_MAX_ROWS ? packedCost(batch) : segmentBytes(batch);
+}
 
 export interface BuffersOptions {
     /** The budget: above it writes are refused with 503 + Retry-After. */
     readonly maxBytes: number;
     /** Seconds a refused client is told to wait. */
     readonly retryAfterSeconds?: number;
-}
-
-/**
- * Bytes a batch will take once buffered, as if its buffer were new: packed (at most
- * PACKED_MAX_ROWS rows), or its arrays, its dictionary strings at two bytes a character, and a
- * buffer's overhead per measurement and column.
- */
-export function estimateBytes(batch: ColumnarBatch): number {
-    if (batch.rows <= PACKED_MAX_ROWS) return packedCapacity(packedBytes(batch)) + BUFFER_OVERHEAD_BYTES.packed;
-    let bytes = BUFFER_OVERHEAD_BYTES.measurement + BUFFER_OVERHEAD_BYTES.column * batch.columns.size;
-    for (const column of batch.columns.values()) {
-        if (column.type === "s") {
-            bytes += column.codes.byteLength;
-            for (const value of column.dict) bytes += 2 * value.length + 64;
-        } else bytes += column.values.byteLength;
-        if (column.type !== "t" && column.valid !== undefined) bytes += column.valid.byteLength;
-    }
-    return bytes;
 }
 
 /** Bytes admitted for a write not yet in the buffers; released once it is (or when it fails). */
@@ -103,6 +91,11 @@ export class Buffers implements BufferSource {
 
     get(database: string, measurement: string): MeasurementBuffer | undefined {
         return this.#buffers.get(this.#key(database, measurement));
+    }
+
+    /** Bytes appending `batch` to its buffer may add to the buffered bytes, from what the buffer holds now. */
+    estimate(database: string, batch: ColumnarBatch): number {
+        return this.get(database, batch.measurement)?.growth(batch) ?? estimateBytes(batch);
     }
 
     /** Whether appending `batch` would change the type of a buffered column. */

@@ -11,7 +11,8 @@ import { BatchBuilder } from "../../src/columnar/batch-builder.js";
 import type { ColumnType, ColumnarBatch } from "../../src/columnar/batch.js";
 import { sliceBatch } from "../../src/columnar/slice.js";
 import type { SequencedBatch } from "../../src/wal/index.js";
-import { PACKED_MAX_ROWS, PackedRows } from "./packed-rows.js";
+import { BUFFER_OVERHEAD_BYTES, allocated, segmentBytes } from "./costs.js";
+import { PACKED_MAX_ROWS, PackedRows, packedCost } from "./packed-rows.js";
 
 /** Rows per segment: a power of two, so a filled segment's arrays are exactly their memory. */
 export const SEGMENT_ROWS = 65_536;
@@ -26,22 +27,15 @@ export interface StagedRows {
     readonly rows: number;
     /** Bytes it holds (allocated). */
     readonly bytes: number;
+    /** Bytes its rows would count once moved into segments (at least). */
+    segmentBytes(): number;
+    /** Columns its rows have (time included). */
+    readonly columns: number;
     /** The type of a column its rows have, if they have it. */
     columnType(name: string): ColumnType | undefined;
     /** Takes every row out, in the order staged, as one batch. */
     take(): ColumnarBatch;
 }
-
-/**
- * What a buffer holding rows costs beyond its arrays' bytes: its objects, maps and
- * accumulators, and the allocator's overhead on small arrays. Measured as process RSS with
- * 20,000 one-row measurements of 3, 13 and 23 columns (Node 20): about 3.3, 7.2 and 12.3 KB
- * each, where the arrays alone are 0.26, 0.9 and 1.5 KB (issue 13 item 3: 100,000 small
- * measurements once counted 26 MB against the budget and took 1.1 GB). `packed`: a buffer whose
- * rows are all packed costs its object, its map entry and the packed rows' object, names and
- * array object beyond the array's bytes.
- */
-export const BUFFER_OVERHEAD_BYTES = { measurement: 2048, column: 384, packed: 512 } as const;
 
 export class MeasurementBuffer implements DrainableBuffer {
     #sealed: ColumnarBatch[] = [];
@@ -93,7 +87,27 @@ export class MeasurementBuffer implements DrainableBuffer {
         return true;
     }
 
+    /**
+     * Bytes appending `batch` may add to `bytes`: its packed cost while it joins the packed rows,
+     * else its cost in segments plus that of the staged rows it moves into segments.
+     */
+    growth(batch: ColumnarBatch): number {
+        if (this.#joinsPacked(batch)) return this.#staged instanceof PackedRows ? this.#staged.growth(batch) : packedCost(batch);
+        const staged = this.#staged;
+        if (staged === undefined || staged.rows === 0) return segmentBytes(batch);
+        // The staged rows and the batch share the open segment: each column's arrays (values and validity) may hold the rows of both.
+        const shared = (staged.columns + batch.columns.size) * 2 * allocated(8 * (staged.rows + batch.rows));
+        return segmentBytes(batch) + staged.segmentBytes() + shared;
+    }
+
+    /** Bytes staging rows into `staged` may add beyond their own: moving other staged rows into segments. */
+    stageGrowth(staged: StagedRows | undefined): number {
+        const held = this.#staged;
+        return held === undefined || held === staged || held.rows === 0 ? 0 : held.segmentBytes();
+    }
+
     append(batch: ColumnarBatch, sequence: number, nowMs: number): void {
+        if (batch.rows === 0) return;
         const packed = this.#packedFor(batch);
         if (packed !== undefined) {
             packed.add(batch);
@@ -104,17 +118,21 @@ export class MeasurementBuffer implements DrainableBuffer {
         this.#append(batch, sequence, sequence, nowMs);
     }
 
-    /** The packed rows `batch` joins, when the buffer holds nothing but packed rows and stays within PACKED_MAX_ROWS. */
-    #packedFor(batch: ColumnarBatch): PackedRows | undefined {
-        if (this.#types !== undefined) return undefined;
+    /** Whether `batch` joins packed rows: the buffer holds nothing but packed rows, and they stay within PACKED_MAX_ROWS. */
+    #joinsPacked(batch: ColumnarBatch): boolean {
+        if (this.#types !== undefined) return false;
         const staged = this.#staged;
-        if (staged === undefined) {
-            if (batch.rows > PACKED_MAX_ROWS) return undefined;
-            const packed = new PackedRows(this.measurement);
-            this.#staged = packed;
-            return packed;
-        }
-        return staged instanceof PackedRows && staged.rows + batch.rows <= PACKED_MAX_ROWS ? staged : undefined;
+        if (staged === undefined) return batch.rows <= PACKED_MAX_ROWS;
+        return staged instanceof PackedRows && staged.rows + batch.rows <= PACKED_MAX_ROWS;
+    }
+
+    /** The packed rows `batch` joins (made for the buffer's first rows), if it joins them. */
+    #packedFor(batch: ColumnarBatch): PackedRows | undefined {
+        if (!this.#joinsPacked(batch)) return undefined;
+        if (this.#staged instanceof PackedRows) return this.#staged;
+        const packed = new PackedRows(this.measurement);
+        this.#staged = packed;
+        return packed;
     }
 
     /** Counts `rows` rows the writer just added to `staged` (WAL sequence `sequence`), and keeps it attached. */

@@ -14,6 +14,7 @@
  */
 import { type Column, type ColumnType, type ColumnarBatch, bitmapBytes } from "../../src/columnar/batch.js";
 import { joinBatches } from "../../src/columnar/batch-builder.js";
+import { BUFFER_OVERHEAD_BYTES } from "./costs.js";
 import type { StagedRows } from "./measurement-buffer.js";
 
 /** A buffer packs its rows while it holds at most this many (beyond, column builders are cheaper per row). */
@@ -55,6 +56,19 @@ export function packedCapacity(bytes: number): number {
     return Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
 }
 
+/** What a batch counts as a new buffer's packed rows: the array that holds it and the buffer's overhead. */
+export function packedCost(batch: ColumnarBatch): number {
+    return packedCapacity(packedBytes(batch)) + BUFFER_OVERHEAD_BYTES.packed;
+}
+
+/** Bytes a column's arrays take in segments (before their growth) and its dictionary strings, as costs.ts counts them. */
+function segmentColumnBytes(column: Column, rows: number): number {
+    let bytes = column.type === "s" ? 4 * rows : column.type === "b" ? bitmapBytes(rows) : 8 * rows;
+    if (column.type !== "t" && column.valid !== undefined) bytes += bitmapBytes(rows);
+    if (column.type === "s") for (const value of column.dict) bytes += 2 * value.length + 64;
+    return bytes;
+}
+
 export class PackedRows implements StagedRows {
     /** Column names, and each one's type letter at the same index. */
     #names: string[] = [];
@@ -62,6 +76,8 @@ export class PackedRows implements StagedRows {
     #bytes: Buffer = NO_BYTES;
     #length = 0;
     #rows = 0;
+    /** What the rows' arrays and strings take in segments, summed over the batches added. */
+    #segmentData = 0;
 
     constructor(readonly measurement: string) {}
 
@@ -72,6 +88,22 @@ export class PackedRows implements StagedRows {
     /** The array's size (its spare room included). */
     get bytes(): number {
         return this.#bytes.byteLength;
+    }
+
+    // Invariant kept: covers what the rows count once in segments (each column's arrays at most double as they grow, from 64 bytes).
+    segmentBytes(): number {
+        const columns = this.#names.length;
+        return BUFFER_OVERHEAD_BYTES.measurement + columns * (BUFFER_OVERHEAD_BYTES.column + 64) + 2 * this.#segmentData;
+    }
+
+    get columns(): number {
+        return this.#names.length;
+    }
+
+    /** Bytes adding `batch` adds to `bytes` (the array grown to hold it). */
+    growth(batch: ColumnarBatch): number {
+        const needed = this.#length + packedBytes(batch);
+        return needed <= this.#bytes.byteLength ? 0 : packedCapacity(needed) - this.#bytes.byteLength;
     }
 
     columnType(name: string): ColumnType | undefined {
@@ -126,6 +158,7 @@ export class PackedRows implements StagedRows {
             } else if (column.type === "b") this.#copy(column.values, bitmapBytes(rows));
             else this.#copy(column.values, 8 * rows);
             if (valid !== undefined) this.#copy(valid, bitmapBytes(rows));
+            this.#segmentData += segmentColumnBytes(column, rows);
         }
         this.#rows += rows;
     }
@@ -143,6 +176,7 @@ export class PackedRows implements StagedRows {
         this.#bytes = NO_BYTES;
         this.#length = 0;
         this.#rows = 0;
+        this.#segmentData = 0;
         return joinBatches(batches);
     }
 

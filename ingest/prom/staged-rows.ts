@@ -8,6 +8,7 @@
  */
 import type { Column, ColumnType, ColumnarBatch } from "../../src/columnar/batch.js";
 import { TIME_COLUMN } from "../../src/columnar/batch.js";
+import { BUFFER_OVERHEAD_BYTES } from "../buffer/costs.js";
 import type { StagedRows } from "../buffer/measurement-buffer.js";
 import { type GroupedRows, addTagColumns, tagLayout } from "./batches.js";
 import { VALUE_FIELD } from "./schema.js";
@@ -22,6 +23,11 @@ export const STAGED_SERIES_BYTES = 16;
 
 /** Staged rows of each buffer (a buffer belongs to one server: two servers in a process never share rows). */
 const staged = new WeakMap<object, PromStagedRows>();
+
+/** The staged rows of `buffer`, if it has had some. */
+export function peekStagedRows(buffer: object): PromStagedRows | undefined {
+    return staged.get(buffer);
+}
 
 /** The staged rows of `buffer` (made at its first use). */
 export function stagedRowsOf(buffer: object, measurement: string): PromStagedRows {
@@ -64,6 +70,18 @@ export class PromStagedRows implements StagedRows {
 
     #count(): void {
         this.#bytes = STAGED_ROW_BYTES * this.#value.length + STAGED_SERIES_BYTES * this.#series.length;
+    }
+
+    get columns(): number {
+        return this.#tags.size + 2;
+    }
+
+    // Invariant kept: covers what the rows count once in segments (time, value and a code per tag a row, arrays at most doubled, each tag value a dictionary entry).
+    segmentBytes(): number {
+        const columns = this.#tags.size + 2;
+        let dictionary = 0;
+        for (const series of this.#series) for (const text of series.tagTexts) dictionary += 2 * text.length + 64;
+        return BUFFER_OVERHEAD_BYTES.measurement + columns * (BUFFER_OVERHEAD_BYTES.column + 64) + 2 * this.#rows * (16 + 4 * this.#tags.size) + dictionary;
     }
 
     columnType(name: string): ColumnType | undefined {

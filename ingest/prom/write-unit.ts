@@ -18,7 +18,7 @@ import type { RemoteWriteResult } from "./decode.js";
 import { writeEntries } from "./entries.js";
 import { VALUE_FIELD } from "./schema.js";
 import type { PromSeries } from "./series-cache.js";
-import { STAGED_ROW_BYTES, STAGED_SERIES_BYTES, stagedRowsOf } from "./staged-rows.js";
+import { STAGED_ROW_BYTES, STAGED_SERIES_BYTES, peekStagedRows, stagedRowsOf } from "./staged-rows.js";
 
 const NO_TIME: Column = { type: "t", values: new BigInt64Array(0) };
 const NO_VALUE: Column = { type: "f", values: new Float64Array(0) };
@@ -44,7 +44,8 @@ export function promWriteUnit(result: RemoteWriteResult): WriteUnit {
 class PromWriteUnit implements WriteUnit {
     readonly rows: number;
     readonly declares: ColumnarBatch[] = [];
-    readonly bufferBytes: number;
+    /** Bytes the staged rows take: their rows and their series' slots. */
+    readonly #stagedBytes: number;
     readonly #grouped: GroupedRows;
     readonly #database: string;
     readonly #registry: object;
@@ -69,7 +70,16 @@ class PromWriteUnit implements WriteUnit {
             }
             if (tags !== undefined) this.declares.push(declaration(rows.metrics[k]!.name, [...tags]));
         }
-        this.bufferBytes = STAGED_ROW_BYTES * rows.rows + STAGED_SERIES_BYTES * series;
+        this.#stagedBytes = STAGED_ROW_BYTES * rows.rows + STAGED_SERIES_BYTES * series;
+    }
+
+    bufferBytes(buffers: Buffers, database: string): number {
+        let bytes = this.#stagedBytes;
+        for (const metric of this.#grouped.metrics) {
+            const buffer = buffers.get(database, metric.name);
+            if (buffer !== undefined) bytes += buffer.stageGrowth(peekStagedRows(buffer));
+        }
+        return bytes;
     }
 
     conflict(buffers: Buffers, database: string): string | undefined {
