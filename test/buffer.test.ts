@@ -8,7 +8,8 @@ import { describe, expect, it } from "vitest";
 import { splitIntoParts } from "../flush/flusher.js";
 import { transferableSegments } from "../flush/worker/transfer.js";
 import { BUFFER_OVERHEAD_BYTES } from "../ingest/buffer/costs.js";
-import { SEGMENT_ROWS, MeasurementBuffer, type StagedRows } from "../ingest/buffer/measurement-buffer.js";
+import { SEGMENT_ROWS, MeasurementBuffer } from "../ingest/buffer/measurement-buffer.js";
+import type { StagedRows } from "../ingest/buffer/staged-rows.js";
 import { Buffers } from "../ingest/buffer/buffers.js";
 import { PACKED_MAX_ROWS, packedBytes, packedCapacity } from "../ingest/buffer/packed-rows.js";
 import { joinBatches } from "../src/columnar/batch-builder.js";
@@ -238,6 +239,14 @@ describe("packed rows of small measurements", () => {
         const columns = batch.columns.size;
         expect(buffer.bytes).toBeGreaterThan(BUFFER_OVERHEAD_BYTES.measurement + columns * BUFFER_OVERHEAD_BYTES.column);
         expect(times(joinBatches(buffer.drain().segments))).toEqual(Array.from({ length: PACKED_MAX_ROWS + 1 }, (_, i) => times(cpuBatch(PACKED_MAX_ROWS + 1))[i]));
+    });
+
+    it("takes nothing from an append of no rows: no packed rows, no sequence held", () => {
+        const buffer = new MeasurementBuffer("db", "m");
+        buffer.append(cpuBatch(0), 7, 1_000);
+        expect([buffer.rows, buffer.bytes, buffer.minSequence, buffer.oldestAppendMs]).toEqual([0, 0, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY]);
+        buffer.append(cpuBatch(1), 8, 1_001);
+        expect(buffer.drain()).toMatchObject({ rows: 1, minSequence: 8, maxSequence: 8 });
     });
 
     it("refuses a batch that would change the type of a packed column", () => {

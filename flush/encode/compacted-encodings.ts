@@ -12,7 +12,7 @@
  */
 import { Encoding } from "parquet-wasm/node";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
-import type { ColumnSettings, WriterTuning } from "./parquet.js";
+import type { ColumnSettings, WriterTuning } from "./column-settings.js";
 import { EncodeInputError } from "./errors.js";
 import { mostlyDistinct, undictionaried } from "./field-encodings.js";
 import { COMPACTED_ENCODINGS, type CompactedEncodings, type TimeUnit } from "./types.js";

@@ -23,7 +23,7 @@
  */
 import { Compression as WasmCompression, Encoding, type WriterPropertiesBuilder } from "parquet-wasm/node";
 import type { ColumnarBatch } from "../../src/columnar/batch.js";
-import type { ColumnSettings } from "./parquet.js";
+import type { ColumnSettings } from "./column-settings.js";
 import type { Compression } from "./types.js";
 
 const CODECS = {

@@ -17,7 +17,8 @@ import { type ColumnarBatch, type StringColumn, type TimeColumn, TIME_COLUMN, bi
 import { sliceBatch, takeRows } from "../../src/columnar/slice.js";
 import { compactedEncodings } from "./compacted-encodings.js";
 import { EncodeInputError } from "./errors.js";
-import { type WriterTuning, encodeParquet } from "./parquet.js";
+import type { WriterTuning } from "./column-settings.js";
+import { encodeParquet } from "./parquet.js";
 import { type ParquetFacts, describeParquet, readParquetBatches } from "./read-parquet.js";
 import { compareCodePoints } from "./sort.js";
 import { type CompactedEncodings, ENCODE_DEFAULTS, type EncodeOptions } from "./types.js";

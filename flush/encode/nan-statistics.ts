@@ -7,7 +7,7 @@
  */
 import { EnabledStatistics } from "parquet-wasm/node";
 import type { Column, ColumnarBatch } from "../../src/columnar/batch.js";
-import type { ColumnSettings } from "./parquet.js";
+import type { ColumnSettings } from "./column-settings.js";
 
 /** Whether `column` is a float column with a NaN among its values (a null's slot holds 0, never NaN). */
 function holdsNaN(column: Column): boolean {

@@ -9,6 +9,7 @@ import { EnabledStatistics, Encoding, Table as WasmTable, WriterPropertiesBuilde
 import { BatchShapeError, type ColumnType, type ColumnarBatch, TIME_COLUMN, assertBatchShape } from "../../src/columnar/batch.js";
 import { joinBatches } from "../../src/columnar/batch-builder.js";
 import { type ArrowRows, buildArrowTable } from "./arrow.js";
+import type { ColumnSettings, WriterTuning } from "./column-settings.js";
 import { EncodeError, EncodeFailedError, EncodeInputError } from "./errors.js";
 import { fieldEncodings, wasmCodec } from "./field-encodings.js";
 import { hourLabels } from "./hour.js";
@@ -89,15 +90,6 @@ function checkedBatch(input: EncodeInput): ColumnarBatch {
     if (new Set(tags).size !== tags.length) throw new EncodeInputError(`tag list ${JSON.stringify(tags)} names a column twice`);
     return batch;
 }
-
-/** Changes to a file's writer properties, decided once from all rows of a batch and made to each of its files. */
-export type ColumnSettings = (builder: WriterPropertiesBuilder) => WriterPropertiesBuilder;
-
-/**
- * A caller's column settings for the rows of a call (compaction's own column encodings; a
- * merge's rows: one hour of one measurement), made after the defaults, so its settings win.
- */
-export type WriterTuning = (batch: ColumnarBatch) => ColumnSettings;
 
 /**
  * parquet-wasm writer properties (consumed by `writeParquet`, so built once per file):

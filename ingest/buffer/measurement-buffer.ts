@@ -13,29 +13,10 @@ import { sliceBatch } from "../../src/columnar/slice.js";
 import type { SequencedBatch } from "../../src/wal/index.js";
 import { BUFFER_OVERHEAD_BYTES, allocated, segmentBytes } from "./costs.js";
 import { PACKED_MAX_ROWS, PackedRows, packedCost } from "./packed-rows.js";
+import type { StagedRows } from "./staged-rows.js";
 
 /** Rows per segment: a power of two, so a filled segment's arrays are exactly their memory. */
 export const SEGMENT_ROWS = 65_536;
-
-/**
- * Rows a writer keeps in a compact form of its own (remote write's: ingest/prom/staged-rows.ts),
- * attached to the buffer until it needs them as a batch: before a write of another kind, a
- * drain, or when it is attached rows of another writer. Cheaper per append than a batch: no
- * per-column work for a measurement that gets a few rows per request.
- */
-export interface StagedRows {
-    readonly rows: number;
-    /** Bytes it holds (allocated). */
-    readonly bytes: number;
-    /** Bytes its rows would count once moved into segments (at least). */
-    segmentBytes(): number;
-    /** Columns its rows have (time included). */
-    readonly columns: number;
-    /** The type of a column its rows have, if they have it. */
-    columnType(name: string): ColumnType | undefined;
-    /** Takes every row out, in the order staged, as one batch. */
-    take(): ColumnarBatch;
-}
 
 export class MeasurementBuffer implements DrainableBuffer {
     #sealed: ColumnarBatch[] = [];

@@ -15,7 +15,7 @@
 import { type Column, type ColumnType, type ColumnarBatch, bitmapBytes } from "../../src/columnar/batch.js";
 import { joinBatches } from "../../src/columnar/batch-builder.js";
 import { BUFFER_OVERHEAD_BYTES } from "./costs.js";
-import type { StagedRows } from "./measurement-buffer.js";
+import type { StagedRows } from "./staged-rows.js";
 
 /** A buffer packs its rows while it holds at most this many (beyond, column builders are cheaper per row). */
 export const PACKED_MAX_ROWS = 64;

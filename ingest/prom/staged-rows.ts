@@ -9,7 +9,7 @@
 import type { Column, ColumnType, ColumnarBatch } from "../../src/columnar/batch.js";
 import { TIME_COLUMN } from "../../src/columnar/batch.js";
 import { BUFFER_OVERHEAD_BYTES } from "../buffer/costs.js";
-import type { StagedRows } from "../buffer/measurement-buffer.js";
+import type { StagedRows } from "../buffer/staged-rows.js";
 import { type GroupedRows, addTagColumns, tagLayout } from "./batches.js";
 import { VALUE_FIELD } from "./schema.js";
 import type { PromSeries } from "./series-cache.js";
