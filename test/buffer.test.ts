@@ -11,7 +11,7 @@ import { BUFFER_OVERHEAD_BYTES } from "../ingest/buffer/costs.js";
 import { SEGMENT_ROWS, MeasurementBuffer } from "../ingest/buffer/measurement-buffer.js";
 import type { StagedRows } from "../ingest/buffer/staged-rows.js";
 import { Buffers } from "../ingest/buffer/buffers.js";
-import { PACKED_MAX_ROWS, packedBytes, packedCapacity } from "../ingest/buffer/packed-rows.js";
+import { PACKED_MAX_BATCHES, PACKED_MAX_ROWS, packedBytes, packedCapacity } from "../ingest/buffer/packed-rows.js";
 import { joinBatches } from "../src/columnar/batch-builder.js";
 import { type Column, type ColumnType, type ColumnarBatch, bitIsSet, valueAt } from "../src/columnar/batch.js";
 import { type Row, type Value, cpuBatch, makeBatch } from "./helpers/batches.js";
@@ -169,7 +169,7 @@ const poolBatch = (maxRows: number) =>
 const smallBatch = poolBatch(40);
 
 describe("packed rows of small measurements", () => {
-    it("drain every row appended, in order, with its values, types and tags, packed or not (property)", () => {
+    it("drain every row appended, in order, with its values, types and tags, packed or not (property)", { timeout: 60_000 }, () => {
         fc.assert(
             fc.property(fc.array(smallBatch, { minLength: 1, maxLength: 8 }), (batches) => {
                 const buffer = new MeasurementBuffer("db", "m");
@@ -189,7 +189,7 @@ describe("packed rows of small measurements", () => {
         );
     });
 
-    it("estimates at least what an append to a new or packed buffer adds, also when it moves the packed rows into segments (property)", () => {
+    it("estimates at least what an append to a new or packed buffer adds, also when it moves the packed rows into segments (property)", { timeout: 60_000 }, () => {
         fc.assert(
             fc.property(fc.array(poolBatch(100), { minLength: 1, maxLength: 10 }), (batches) => {
                 const buffers = new Buffers({ maxBytes: 2 ** 40 });
@@ -239,6 +239,15 @@ describe("packed rows of small measurements", () => {
         const columns = batch.columns.size;
         expect(buffer.bytes).toBeGreaterThan(BUFFER_OVERHEAD_BYTES.measurement + columns * BUFFER_OVERHEAD_BYTES.column);
         expect(times(joinBatches(buffer.drain().segments))).toEqual(Array.from({ length: PACKED_MAX_ROWS + 1 }, (_, i) => times(cpuBatch(PACKED_MAX_ROWS + 1))[i]));
+    });
+
+    it("packs at most PACKED_MAX_BATCHES batches: the next one moves the rows into segments", () => {
+        const buffer = new MeasurementBuffer("db", "cpu");
+        for (let i = 0; i < PACKED_MAX_BATCHES; i++) buffer.append(cpuBatch(1, i), i, 1_000);
+        expect(buffer.bytes).toBeLessThan(BUFFER_OVERHEAD_BYTES.measurement);
+        buffer.append(cpuBatch(1, PACKED_MAX_BATCHES), PACKED_MAX_BATCHES, 1_000);
+        expect(buffer.bytes).toBeGreaterThan(BUFFER_OVERHEAD_BYTES.measurement);
+        expect(times(joinBatches(buffer.drain().segments))).toEqual(times(cpuBatch(PACKED_MAX_BATCHES + 1)));
     });
 
     it("takes nothing from an append of no rows: no packed rows, no sequence held", () => {

@@ -99,12 +99,12 @@ export class MeasurementBuffer implements DrainableBuffer {
         this.#append(batch, sequence, sequence, nowMs);
     }
 
-    /** Whether `batch` joins packed rows: the buffer holds nothing but packed rows, and they stay within PACKED_MAX_ROWS. */
+    /** Whether `batch` joins packed rows: the buffer holds nothing but packed rows, and they stay within their limits. */
     #joinsPacked(batch: ColumnarBatch): boolean {
         if (this.#types !== undefined) return false;
         const staged = this.#staged;
         if (staged === undefined) return batch.rows <= PACKED_MAX_ROWS;
-        return staged instanceof PackedRows && staged.rows + batch.rows <= PACKED_MAX_ROWS;
+        return staged instanceof PackedRows && staged.fits(batch);
     }
 
     /** The packed rows `batch` joins (made for the buffer's first rows), if it joins them. */
