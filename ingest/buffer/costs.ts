@@ -2,7 +2,7 @@
  * What rows cost once buffered, counted against ingest.max_buffered_bytes: as segments (column
  * builders) or packed (a small measurement's first rows, packed-rows.ts).
  */
-import type { ColumnarBatch } from "../../src/columnar/batch.js";
+import { type Column, type ColumnarBatch, bitmapBytes } from "../../src/columnar/batch.js";
 
 /**
  * What a buffer holding rows costs beyond its arrays' bytes: its objects, maps and
@@ -15,20 +15,22 @@ import type { ColumnarBatch } from "../../src/columnar/batch.js";
  */
 export const BUFFER_OVERHEAD_BYTES = { measurement: 2048, column: 384, packed: 512 } as const;
 
-/** What a growable array allocates to hold `bytes`: a power of two, at least 64 (src/columnar/growable.ts). */
+/** What a growable array (src/columnar/growable.ts) or packed rows allocate to hold `bytes`: a power of two, at least 64. */
 export function allocated(bytes: number): number {
     return Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
 }
 
-/** Bytes a batch takes as a new buffer's segments: its arrays as allocated, its dictionary strings at two bytes a character, and the buffer's overhead per measurement and column. */
+/** Bytes a column of `rows` rows takes in segments: its arrays, each at `size(bytes)`, and its dictionary strings at two bytes a character. */
+export function columnSegmentBytes(column: Column, rows: number, size: (bytes: number) => number = (bytes) => bytes): number {
+    let bytes = size(column.type === "s" ? 4 * rows : column.type === "b" ? bitmapBytes(rows) : 8 * rows);
+    if (column.type !== "t" && column.valid !== undefined) bytes += size(bitmapBytes(rows));
+    if (column.type === "s") for (const value of column.dict) bytes += 2 * value.length + 64;
+    return bytes;
+}
+
+/** Bytes a batch takes as a new buffer's segments: its arrays as allocated, its dictionary strings, and the buffer's overhead per measurement and column. */
 export function segmentBytes(batch: ColumnarBatch): number {
     let bytes = BUFFER_OVERHEAD_BYTES.measurement + BUFFER_OVERHEAD_BYTES.column * batch.columns.size;
-    for (const column of batch.columns.values()) {
-        if (column.type === "s") {
-            bytes += allocated(column.codes.byteLength);
-            for (const value of column.dict) bytes += 2 * value.length + 64;
-        } else bytes += allocated(column.values.byteLength);
-        if (column.type !== "t" && column.valid !== undefined) bytes += allocated(column.valid.byteLength);
-    }
+    for (const column of batch.columns.values()) bytes += columnSegmentBytes(column, batch.rows, allocated);
     return bytes;
 }

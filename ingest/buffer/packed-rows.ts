@@ -4,8 +4,8 @@
  * builder, an accumulator per column, their maps and typed arrays): 100,000 one-row measurements
  * took ~350 MB of heap, and V8 lets its heap grow to a multiple of what is live. Packed, the
  * rows are one byte array outside the heap, plus the column names and types: taken out as one
- * batch of exact-size arrays when the buffer needs a batch (a flush, more rows than
- * PACKED_MAX_ROWS, or a write of another kind).
+ * batch of exact-size arrays when the buffer needs a batch (a flush, more rows or batches than
+ * PACKED_MAX_ROWS and PACKED_MAX_BATCHES, or a write of another kind).
  *
  * Layout, one record per appended batch: rows (u32), columns (u32); per column: name index (u32),
  * type (u8, the letter's code), flags (u8: 1 a tag, 2 has validity), then its values (8 bytes a
@@ -13,7 +13,7 @@
  * UTF-8 length (u32) and bytes), then its validity bitmap when flagged.
  */
 import { type Column, type ColumnType, type ColumnarBatch, bitmapBytes } from "../../src/columnar/batch.js";
-import { BUFFER_OVERHEAD_BYTES } from "./costs.js";
+import { BUFFER_OVERHEAD_BYTES, allocated, columnSegmentBytes } from "./costs.js";
 import type { StagedRows } from "./staged-rows.js";
 
 /**
@@ -58,22 +58,9 @@ export function packedBytes(batch: ColumnarBatch): number {
     return bytes;
 }
 
-/** The array size that holds `bytes`: a power of two, at least 64. */
-export function packedCapacity(bytes: number): number {
-    return Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
-}
-
 /** What a batch counts as a new buffer's packed rows: the array that holds it and the buffer's overhead. */
 export function packedCost(batch: ColumnarBatch): number {
-    return packedCapacity(packedBytes(batch)) + BUFFER_OVERHEAD_BYTES.packed;
-}
-
-/** Bytes a column's arrays take in segments (before their growth) and its dictionary strings, as costs.ts counts them. */
-function segmentColumnBytes(column: Column, rows: number): number {
-    let bytes = column.type === "s" ? 4 * rows : column.type === "b" ? bitmapBytes(rows) : 8 * rows;
-    if (column.type !== "t" && column.valid !== undefined) bytes += bitmapBytes(rows);
-    if (column.type === "s") for (const value of column.dict) bytes += 2 * value.length + 64;
-    return bytes;
+    return allocated(packedBytes(batch)) + BUFFER_OVERHEAD_BYTES.packed;
 }
 
 export class PackedRows implements StagedRows {
@@ -116,7 +103,7 @@ export class PackedRows implements StagedRows {
     /** Bytes adding `batch` adds to `bytes` (the array grown to hold it). */
     growth(batch: ColumnarBatch): number {
         const needed = this.#length + packedBytes(batch);
-        return needed <= this.#bytes.byteLength ? 0 : packedCapacity(needed) - this.#bytes.byteLength;
+        return needed <= this.#bytes.byteLength ? 0 : allocated(needed) - this.#bytes.byteLength;
     }
 
     columnType(name: string): ColumnType | undefined {
@@ -133,7 +120,7 @@ export class PackedRows implements StagedRows {
 
     #reserve(extra: number): void {
         if (this.#length + extra <= this.#bytes.byteLength) return;
-        const grown = Buffer.alloc(packedCapacity(this.#length + extra));
+        const grown = Buffer.alloc(allocated(this.#length + extra));
         this.#bytes.copy(grown, 0, 0, this.#length);
         this.#bytes = grown;
     }
@@ -170,7 +157,7 @@ export class PackedRows implements StagedRows {
             } else if (column.type === "b") this.#copy(column.values, bitmapBytes(rows));
             else this.#copy(column.values, 8 * rows);
             if (valid !== undefined) this.#copy(valid, bitmapBytes(rows));
-            this.#segmentData += segmentColumnBytes(column, rows);
+            this.#segmentData += columnSegmentBytes(column, rows);
         }
         this.#rows += rows;
         this.#batches++;
