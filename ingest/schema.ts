@@ -210,18 +210,20 @@ export class SchemaRegistry implements SchemaView {
     }
 
     measurementCount(database: string): number {
-        const committed = this.#committed.databases.get(database);
-        let count = committed?.size ?? 0;
-        for (const measurement of this.#reserved.get(database)?.keys() ?? []) if (committed?.has(measurement) !== true) count++;
-        return count;
+        return (this.#committed.databases.get(database)?.size ?? 0) + this.#reservedOnly(database);
     }
 
     totalMeasurementCount(): number {
         let count = this.#committed.measurements;
-        for (const [database, measurements] of this.#reserved) {
-            const committed = this.#committed.databases.get(database);
-            for (const measurement of measurements.keys()) if (committed?.has(measurement) !== true) count++;
-        }
+        for (const database of this.#reserved.keys()) count += this.#reservedOnly(database);
+        return count;
+    }
+
+    /** Measurements of `database` that are reserved and not committed. */
+    #reservedOnly(database: string): number {
+        const committed = this.#committed.databases.get(database);
+        let count = 0;
+        for (const measurement of this.#reserved.get(database)?.keys() ?? []) if (committed?.has(measurement) !== true) count++;
         return count;
     }
 
@@ -375,7 +377,6 @@ export class SchemaOverlay implements SchemaView {
     readonly #own = new Declarations();
     /** Per database: measurements the request declared that the registry did not hold then (kept, not recounted per line). */
     readonly #added = new Map<string, number>();
-    #addedTotal = 0;
 
     constructor(readonly base: SchemaView) {}
 
@@ -405,7 +406,9 @@ export class SchemaOverlay implements SchemaView {
     }
 
     totalMeasurementCount(): number {
-        return this.base.totalMeasurementCount() + this.#addedTotal;
+        let added = 0;
+        for (const count of this.#added.values()) added += count;
+        return this.base.totalMeasurementCount() + added;
     }
 
     // Invariant kept: what the request declares agrees with the registry and with itself.
@@ -415,7 +418,6 @@ export class SchemaOverlay implements SchemaView {
         if (reason !== undefined) throw new SchemaConflictError(database, measurement, column, reason);
         if (!this.hasMeasurement(database, measurement)) {
             this.#added.set(database, (this.#added.get(database) ?? 0) + 1);
-            this.#addedTotal++;
         }
         const entry = this.#own.entry(database, measurement);
         if (kind === "tag") entry.tags.add(column);

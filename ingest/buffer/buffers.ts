@@ -7,11 +7,11 @@ import type { ColumnarBatch } from "../../src/columnar/batch.js";
 import { BeyondBudgetError, UnavailableError } from "../errors.js";
 import { segmentBytes } from "./costs.js";
 import { MeasurementBuffer } from "./measurement-buffer.js";
-import { PACKED_MAX_ROWS, packedCost } from "./packed-rows.js";
+import { packedCost, startsPacked } from "./packed-rows.js";
 
 /** Bytes a batch will take once buffered, as if its buffer were new: packed (at most PACKED_MAX_ROWS rows), or as segments. */
 export function estimateBytes(batch: ColumnarBatch): number {
-    return batch.rows <= PACKED_MAX_ROWS ? packedCost(batch) : segmentBytes(batch);
+    return startsPacked(batch) ? packedCost(batch) : segmentBytes(batch);
 }
 
 export interface BuffersOptions {

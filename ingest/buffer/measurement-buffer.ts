@@ -12,7 +12,7 @@ import type { ColumnType, ColumnarBatch } from "../../src/columnar/batch.js";
 import { sliceBatch } from "../../src/columnar/slice.js";
 import type { SequencedBatch } from "../../src/wal/index.js";
 import { BUFFER_OVERHEAD_BYTES, allocated, segmentBytes } from "./costs.js";
-import { PACKED_MAX_ROWS, PackedRows, packedCost } from "./packed-rows.js";
+import { PackedRows, packedCost, startsPacked } from "./packed-rows.js";
 import type { StagedRows } from "./staged-rows.js";
 
 /** Rows per segment: a power of two, so a filled segment's arrays are exactly their memory. */
@@ -103,7 +103,7 @@ export class MeasurementBuffer implements DrainableBuffer {
     #joinsPacked(batch: ColumnarBatch): boolean {
         if (this.#types !== undefined) return false;
         const staged = this.#staged;
-        if (staged === undefined) return batch.rows <= PACKED_MAX_ROWS;
+        if (staged === undefined) return startsPacked(batch);
         return staged instanceof PackedRows && staged.fits(batch);
     }
 

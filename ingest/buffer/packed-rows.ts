@@ -12,7 +12,7 @@
  * row; booleans a bitmap; strings: a u32 code a row, the dictionary size (u32), each entry's
  * UTF-8 length (u32) and bytes), then its validity bitmap when flagged.
  */
-import { type Column, type ColumnType, type ColumnarBatch, bitmapBytes } from "../../src/columnar/batch.js";
+import { type Column, type ColumnType, type ColumnarBatch, bitmapBytes, setBit } from "../../src/columnar/batch.js";
 import { BUFFER_OVERHEAD_BYTES, allocated, columnSegmentBytes } from "./costs.js";
 import type { StagedRows } from "./staged-rows.js";
 
@@ -56,6 +56,11 @@ export function packedBytes(batch: ColumnarBatch): number {
         if (column.type !== "t" && column.valid !== undefined) bytes += bitmapBytes(batch.rows);
     }
     return bytes;
+}
+
+/** Whether a buffer that holds nothing packs `batch` (its first rows). */
+export function startsPacked(batch: ColumnarBatch): boolean {
+    return batch.rows <= PACKED_MAX_ROWS;
 }
 
 /** What a batch counts as a new buffer's packed rows: the array that holds it and the buffer's overhead. */
@@ -194,11 +199,11 @@ function copyBytes(from: Uint8Array, start: number, to: Uint8Array, at: number, 
 
 /** Copies bits [0, count) of the bitmap at `from[start…]` to bits [row, row + count) of `to`. */
 function copyBits(from: Uint8Array, start: number, to: Uint8Array, row: number, count: number): void {
-    for (let k = 0; k < count; k++) if ((from[start + (k >>> 3)]! & (1 << (k & 7))) !== 0) to[(row + k) >>> 3]! |= 1 << ((row + k) & 7);
+    for (let k = 0; k < count; k++) if ((from[start + (k >>> 3)]! & (1 << (k & 7))) !== 0) setBit(to, row + k);
 }
 
 function setBits(to: Uint8Array, row: number, count: number): void {
-    for (let k = row; k < row + count; k++) to[k >>> 3]! |= 1 << (k & 7);
+    for (let k = row; k < row + count; k++) setBit(to, k);
 }
 
 // Invariant kept: every column holds exactly `rows` rows; a row a record did not give a column is null in it.

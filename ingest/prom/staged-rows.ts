@@ -78,10 +78,9 @@ export class PromStagedRows implements StagedRows {
 
     // Invariant kept: covers what the rows count once in segments (time, value and a code per tag a row, arrays at most doubled, each tag value a dictionary entry).
     segmentBytes(): number {
-        const columns = this.#tags.size + 2;
         let dictionary = 0;
         for (const series of this.#series) for (const text of series.tagTexts) dictionary += 2 * text.length + 64;
-        return BUFFER_OVERHEAD_BYTES.measurement + columns * (BUFFER_OVERHEAD_BYTES.column + 64) + 2 * this.#rows * (16 + 4 * this.#tags.size) + dictionary;
+        return BUFFER_OVERHEAD_BYTES.measurement + this.columns * (BUFFER_OVERHEAD_BYTES.column + 64) + 2 * this.#rows * (16 + 4 * this.#tags.size) + dictionary;
     }
 
     columnType(name: string): ColumnType | undefined {
